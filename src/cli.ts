@@ -1,0 +1,210 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig, type Config } from './config.js';
+import { readStatus } from './db/status.js';
+import { createLogger, passwordOf, redactSecrets, type Logger } from './log.js';
+import { createApi, DatabaseUnavailableError, openDatabase } from './runtime.js';
+import { runSync, type SyncResult } from './sync/engine.js';
+import { formatTable } from './format.js';
+import { runDemo } from './commands/demo.js';
+import { runSimulatorCommand } from './commands/simulate.js';
+import { runService } from './worker/service.js';
+import { handleShutdownSignals } from './worker/shutdown.js';
+import { migrate } from './db/migrate.js';
+
+/**
+ * Exit codes of every command, documented in the README. A run skipped because another holds the
+ * source's lock, or stopped by SIGTERM, is not a failure: a CronJob must not retry it.
+ */
+export const EXIT = { ok: 0, syncFailed: 1, usage: 2, database: 3 } as const;
+
+function positiveInt(name: string, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0 || n > max) throw new InvalidArgumentError(`${name} must be an integer 0..${max}`);
+    return n;
+  };
+}
+
+interface Context {
+  readonly config: Config;
+  readonly log: Logger;
+}
+
+/** Secrets of the loaded configuration, so that `main` can scrub them from what it prints. */
+const knownSecrets: string[] = [];
+
+function context(): Context {
+  const config = loadConfig();
+  knownSecrets.push(...(config.sutro.apiKey ? [config.sutro.apiKey] : []), ...passwordOf(config.databaseUrl));
+  const log = createLogger({ level: config.logLevel, secrets: knownSecrets });
+  return { config, log };
+}
+
+function fail(message: string, code: number): number {
+  process.stderr.write(`sutro-sync: ${redactSecrets(message, knownSecrets)}\n`);
+  return code;
+}
+
+async function syncCommand(options: { full?: boolean; wait?: boolean; trigger: string }): Promise<number> {
+  const { config, log } = context();
+  const api = createApi(config);
+  const shutdown = handleShutdownSignals(log);
+  const database = await openDatabase(config, log);
+  let result: SyncResult;
+  try {
+    result = await runSync(
+      { store: database.store, api, log },
+      {
+        source: config.source,
+        mode: options.full ? 'full' : 'incremental',
+        trigger: options.trigger,
+        safetyMarginSeconds: config.sync.safetyMarginSeconds,
+        waitForLock: options.wait ?? false,
+        signal: shutdown.signal,
+      },
+    );
+  } finally {
+    shutdown.dispose();
+    await database.close();
+  }
+  if (result.skipped) {
+    log.info({ source: config.source }, `${result.reason}; nothing to do`);
+    return EXIT.ok;
+  }
+  if (result.status === 'failed') return fail(`sync failed: ${result.error?.message ?? 'unknown error'}`, EXIT.syncFailed);
+  return EXIT.ok;
+}
+
+async function statusCommand(options: { json?: boolean; runs: number }): Promise<number> {
+  const { config, log } = context();
+  const database = await openDatabase(config, log, { migrate: false });
+  try {
+    const report = await readStatus(database.pool, config.source, options.runs);
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      return EXIT.ok;
+    }
+    const s = report.state;
+    const lines = [
+      `source: ${report.source}    database: ${database.url.replace(/:[^:@/]*@/, ':***@')}`,
+      `last success: ${s?.last_success_at?.toISOString() ?? 'never'}    last full pass: ${s?.last_full_pass_at?.toISOString() ?? 'never'}`,
+      s?.resume_cursor ? `unfinished full pass: continues at page ${s.resume_pages}` : 'no unfinished full pass',
+      s?.last_error ? `last error (${s.last_error_at?.toISOString() ?? ''}): ${s.last_error}` : '',
+      '',
+      'jobs by status:',
+      formatTable(report.jobsByStatus),
+      `rejected rows: ${report.rejected}`,
+      '',
+      'recent runs:',
+      formatTable(report.runs, [
+        'id',
+        'mode',
+        'trigger',
+        'status',
+        'started_at',
+        'pages',
+        'jobs_seen',
+        'jobs_inserted',
+        'jobs_updated',
+        'jobs_unchanged',
+        'jobs_rejected',
+        'stop_reason',
+      ]),
+    ];
+    process.stdout.write(`${lines.filter((l, i) => l !== '' || i > 3).join('\n')}\n`);
+    return EXIT.ok;
+  } finally {
+    await database.close();
+  }
+}
+
+async function migrateCommand(): Promise<number> {
+  const { config, log } = context();
+  const database = await openDatabase(config, log, { migrate: false });
+  try {
+    await migrate(database.pool, log);
+    log.info('database schema is up to date');
+    return EXIT.ok;
+  } finally {
+    await database.close();
+  }
+}
+
+function program(setExit: (code: number) => void): Command {
+  const cli = new Command('sutro-sync')
+    .description("Keeps a PostgreSQL copy of a Sutro account's batch-inference jobs, their cost and tokens.")
+    .addHelpText(
+      'after',
+      `\nEnvironment:\n${ENVIRONMENT_VARIABLES.map(([name, fallback, meaning]) => `  ${name.padEnd(28)} ${meaning}${fallback ? ` [${fallback}]` : ''}`).join('\n')}\n\nExit codes: 0 ok (also: another run held the lock, or stopped by a signal), 1 sync failed, 2 bad configuration or usage, 3 database unreachable.`,
+    )
+    .exitOverride()
+    .showHelpAfterError();
+
+  cli
+    .command('sync')
+    .description('run one sync: incremental (pages until the stop rule), or a full pass')
+    .option('--full', 'page through the whole list and mark jobs the API no longer lists')
+    .option('--wait', 'wait for a sync of the same source running elsewhere instead of exiting')
+    .addOption(new Option('--trigger <name>', 'recorded in sutro.sync_runs.trigger').default('cli').hideHelp())
+    .action(async (options: { full?: boolean; wait?: boolean; trigger: string }) => setExit(await syncCommand(options)));
+
+  cli
+    .command('start')
+    .description('run as a service: sync on SUTRO_SYNC_SCHEDULE and SUTRO_FULL_SYNC_SCHEDULE until SIGTERM')
+    .option('--no-initial-run', 'wait for the first scheduled tick instead of syncing at start')
+    .action(async (options: { initialRun: boolean }) => {
+      const { config, log } = context();
+      setExit(await runService(config, log, { runAtStart: options.initialRun }));
+    });
+
+  cli
+    .command('migrate')
+    .description('apply pending database migrations (sync and start also do this)')
+    .action(async () => setExit(await migrateCommand()));
+
+  cli
+    .command('status')
+    .description('show the checkpoint, the last runs and the stored jobs per status')
+    .option('--json', 'print JSON')
+    .option('--runs <n>', 'how many recent runs', positiveInt('--runs', 1000), 10)
+    .action(async (options: { json?: boolean; runs: number }) => setExit(await statusCommand(options)));
+
+  cli
+    .command('simulate')
+    .description('serve a simulated Sutro list-jobs API (for demos, tests and benchmarks)')
+    .option('--port <port>', 'port to listen on (0: any free port)', positiveInt('--port', 65535), 8787)
+    .option('--jobs <n>', 'jobs in the account', positiveInt('--jobs'), 2000)
+    .option('--seed <n>', 'random seed; the same seed serves the same jobs', positiveInt('--seed'), 1)
+    .option('--days <n>', 'days the jobs are spread over', positiveInt('--days', 3650), 200)
+    .option('--retention-days <n>', 'how long the API keeps listing a job', positiveInt('--retention-days', 3650), 90)
+    .option('--latency-ms <ms>', 'delay before every answer', positiveInt('--latency-ms', 600_000), 0)
+    .option('--api-key <key>', 'the key clients must send', 'sim-key')
+    .option('--prefix <path>', 'path prefix such as /v1', '')
+    .option('--no-quirks', 'serve clean data only (no lower-case statuses, numeric strings, ...)')
+    .action(async (options: Parameters<typeof runSimulatorCommand>[0]) => setExit(await runSimulatorCommand(options)));
+
+  cli
+    .command('demo')
+    .description('simulator + embedded PostgreSQL: a full sync, a change, an incremental sync, a cost summary')
+    .option('--jobs <n>', 'jobs in the simulated account', positiveInt('--jobs'), 2000)
+    .action(async (options: { jobs: number }) => {
+      const { config, log } = context();
+      setExit(await runDemo(config, log, options));
+    });
+
+  return cli;
+}
+
+/** Runs the CLI and returns the process exit code; errors are reported here, once. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let code: number = EXIT.ok;
+  try {
+    await program((c) => (code = c)).parseAsync([...argv]);
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (error instanceof ConfigError) return fail(error.message, EXIT.usage);
+    if (error instanceof DatabaseUnavailableError) return fail(error.message, EXIT.database);
+    return fail(error instanceof Error ? error.message : String(error), EXIT.syncFailed);
+  }
+}

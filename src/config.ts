@@ -1,0 +1,183 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import cron from 'node-cron';
+import { z } from 'zod';
+
+/**
+ * Every setting of the worker, read once from the environment by `loadConfig` and passed down.
+ * No other module reads `process.env`.
+ */
+export interface Config {
+  readonly sutro: {
+    /** The API key; never logged (see log.ts redaction) and never stored. */
+    readonly apiKey: string | undefined;
+    /** Origin plus optional path prefix, without a trailing slash. */
+    readonly apiUrl: string;
+    readonly pageLimit: number;
+    readonly requestTimeoutMs: number;
+    readonly maxRetries: number;
+  };
+  readonly source: string;
+  /** undefined: start an embedded PostgreSQL (see db/embedded.ts). */
+  readonly databaseUrl: string | undefined;
+  readonly embedded: { readonly dataDir: string; readonly port: number };
+  readonly sync: {
+    readonly schedule: string;
+    readonly fullSchedule: string;
+    readonly safetyMarginSeconds: number;
+  };
+  readonly http: { readonly port: number; readonly readyMaxAgeSeconds: number };
+  readonly logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const cronExpression = z.string().superRefine((value, ctx) => {
+  const result = cron.validateDetailed(value);
+  if (!result.valid) {
+    const why = result.errors.map((e) => `${e.field}: ${e.message}`).join(', ');
+    ctx.addIssue({ code: 'custom', message: `is not a valid cron expression (${why})` });
+  }
+});
+
+const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const postgresUrl = z
+  .string()
+  .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// or postgresql:// URL')
+  .refine((v) => URL.canParse(v), 'is not a valid URL');
+
+const envSchema = z.object({
+  SUTRO_API_KEY: optionalText,
+  SUTRO_API_KEY_FILE: optionalText,
+  SUTRO_API_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://api.sutro.sh' })
+    .default('https://api.sutro.sh')
+    .transform((v) => v.replace(/\/+$/, '')),
+  SUTRO_PAGE_LIMIT: integer(1, 100).default(100),
+  SUTRO_REQUEST_TIMEOUT_MS: integer(100, 600_000).default(30_000),
+  SUTRO_MAX_RETRIES: integer(0, 20).default(5),
+  SUTRO_SOURCE: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 characters of letters, digits, _ . : -')
+    .default('default'),
+  DATABASE_URL: optionalText.pipe(postgresUrl.optional()),
+  DATABASE_URL_FILE: optionalText,
+  SUTRO_EMBEDDED_PG_DIR: z.string().min(1).default('.sutro-sync/pg'),
+  SUTRO_EMBEDDED_PG_PORT: integer(1, 65535).default(54329),
+  SUTRO_SYNC_SCHEDULE: cronExpression.default('*/15 * * * *'),
+  SUTRO_FULL_SYNC_SCHEDULE: cronExpression.default('17 3 * * *'),
+  SUTRO_SAFETY_MARGIN_SECONDS: integer(0, 30 * 86_400).default(3_600),
+  SUTRO_HTTP_PORT: integer(0, 65535).default(9464),
+  SUTRO_READY_MAX_AGE_SECONDS: integer(1, 30 * 86_400).default(3_600),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Environment = Record<string, string | undefined>;
+
+function readSecretFile(variable: string, file: string, problems: string[]): string | undefined {
+  try {
+    const value = readFileSync(file, 'utf8').trim();
+    if (value === '') problems.push(`${variable}: file ${file} is empty`);
+    return value === '' ? undefined : value;
+  } catch (error) {
+    problems.push(`${variable}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    return undefined;
+  }
+}
+
+/**
+ * Validates the whole environment at once so that one start reports every bad variable, not the first.
+ * `*_FILE` variables (Docker and Kubernetes secrets) take the place of their plain counterparts.
+ */
+export function loadConfig(env: Environment = process.env, cwd = process.cwd()): Config {
+  const parsed = envSchema.safeParse(env);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const variable = issue.path.join('.');
+      problems.push(`${variable}: ${issue.message} (got ${JSON.stringify(env[variable] ?? null)})`);
+    }
+  }
+  const e = parsed.data;
+
+  let apiKey = e?.SUTRO_API_KEY;
+  if (e?.SUTRO_API_KEY_FILE !== undefined) {
+    if (apiKey !== undefined) problems.push('SUTRO_API_KEY_FILE: set either SUTRO_API_KEY or SUTRO_API_KEY_FILE, not both');
+    else apiKey = readSecretFile('SUTRO_API_KEY_FILE', e.SUTRO_API_KEY_FILE, problems);
+  }
+  if (apiKey !== undefined && /\s/.test(apiKey)) problems.push('SUTRO_API_KEY: must not contain whitespace');
+
+  let databaseUrl = e?.DATABASE_URL;
+  if (e?.DATABASE_URL_FILE !== undefined) {
+    if (databaseUrl !== undefined) problems.push('DATABASE_URL_FILE: set either DATABASE_URL or DATABASE_URL_FILE, not both');
+    else {
+      databaseUrl = readSecretFile('DATABASE_URL_FILE', e.DATABASE_URL_FILE, problems);
+      const check = postgresUrl.safeParse(databaseUrl);
+      if (databaseUrl !== undefined && !check.success) {
+        problems.push(`DATABASE_URL_FILE: the file's content ${check.error.issues[0]?.message ?? 'is invalid'}`);
+      }
+    }
+  }
+
+  if (problems.length > 0 || e === undefined) throw new ConfigError(problems);
+
+  return {
+    sutro: {
+      apiKey,
+      apiUrl: e.SUTRO_API_URL,
+      pageLimit: e.SUTRO_PAGE_LIMIT,
+      requestTimeoutMs: e.SUTRO_REQUEST_TIMEOUT_MS,
+      maxRetries: e.SUTRO_MAX_RETRIES,
+    },
+    source: e.SUTRO_SOURCE,
+    databaseUrl,
+    embedded: { dataDir: path.resolve(cwd, e.SUTRO_EMBEDDED_PG_DIR), port: e.SUTRO_EMBEDDED_PG_PORT },
+    sync: {
+      schedule: e.SUTRO_SYNC_SCHEDULE,
+      fullSchedule: e.SUTRO_FULL_SYNC_SCHEDULE,
+      safetyMarginSeconds: e.SUTRO_SAFETY_MARGIN_SECONDS,
+    },
+    http: { port: e.SUTRO_HTTP_PORT, readyMaxAgeSeconds: e.SUTRO_READY_MAX_AGE_SECONDS },
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** Commands that call the API need the key; `migrate`, `status` and `report` do not. */
+export function requireApiKey(config: Config): string {
+  if (config.sutro.apiKey === undefined) {
+    throw new ConfigError(['SUTRO_API_KEY: is required for this command (or set SUTRO_API_KEY_FILE)']);
+  }
+  return config.sutro.apiKey;
+}
+
+/** A description of every variable, for the README and `--help`. Kept beside the schema it documents. */
+export const ENVIRONMENT_VARIABLES: ReadonlyArray<readonly [name: string, fallback: string, meaning: string]> = [
+  ['SUTRO_API_KEY', '(required for sync/start)', 'Sutro API key, sent as `Authorization: Key <key>`'],
+  ['SUTRO_API_KEY_FILE', '', 'File holding the API key (Docker/Kubernetes secrets); instead of SUTRO_API_KEY'],
+  ['SUTRO_API_URL', 'https://api.sutro.sh', 'API base URL; single-tenant deployments use their own origin, maybe with /v1'],
+  ['SUTRO_SOURCE', 'default', 'Label of the account; several accounts can sync into one database'],
+  ['DATABASE_URL', '(embedded PostgreSQL)', 'postgres:// URL; unset starts an embedded PostgreSQL'],
+  ['DATABASE_URL_FILE', '', 'File holding DATABASE_URL'],
+  ['SUTRO_EMBEDDED_PG_DIR', '.sutro-sync/pg', 'Data folder of the embedded PostgreSQL (kept across restarts)'],
+  ['SUTRO_EMBEDDED_PG_PORT', '54329', 'Port of the embedded PostgreSQL'],
+  ['SUTRO_SYNC_SCHEDULE', '*/15 * * * *', 'Cron schedule of incremental runs (`start`)'],
+  ['SUTRO_FULL_SYNC_SCHEDULE', '17 3 * * *', 'Cron schedule of full passes (`start`)'],
+  ['SUTRO_SAFETY_MARGIN_SECONDS', '3600', 'How far below the oldest unsettled job an incremental run still reads'],
+  ['SUTRO_PAGE_LIMIT', '100', 'Jobs per list-jobs page (1-100)'],
+  ['SUTRO_REQUEST_TIMEOUT_MS', '30000', 'Timeout of one API request'],
+  ['SUTRO_MAX_RETRIES', '5', 'Retries of one API request (network errors, 408, 429, 5xx)'],
+  ['SUTRO_HTTP_PORT', '9464', 'Port of /healthz, /readyz and /metrics (`start`); 0 disables'],
+  ['SUTRO_READY_MAX_AGE_SECONDS', '3600', '/readyz fails when the last successful sync is older'],
+  ['LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent'],
+];

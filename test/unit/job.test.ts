@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { isSettled, parseJob, type Job } from '../../src/sutro/job.js';
+
+const reference = {
+  model: 'llama-3.1-8b',
+  system_prompt: 'You are a helpful assistant.',
+  job_priority: 1,
+  status: 'succeeded',
+  datetime_created: '2024-01-15T10:30:00Z',
+  datetime_started: '2024-01-15T10:30:15Z',
+  datetime_completed: '2024-01-15T10:32:15Z',
+  json_schema: null,
+  sampling_params: { temperature: 0.7, top_p: 0.95, max_tokens: 2048 },
+  name: 'Customer Support Batch',
+  description: 'Processing customer inquiries',
+  dataset_id: 'dataset_abc123',
+  input_tokens: 15420,
+  output_tokens: 8230,
+  job_cost: 0.0234,
+  num_rows: 50,
+  failure_reason: null,
+  cost_estimate: 0.025,
+  run_type: 'FULL',
+  job_id: 'batch_job_12345',
+};
+
+function ok(raw: unknown): Job {
+  const parsed = parseJob(raw);
+  if (!parsed.ok) throw new Error(`expected a valid job: ${parsed.reason}`);
+  return parsed.job;
+}
+
+function reason(raw: unknown): string {
+  const parsed = parseJob(raw);
+  if (parsed.ok) throw new Error('expected a rejection');
+  return parsed.reason;
+}
+
+describe('parseJob', () => {
+  it('reads every field of the reference job with real types', () => {
+    const job = ok(reference);
+    expect(job).toMatchObject({
+      jobId: 'batch_job_12345',
+      status: 'SUCCEEDED',
+      model: 'llama-3.1-8b',
+      jobPriority: 1,
+      datetimeCreated: new Date('2024-01-15T10:30:00Z'),
+      datetimeCompleted: new Date('2024-01-15T10:32:15Z'),
+      samplingParams: { temperature: 0.7, top_p: 0.95, max_tokens: 2048 },
+      inputTokens: 15420n,
+      outputTokens: 8230n,
+      numRows: 50n,
+      jobCost: '0.0234',
+      costEstimate: '0.025',
+      runType: 'FULL',
+      failureReason: null,
+      jsonSchema: null,
+    });
+    expect(job.raw).toBe(reference);
+  });
+
+  it('accepts numeric strings, 64-bit counts and keeps cost as exact decimal text', () => {
+    const job = ok({ ...reference, input_tokens: 3_000_000_000, output_tokens: '9007199254740993', job_cost: '0.1000000000000000055', cost_estimate: 0.1 });
+    expect(job.inputTokens).toBe(3_000_000_000n);
+    expect(job.outputTokens).toBe(9_007_199_254_740_993n);
+    expect(job.jobCost).toBe('0.1000000000000000055');
+    expect(job.costEstimate).toBe('0.1');
+  });
+
+  it('keeps unknown fields in raw and stores a null creation time', () => {
+    const job = ok({ ...reference, region: 'us-east-1', datetime_created: null });
+    expect(job.raw.region).toBe('us-east-1');
+    expect(job.datetimeCreated).toBeNull();
+  });
+
+  it('reads datetimes without an offset as UTC', () => {
+    expect(ok({ ...reference, datetime_started: '2024-01-15T10:30:15' }).datetimeStarted).toEqual(
+      new Date('2024-01-15T10:30:15Z'),
+    );
+  });
+
+  it('normalizes every status to upper case, unknown ones included', () => {
+    expect(ok({ ...reference, status: 'running' }).status).toBe('RUNNING');
+    expect(ok({ ...reference, status: 'Paused_By_Admin' }).status).toBe('PAUSED_BY_ADMIN');
+  });
+
+  it('rejects what cannot be stored faithfully, naming the field', () => {
+    const { job_id: _id, ...noId } = reference;
+    expect(reason(noId)).toBe('job_id: is missing');
+    expect(reason({ ...reference, datetime_created: 'not a date' })).toMatch(/^datetime_created: is not an ISO 8601 datetime/);
+    expect(reason({ ...reference, datetime_started: '2024-13-45T99:00:00Z' })).toMatch(/^datetime_started:/);
+    expect(reason({ ...reference, input_tokens: -5 })).toBe('input_tokens: must not be negative (got -5)');
+    expect(reason({ ...reference, num_rows: 1.5 })).toMatch(/^num_rows: must be an integer/);
+    expect(reason({ ...reference, output_tokens: 2 ** 60 })).toMatch(/^output_tokens: is beyond 2\^53/);
+    expect(reason({ ...reference, job_cost: 'twelve' })).toMatch(/^job_cost: must be a decimal number/);
+    expect(reason({ ...reference, job_cost: -1 })).toMatch(/^job_cost: must not be negative/);
+    expect(reason({ ...reference, status: 7 })).toMatch(/^status:/);
+    const both = reason({ ...reference, input_tokens: -1, datetime_completed: 'x' });
+    expect(both).toContain('input_tokens: must not be negative');
+    expect(both).toContain('datetime_completed: is not an ISO 8601 datetime');
+    expect(reason('a string')).toBe('job is not an object (got string)');
+  });
+
+  it('reports the job id of a rejected row when it has one', () => {
+    const parsed = parseJob({ ...reference, input_tokens: -5 });
+    expect(parsed.ok).toBe(false);
+    expect(parsed.ok ? null : parsed.jobId).toBe('batch_job_12345');
+  });
+});
+
+describe('isSettled', () => {
+  it('is settled only when terminal with final figures', () => {
+    const at = new Date();
+    expect(isSettled({ status: 'SUCCEEDED', jobCost: '1', datetimeCompleted: at })).toBe(true);
+    expect(isSettled({ status: 'SUCCEEDED', jobCost: null, datetimeCompleted: at })).toBe(false);
+    expect(isSettled({ status: 'SUCCEEDED', jobCost: '1', datetimeCompleted: null })).toBe(false);
+    expect(isSettled({ status: 'FAILED', jobCost: null, datetimeCompleted: null })).toBe(true);
+    expect(isSettled({ status: 'CANCELLED', jobCost: null, datetimeCompleted: null })).toBe(true);
+    expect(isSettled({ status: 'RUNNING', jobCost: null, datetimeCompleted: null })).toBe(false);
+    expect(isSettled({ status: 'SOMETHING_NEW', jobCost: '1', datetimeCompleted: at })).toBe(false);
+  });
+});
