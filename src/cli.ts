@@ -20,7 +20,8 @@ export const EXIT = { ok: 0, syncFailed: 1, usage: 2, database: 3 } as const;
 function positiveInt(name: string, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 0 || n > max) throw new InvalidArgumentError(`${name} must be an integer 0..${max}`);
+    if (!Number.isInteger(n) || n < 0 || n > max)
+      throw new InvalidArgumentError(`${name} must be an integer 0..${max}`);
     return n;
   };
 }
@@ -71,7 +72,8 @@ async function syncCommand(options: { full?: boolean; wait?: boolean; trigger: s
     log.info({ source: config.source }, `${result.reason}; nothing to do`);
     return EXIT.ok;
   }
-  if (result.status === 'failed') return fail(`sync failed: ${result.error?.message ?? 'unknown error'}`, EXIT.syncFailed);
+  if (result.status === 'failed')
+    return fail(`sync failed: ${result.error?.message ?? 'unknown error'}`, EXIT.syncFailed);
   return EXIT.ok;
 }
 
@@ -88,7 +90,9 @@ async function statusCommand(options: { json?: boolean; runs: number }): Promise
     const lines = [
       `source: ${report.source}    database: ${database.url.replace(/:[^:@/]*@/, ':***@')}`,
       `last success: ${s?.last_success_at?.toISOString() ?? 'never'}    last full pass: ${s?.last_full_pass_at?.toISOString() ?? 'never'}`,
-      s?.resume_cursor ? `unfinished full pass: continues at page ${s.resume_pages}` : 'no unfinished full pass',
+      s?.resume_cursor
+        ? `unfinished full pass: continues at page ${s.resume_pages}`
+        : 'no unfinished full pass',
       s?.last_error ? `last error (${s.last_error_at?.toISOString() ?? ''}): ${s.last_error}` : '',
       '',
       'jobs by status:',
@@ -145,8 +149,12 @@ function program(setExit: (code: number) => void): Command {
     .description('run one sync: incremental (pages until the stop rule), or a full pass')
     .option('--full', 'page through the whole list and mark jobs the API no longer lists')
     .option('--wait', 'wait for a sync of the same source running elsewhere instead of exiting')
-    .addOption(new Option('--trigger <name>', 'recorded in sutro.sync_runs.trigger').default('cli').hideHelp())
-    .action(async (options: { full?: boolean; wait?: boolean; trigger: string }) => setExit(await syncCommand(options)));
+    .addOption(
+      new Option('--trigger <name>', 'recorded in sutro.sync_runs.trigger').default('cli').hideHelp(),
+    )
+    .action(async (options: { full?: boolean; wait?: boolean; trigger: string }) =>
+      setExit(await syncCommand(options)),
+    );
 
   cli
     .command('start')
@@ -176,16 +184,25 @@ function program(setExit: (code: number) => void): Command {
     .option('--jobs <n>', 'jobs in the account', positiveInt('--jobs'), 2000)
     .option('--seed <n>', 'random seed; the same seed serves the same jobs', positiveInt('--seed'), 1)
     .option('--days <n>', 'days the jobs are spread over', positiveInt('--days', 3650), 200)
-    .option('--retention-days <n>', 'how long the API keeps listing a job', positiveInt('--retention-days', 3650), 90)
+    .option(
+      '--retention-days <n>',
+      'how long the API keeps listing a job',
+      positiveInt('--retention-days', 3650),
+      90,
+    )
     .option('--latency-ms <ms>', 'delay before every answer', positiveInt('--latency-ms', 600_000), 0)
     .option('--api-key <key>', 'the key clients must send', 'sim-key')
     .option('--prefix <path>', 'path prefix such as /v1', '')
     .option('--no-quirks', 'serve clean data only (no lower-case statuses, numeric strings, ...)')
-    .action(async (options: Parameters<typeof runSimulatorCommand>[0]) => setExit(await runSimulatorCommand(options)));
+    .action(async (options: Parameters<typeof runSimulatorCommand>[0]) =>
+      setExit(await runSimulatorCommand(options)),
+    );
 
   cli
     .command('demo')
-    .description('simulator + embedded PostgreSQL: a full sync, a change, an incremental sync, a cost summary')
+    .description(
+      'simulator + embedded PostgreSQL: a full sync, a change, an incremental sync, a cost summary',
+    )
     .option('--jobs <n>', 'jobs in the simulated account', positiveInt('--jobs'), 2000)
     .action(async (options: { jobs: number }) => {
       const { config, log } = context();

@@ -113,19 +113,23 @@ export function loadConfig(env: Environment = process.env, cwd = process.cwd()):
 
   let apiKey = e?.SUTRO_API_KEY;
   if (e?.SUTRO_API_KEY_FILE !== undefined) {
-    if (apiKey !== undefined) problems.push('SUTRO_API_KEY_FILE: set either SUTRO_API_KEY or SUTRO_API_KEY_FILE, not both');
+    if (apiKey !== undefined)
+      problems.push('SUTRO_API_KEY_FILE: set either SUTRO_API_KEY or SUTRO_API_KEY_FILE, not both');
     else apiKey = readSecretFile('SUTRO_API_KEY_FILE', e.SUTRO_API_KEY_FILE, problems);
   }
   if (apiKey !== undefined && /\s/.test(apiKey)) problems.push('SUTRO_API_KEY: must not contain whitespace');
 
   let databaseUrl = e?.DATABASE_URL;
   if (e?.DATABASE_URL_FILE !== undefined) {
-    if (databaseUrl !== undefined) problems.push('DATABASE_URL_FILE: set either DATABASE_URL or DATABASE_URL_FILE, not both');
+    if (databaseUrl !== undefined)
+      problems.push('DATABASE_URL_FILE: set either DATABASE_URL or DATABASE_URL_FILE, not both');
     else {
       databaseUrl = readSecretFile('DATABASE_URL_FILE', e.DATABASE_URL_FILE, problems);
       const check = postgresUrl.safeParse(databaseUrl);
       if (databaseUrl !== undefined && !check.success) {
-        problems.push(`DATABASE_URL_FILE: the file's content ${check.error.issues[0]?.message ?? 'is invalid'}`);
+        problems.push(
+          `DATABASE_URL_FILE: the file's content ${check.error.issues[0]?.message ?? 'is invalid'}`,
+        );
       }
     }
   }
@@ -162,18 +166,36 @@ export function requireApiKey(config: Config): string {
 }
 
 /** A description of every variable, for the README and `--help`. Kept beside the schema it documents. */
-export const ENVIRONMENT_VARIABLES: ReadonlyArray<readonly [name: string, fallback: string, meaning: string]> = [
+export const ENVIRONMENT_VARIABLES: ReadonlyArray<
+  readonly [name: string, fallback: string, meaning: string]
+> = [
   ['SUTRO_API_KEY', '(required for sync/start)', 'Sutro API key, sent as `Authorization: Key <key>`'],
-  ['SUTRO_API_KEY_FILE', '', 'File holding the API key (Docker/Kubernetes secrets); instead of SUTRO_API_KEY'],
-  ['SUTRO_API_URL', 'https://api.sutro.sh', 'API base URL; single-tenant deployments use their own origin, maybe with /v1'],
+  [
+    'SUTRO_API_KEY_FILE',
+    '',
+    'File holding the API key (Docker/Kubernetes secrets); instead of SUTRO_API_KEY',
+  ],
+  [
+    'SUTRO_API_URL',
+    'https://api.sutro.sh',
+    'API base URL; single-tenant deployments use their own origin, maybe with /v1',
+  ],
   ['SUTRO_SOURCE', 'default', 'Label of the account; several accounts can sync into one database'],
   ['DATABASE_URL', '(embedded PostgreSQL)', 'postgres:// URL; unset starts an embedded PostgreSQL'],
   ['DATABASE_URL_FILE', '', 'File holding DATABASE_URL'],
-  ['SUTRO_EMBEDDED_PG_DIR', '.sutro-sync/pg', 'Data folder of the embedded PostgreSQL (kept across restarts)'],
+  [
+    'SUTRO_EMBEDDED_PG_DIR',
+    '.sutro-sync/pg',
+    'Data folder of the embedded PostgreSQL (kept across restarts)',
+  ],
   ['SUTRO_EMBEDDED_PG_PORT', '54329', 'Port of the embedded PostgreSQL'],
   ['SUTRO_SYNC_SCHEDULE', '*/15 * * * *', 'Cron schedule of incremental runs (`start`)'],
   ['SUTRO_FULL_SYNC_SCHEDULE', '17 3 * * *', 'Cron schedule of full passes (`start`)'],
-  ['SUTRO_SAFETY_MARGIN_SECONDS', '3600', 'How far below the oldest unsettled job an incremental run still reads'],
+  [
+    'SUTRO_SAFETY_MARGIN_SECONDS',
+    '3600',
+    'How far below the oldest unsettled job an incremental run still reads',
+  ],
   ['SUTRO_PAGE_LIMIT', '100', 'Jobs per list-jobs page (1-100)'],
   ['SUTRO_REQUEST_TIMEOUT_MS', '30000', 'Timeout of one API request'],
   ['SUTRO_MAX_RETRIES', '5', 'Retries of one API request (network errors, 408, 429, 5xx)'],

@@ -1,5 +1,8 @@
 /** Plain-text tables for the terminal commands (status, demo, report). */
-export function formatTable<T extends object>(rows: readonly T[], columns?: readonly (keyof T & string)[]): string {
+export function formatTable<T extends object>(
+  rows: readonly T[],
+  columns?: readonly (keyof T & string)[],
+): string {
   if (rows.length === 0) return '(none)';
   const keys: readonly string[] = columns ?? Object.keys(rows[0] ?? {});
   const cell = (value: unknown): string => {

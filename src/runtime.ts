@@ -39,7 +39,11 @@ export async function openDatabase(
   const embedded =
     config.databaseUrl === undefined ? await startEmbeddedPostgres(config.embedded, log) : undefined;
   const url = config.databaseUrl ?? embedded?.url ?? '';
-  const database = connect(url, log, options.applicationName ? { applicationName: options.applicationName } : {});
+  const database = connect(
+    url,
+    log,
+    options.applicationName ? { applicationName: options.applicationName } : {},
+  );
   try {
     await database.pool.query('SELECT 1');
   } catch (error) {

@@ -60,7 +60,9 @@ export async function runDemo(config: Config, log: Logger, options: { jobs: numb
     out('\n3. What the account spent, per model (sutro.jobs, source "demo"):');
     out(formatTable(await spendByModel(database.pool, DEMO_SOURCE)));
     const psqlUrl = database.embedded ? database.url : database.url.replace(/:[^:@/]*@/, ':***@');
-    out(`\nExplore it with SQL:\n  psql '${psqlUrl}' -c "SELECT * FROM sutro.jobs WHERE source = 'demo' LIMIT 5"`);
+    out(
+      `\nExplore it with SQL:\n  psql '${psqlUrl}' -c "SELECT * FROM sutro.jobs WHERE source = 'demo' LIMIT 5"`,
+    );
     if (database.embedded) {
       out('  (the embedded PostgreSQL runs while sutro-sync runs; `npx sutro-sync start` keeps it up)');
     }

@@ -15,7 +15,11 @@ export interface Database {
  * pg returns int8 and numeric as strings by default; sutro-sync keeps money as decimal text
  * anyway, and converts counts where it reads them, so the global parsers are left alone.
  */
-export function connect(url: string, log: Logger, options: { max?: number; applicationName?: string } = {}): Database {
+export function connect(
+  url: string,
+  log: Logger,
+  options: { max?: number; applicationName?: string } = {},
+): Database {
   const pool = new pg.Pool({
     connectionString: url,
     // Three are enough: the run's advisory-lock session, the page writer and a health probe.

@@ -30,7 +30,10 @@ function urlFor(port: number, database: string): string {
 }
 
 async function answers(port: number): Promise<boolean> {
-  const client = new pg.Client({ connectionString: urlFor(port, 'postgres'), connectionTimeoutMillis: 2_000 });
+  const client = new pg.Client({
+    connectionString: urlFor(port, 'postgres'),
+    connectionTimeoutMillis: 2_000,
+  });
   try {
     await client.connect();
     await client.query('SELECT 1');
@@ -63,7 +66,10 @@ async function ensureDatabase(port: number): Promise<void> {
  * database setup. A second sutro-sync process on the same folder (a `sync` beside a running
  * `start`) finds the server answering on the port and shares it.
  */
-export async function startEmbeddedPostgres(options: EmbeddedOptions, log: Logger): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(
+  options: EmbeddedOptions,
+  log: Logger,
+): Promise<EmbeddedDatabase> {
   const url = urlFor(options.port, DATABASE);
   if (await answers(options.port)) {
     await ensureDatabase(options.port);

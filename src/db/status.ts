@@ -46,7 +46,9 @@ export async function readStatus(pool: pg.Pool, source: string, runs = 10): Prom
          FROM sutro.jobs WHERE source = $1 GROUP BY status ORDER BY jobs DESC`,
       [source],
     ),
-    pool.query<{ n: number }>('SELECT count(*)::int AS n FROM sutro.rejected_jobs WHERE source = $1', [source]),
+    pool.query<{ n: number }>('SELECT count(*)::int AS n FROM sutro.rejected_jobs WHERE source = $1', [
+      source,
+    ]),
     pool.query<RunRow>(
       `SELECT id::int, mode, trigger, status, started_at, finished_at, pages, jobs_seen, jobs_inserted,
               jobs_updated, jobs_unchanged, jobs_rejected, stop_reason, error

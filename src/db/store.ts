@@ -64,7 +64,6 @@ export interface SourceLock {
   release(): Promise<void>;
 }
 
-
 export interface SyncStore {
   tryLockSource(source: string): Promise<SourceLock | null>;
   lockSource(source: string, signal?: AbortSignal): Promise<SourceLock>;
@@ -103,7 +102,9 @@ export function createSyncStore(db: Db, pool: pg.Pool): SyncStore {
     try {
       if (wait) {
         const onAbort = () => {
-          void pool.query('SELECT pg_cancel_backend($1)', [(client as unknown as { processID: number }).processID]);
+          void pool.query('SELECT pg_cancel_backend($1)', [
+            (client as unknown as { processID: number }).processID,
+          ]);
         };
         signal?.addEventListener('abort', onAbort, { once: true });
         try {
@@ -282,7 +283,9 @@ const TRACKED = [
   'failure_reason',
 ] as const;
 
-const changedFields = TRACKED.map((f) => `CASE WHEN p.${f} IS DISTINCT FROM w.${f} THEN '${f}' END`).join(', ');
+const changedFields = TRACKED.map((f) => `CASE WHEN p.${f} IS DISTINCT FROM w.${f} THEN '${f}' END`).join(
+  ', ',
+);
 
 /**
  * One statement per page: upsert, then history for the rows that really changed, reading the old
@@ -404,7 +407,14 @@ function writePage(pool: pg.Pool, write: PageWrite): Promise<PageResult> {
         write.source,
         write.runId,
         write.page,
-        JSON.stringify(write.rejected.map((r) => ({ ...r, raw: r.raw ?? null }))),
+        JSON.stringify(
+          write.rejected.map((r) => ({
+            job_id: r.jobId,
+            reason: r.reason,
+            raw: r.raw ?? null,
+            position: r.position,
+          })),
+        ),
       ]);
     }
     const unchanged = write.listed - write.rejected.length - inserted - updated;
@@ -421,8 +431,13 @@ function writePage(pool: pg.Pool, write: PageWrite): Promise<PageResult> {
         );
       }
       await client.query(
+        // After the last page there is nothing to resume: the pass is complete once the run's end
+        // is recorded, and a crash before that leaves the marking to the next full pass.
         `UPDATE sutro.sync_state
-            SET resume_cursor = $2, resume_pass_run_id = $3, resume_pages = $4, updated_at = now()
+            SET resume_cursor = $2,
+                resume_pass_run_id = CASE WHEN $2::text IS NULL THEN NULL ELSE $3::bigint END,
+                resume_pages = CASE WHEN $2::text IS NULL THEN 0 ELSE $4 END,
+                updated_at = now()
           WHERE source = $1`,
         [write.source, write.pass.nextCursor, write.pass.runId, write.page + 1],
       );

@@ -252,7 +252,9 @@ export function createSutroClient(options: ClientOptions): JobsApi {
         } catch (error) {
           if (signal?.aborted) throw new AbortError(signal.reason as Error);
           lastOutcome = 'network';
-          throw new SutroNetworkError(`GET ${describeUrl(url)}: the body was cut off`, false, { cause: error });
+          throw new SutroNetworkError(`GET ${describeUrl(url)}: the body was cut off`, false, {
+            cause: error,
+          });
         }
         lastOutcome = 'malformed';
         let body: unknown;
@@ -305,7 +307,13 @@ export function createSutroClient(options: ClientOptions): JobsApi {
     },
     getJob(jobId, signal) {
       const url = new URL(`${base}/jobs/${encodeURIComponent(jobId)}`);
-      return get('jobs', url, signal, (body) => toJob(body, url), () => null);
+      return get(
+        'jobs',
+        url,
+        signal,
+        (body) => toJob(body, url),
+        () => null,
+      );
     },
   };
 }
@@ -327,5 +335,9 @@ function toPage(body: unknown, requestId: string | null, url: URL): ListJobsPage
   if (next !== undefined && next !== null && typeof next !== 'string') {
     throw new MalformedResponseError(`GET ${describeUrl(url)} answered a next_cursor that is not a string`);
   }
-  return { jobs: page.jobs as unknown[], nextCursor: next === '' || next === undefined ? null : next, requestId };
+  return {
+    jobs: page.jobs as unknown[],
+    nextCursor: next === '' || next === undefined ? null : next,
+    requestId,
+  };
 }

@@ -35,25 +35,26 @@ export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
 const ISO_DATETIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$/i;
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
-const optionalString = z.string().nullish().transform((v) => v ?? null);
+const optionalString = z
+  .string()
+  .nullish()
+  .transform((v) => v ?? null);
 
 /**
  * Datetimes without an offset are read as UTC: the API prints UTC, and reading them in the server's
  * local zone would shift every figure by the machine's offset.
  */
-const datetime = z
-  .union([z.string(), z.null(), z.undefined()])
-  .transform((value, ctx) => {
-    if (value === null || value === undefined || value.trim() === '') return null;
-    const text = value.trim();
-    const hasZone = /(Z|[+-]\d{2}(:?\d{2})?)$/i.test(text);
-    const date = ISO_DATETIME.test(text) ? new Date(hasZone ? text : `${text}Z`) : new Date(Number.NaN);
-    if (Number.isNaN(date.getTime())) {
-      ctx.addIssue({ code: 'custom', message: `is not an ISO 8601 datetime (got ${JSON.stringify(value)})` });
-      return z.NEVER;
-    }
-    return date;
-  });
+const datetime = z.union([z.string(), z.null(), z.undefined()]).transform((value, ctx) => {
+  if (value === null || value === undefined || value.trim() === '') return null;
+  const text = value.trim();
+  const hasZone = /(Z|[+-]\d{2}(:?\d{2})?)$/i.test(text);
+  const date = ISO_DATETIME.test(text) ? new Date(hasZone ? text : `${text}Z`) : new Date(Number.NaN);
+  if (Number.isNaN(date.getTime())) {
+    ctx.addIssue({ code: 'custom', message: `is not an ISO 8601 datetime (got ${JSON.stringify(value)})` });
+    return z.NEVER;
+  }
+  return date;
+});
 
 /** A count that must be exact: JSON numbers above 2^53 have already lost digits when parsed. */
 const count = z.union([z.number(), z.string(), z.null(), z.undefined()]).transform((value, ctx) => {
@@ -147,7 +148,11 @@ export type ParsedJob = { ok: true; job: Job } | { ok: false; reason: string; jo
  */
 export function parseJob(raw: unknown): ParsedJob {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    return { ok: false, reason: `job is not an object (got ${raw === null ? 'null' : typeof raw})`, jobId: null };
+    return {
+      ok: false,
+      reason: `job is not an object (got ${raw === null ? 'null' : typeof raw})`,
+      jobId: null,
+    };
   }
   const record = raw as Record<string, unknown>;
   const result = jobSchema.safeParse(record);
@@ -155,7 +160,8 @@ export function parseJob(raw: unknown): ParsedJob {
     const reason = result.error.issues
       .map((issue) => `${issue.path.join('.') || 'job'}: ${issue.message}`)
       .join('; ');
-    const jobId = typeof record.job_id === 'string' && record.job_id.trim() !== '' ? record.job_id.trim() : null;
+    const jobId =
+      typeof record.job_id === 'string' && record.job_id.trim() !== '' ? record.job_id.trim() : null;
     return { ok: false, reason, jobId };
   }
   const j = result.data;

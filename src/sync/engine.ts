@@ -37,7 +37,8 @@ export interface RunSummary {
   readonly error: Error | null;
 }
 
-export type SyncResult = { readonly skipped: true; readonly reason: string } | ({ readonly skipped: false } & RunSummary);
+export type SyncResult =
+  { readonly skipped: true; readonly reason: string } | ({ readonly skipped: false } & RunSummary);
 
 export interface SyncDependencies {
   readonly store: SyncStore;
@@ -116,7 +117,11 @@ export function isBelowFloor(page: Pick<ParsedPage, 'newest'>, floor: Date | nul
  * The API lists newest first. A page holding a job newer than the previous page's oldest, by more
  * than the margin, means the order cannot be trusted, and with it the stop rule.
  */
-export function isOutOfOrder(page: Pick<ParsedPage, 'newest'>, previousOldest: number | null, marginMs: number): boolean {
+export function isOutOfOrder(
+  page: Pick<ParsedPage, 'newest'>,
+  previousOldest: number | null,
+  marginMs: number,
+): boolean {
   return previousOldest !== null && page.newest !== null && page.newest > previousOldest + marginMs;
 }
 
@@ -142,7 +147,10 @@ export async function runSync(deps: SyncDependencies, options: SyncOptions): Pro
   try {
     const abandoned = await store.recoverStaleRuns(options.source);
     if (abandoned.length > 0) {
-      baseLog.warn({ runIds: abandoned, source: options.source }, 'marked runs left running by a stopped process as abandoned');
+      baseLog.warn(
+        { runIds: abandoned, source: options.source },
+        'marked runs left running by a stopped process as abandoned',
+      );
     }
     const state = await store.readState(options.source);
     const resuming = state?.resumeCursor != null && state.resumePassRunId != null;
@@ -229,7 +237,8 @@ class Run {
       this.fetches.abort(new Error('the run has ended'));
     }
 
-    const fullPassCompleted = status === 'succeeded' && this.passRunId !== null && stopReason === 'end_of_list';
+    const fullPassCompleted =
+      status === 'succeeded' && this.passRunId !== null && stopReason === 'end_of_list';
     const outcome: RunOutcome = {
       status,
       mode: this.mode,
@@ -240,14 +249,25 @@ class Run {
     };
     let markedMissing = 0;
     try {
-      markedMissing = await this.deps.store.finishRun(this.options.source, this.runId, this.passRunId, outcome);
+      markedMissing = await this.deps.store.finishRun(
+        this.options.source,
+        this.runId,
+        this.passRunId,
+        outcome,
+      );
     } catch (error) {
       // The database is gone (a restart): the run stays 'running' and the next run marks it
       // abandoned. The original failure, if any, is the one worth reporting.
       this.log.error({ err: error }, 'could not record the end of the run');
-      failure ??= new SyncRunError(`run ${this.runId}: could not record its end: ${errorText(error)}`, this.runId, this.page, this.cursor, {
-        cause: error,
-      });
+      failure ??= new SyncRunError(
+        `run ${this.runId}: could not record its end: ${errorText(error)}`,
+        this.runId,
+        this.page,
+        this.cursor,
+        {
+          cause: error,
+        },
+      );
       status = 'failed';
     }
     const summary = {
@@ -274,7 +294,9 @@ class Run {
   private wrap(error: unknown): Error {
     if (error instanceof SyncRunError) return error;
     const where = `run ${this.runId}, page ${this.page}, cursor ${this.cursor ?? 'head'}`;
-    return new SyncRunError(`${errorText(error)} (${where})`, this.runId, this.page, this.cursor, { cause: error });
+    return new SyncRunError(`${errorText(error)} (${where})`, this.runId, this.page, this.cursor, {
+      cause: error,
+    });
   }
 
   private fetch(cursor: string | null): Promise<ListJobsPage> {
@@ -289,7 +311,8 @@ class Run {
     try {
       return await this.fetch(this.cursor);
     } catch (error) {
-      if (this.resumedFromRunId === null || !(error instanceof SutroApiError) || !error.isCursorRejected) throw error;
+      if (this.resumedFromRunId === null || !(error instanceof SutroApiError) || !error.isCursorRejected)
+        throw error;
       this.log.warn(
         { err: error, resumedFromRunId: this.resumedFromRunId, page: this.page },
         'the API rejected the saved cursor; starting the full pass again from the head',
@@ -322,7 +345,11 @@ class Run {
 
       if (isOutOfOrder(parsed, this.previousOldest, marginMs)) {
         this.log.warn(
-          { page: this.page, cursor: this.cursor, previousOldest: new Date(this.previousOldest ?? 0).toISOString() },
+          {
+            page: this.page,
+            cursor: this.cursor,
+            previousOldest: new Date(this.previousOldest ?? 0).toISOString(),
+          },
           this.mode === 'incremental'
             ? 'list-jobs returned a page out of order; the stop rule is unsafe, continuing as a full pass'
             : 'list-jobs returned a page out of order',
@@ -333,7 +360,8 @@ class Run {
         }
       }
       if (parsed.oldest !== null) {
-        this.previousOldest = this.previousOldest === null ? parsed.oldest : Math.min(this.previousOldest, parsed.oldest);
+        this.previousOldest =
+          this.previousOldest === null ? parsed.oldest : Math.min(this.previousOldest, parsed.oldest);
       }
 
       const below = this.mode === 'incremental' && isBelowFloor(parsed, this.floor);

@@ -10,7 +10,11 @@ import { handleShutdownSignals } from './shutdown.js';
  * `sutro-sync start`: the long-running worker. SIGTERM or SIGINT stops scheduling first, lets the
  * run in progress stop after its current page (recorded as interrupted), then closes the pool.
  */
-export async function runService(config: Config, log: Logger, options: { runAtStart: boolean }): Promise<number> {
+export async function runService(
+  config: Config,
+  log: Logger,
+  options: { runAtStart: boolean },
+): Promise<number> {
   const api = createApi(config);
   const shutdown = handleShutdownSignals(log);
   const database = await openDatabase(config, log);

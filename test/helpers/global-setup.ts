@@ -26,7 +26,8 @@ declare module 'vitest' {
  */
 async function findServer(): Promise<{ url: string; origin: string; stop: () => Promise<void> }> {
   const fromEnv = process.env.TEST_DATABASE_URL;
-  if (fromEnv !== undefined && fromEnv !== '') return { url: fromEnv, origin: 'TEST_DATABASE_URL', stop: async () => {} };
+  if (fromEnv !== undefined && fromEnv !== '')
+    return { url: fromEnv, origin: 'TEST_DATABASE_URL', stop: async () => {} };
 
   try {
     const { getContainerRuntimeClient } = await import('testcontainers');

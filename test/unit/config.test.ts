@@ -62,7 +62,10 @@ describe('loadConfig', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'sutro-config-'));
     writeFileSync(path.join(dir, 'key'), 'sk_file_key\n');
     writeFileSync(path.join(dir, 'db'), 'postgres://u:p@db:5432/sutro\n');
-    const config = loadConfig({ SUTRO_API_KEY_FILE: path.join(dir, 'key'), DATABASE_URL_FILE: path.join(dir, 'db') });
+    const config = loadConfig({
+      SUTRO_API_KEY_FILE: path.join(dir, 'key'),
+      DATABASE_URL_FILE: path.join(dir, 'db'),
+    });
     expect(config.sutro.apiKey).toBe('sk_file_key');
     expect(config.databaseUrl).toBe('postgres://u:p@db:5432/sutro');
 
@@ -71,7 +74,9 @@ describe('loadConfig', () => {
     const missing = configError({ SUTRO_API_KEY_FILE: path.join(dir, 'absent') });
     expect(missing.message).toContain('SUTRO_API_KEY_FILE: cannot read');
     writeFileSync(path.join(dir, 'bad-db'), 'not a url');
-    expect(configError({ DATABASE_URL_FILE: path.join(dir, 'bad-db') }).message).toContain('DATABASE_URL_FILE');
+    expect(configError({ DATABASE_URL_FILE: path.join(dir, 'bad-db') }).message).toContain(
+      'DATABASE_URL_FILE',
+    );
   });
 
   it('requires the API key only where it is used', () => {

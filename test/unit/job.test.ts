@@ -60,7 +60,13 @@ describe('parseJob', () => {
   });
 
   it('accepts numeric strings, 64-bit counts and keeps cost as exact decimal text', () => {
-    const job = ok({ ...reference, input_tokens: 3_000_000_000, output_tokens: '9007199254740993', job_cost: '0.1000000000000000055', cost_estimate: 0.1 });
+    const job = ok({
+      ...reference,
+      input_tokens: 3_000_000_000,
+      output_tokens: '9007199254740993',
+      job_cost: '0.1000000000000000055',
+      cost_estimate: 0.1,
+    });
     expect(job.inputTokens).toBe(3_000_000_000n);
     expect(job.outputTokens).toBe(9_007_199_254_740_993n);
     expect(job.jobCost).toBe('0.1000000000000000055');
@@ -87,7 +93,9 @@ describe('parseJob', () => {
   it('rejects what cannot be stored faithfully, naming the field', () => {
     const { job_id: _id, ...noId } = reference;
     expect(reason(noId)).toBe('job_id: is missing');
-    expect(reason({ ...reference, datetime_created: 'not a date' })).toMatch(/^datetime_created: is not an ISO 8601 datetime/);
+    expect(reason({ ...reference, datetime_created: 'not a date' })).toMatch(
+      /^datetime_created: is not an ISO 8601 datetime/,
+    );
     expect(reason({ ...reference, datetime_started: '2024-13-45T99:00:00Z' })).toMatch(/^datetime_started:/);
     expect(reason({ ...reference, input_tokens: -5 })).toBe('input_tokens: must not be negative (got -5)');
     expect(reason({ ...reference, num_rows: 1.5 })).toMatch(/^num_rows: must be an integer/);

@@ -1,0 +1,291 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { PageWrite } from '../../src/db/store.js';
+import { parseJob, type Job } from '../../src/sutro/job.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+const SOURCE = 'store-test';
+
+function apiJob(id: string, patch: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    job_id: id,
+    status: 'RUNNING',
+    model: 'llama-3.1-8b',
+    system_prompt: null,
+    job_priority: 0,
+    datetime_created: '2026-10-01T10:00:00Z',
+    datetime_started: '2026-10-01T10:01:00Z',
+    datetime_completed: null,
+    json_schema: null,
+    sampling_params: { temperature: 0.2 },
+    name: 'eval-nightly',
+    description: null,
+    dataset_id: 'ds_1',
+    input_tokens: null,
+    output_tokens: null,
+    job_cost: null,
+    num_rows: 10,
+    failure_reason: null,
+    cost_estimate: '0.50',
+    ...patch,
+  };
+}
+
+function job(raw: Record<string, unknown>): Job {
+  const parsed = parseJob(raw);
+  if (!parsed.ok) throw new Error(parsed.reason);
+  return parsed.job;
+}
+
+async function newRun(mode: 'incremental' | 'full' = 'incremental'): Promise<number> {
+  return db.store.startRun({
+    source: SOURCE,
+    mode,
+    requestedMode: mode,
+    trigger: 'test',
+    resumedFromRunId: null,
+    floor: null,
+  });
+}
+
+function page(runId: number, jobs: Job[], extra: Partial<PageWrite> = {}): PageWrite {
+  return { source: SOURCE, runId, page: 0, jobs, rejected: [], listed: jobs.length, pass: null, ...extra };
+}
+
+async function count(sql: string, values: unknown[] = []): Promise<number> {
+  const result = await db.pool.query<{ n: number }>(sql, values);
+  return result.rows[0]?.n ?? -1;
+}
+
+beforeEach(async () => {
+  await db.pool.query(
+    'TRUNCATE sutro.jobs, sutro.job_history, sutro.sync_runs, sutro.sync_state, sutro.rejected_jobs, sutro.full_pass_seen',
+  );
+});
+
+describe('writePage', () => {
+  it('inserts new jobs with one first_seen history row each, and counts the run', async () => {
+    const runId = await newRun();
+    const result = await db.store.writePage(page(runId, [job(apiJob('a')), job(apiJob('b'))]));
+    expect(result).toEqual({ inserted: 2, updated: 0, unchanged: 0, rejected: 0, historyRows: 2 });
+    expect(await count(`SELECT count(*)::int AS n FROM sutro.job_history WHERE change = 'first_seen'`)).toBe(
+      2,
+    );
+    const run = await db.pool.query(
+      'SELECT pages, jobs_seen, jobs_inserted, history_rows FROM sutro.sync_runs WHERE id = $1',
+      [runId],
+    );
+    expect(run.rows[0]).toEqual({ pages: 1, jobs_seen: 2, jobs_inserted: 2, history_rows: 2 });
+  });
+
+  it('leaves unchanged jobs untouched: no update, no new tuple, no history', async () => {
+    const runId = await newRun();
+    await db.store.writePage(page(runId, [job(apiJob('a')), job(apiJob('b'))]));
+    const before = await db.pool.query(
+      `SELECT job_id, xmin::text, last_changed_at FROM sutro.jobs ORDER BY job_id`,
+    );
+    const again = await db.store.writePage(page(runId, [job(apiJob('a')), job(apiJob('b'))]));
+    expect(again).toEqual({ inserted: 0, updated: 0, unchanged: 2, rejected: 0, historyRows: 0 });
+    const after = await db.pool.query(
+      `SELECT job_id, xmin::text, last_changed_at FROM sutro.jobs ORDER BY job_id`,
+    );
+    expect(after.rows).toEqual(before.rows);
+    expect(await count('SELECT count(*)::int AS n FROM sutro.job_history')).toBe(2);
+  });
+
+  it('records a change of a tracked field as history with the fields that changed', async () => {
+    const runId = await newRun();
+    await db.store.writePage(page(runId, [job(apiJob('a'))]));
+    const finished = apiJob('a', {
+      status: 'succeeded',
+      datetime_completed: '2026-10-01T11:00:00Z',
+      input_tokens: 3_000_000_000,
+      output_tokens: '12345',
+      job_cost: '0.1234567890123456789',
+    });
+    const result = await db.store.writePage(page(runId, [job(finished)]));
+    expect(result).toMatchObject({ inserted: 0, updated: 1, historyRows: 1 });
+    const history = await db.pool.query(
+      `SELECT change, changed_fields, previous_status, status, input_tokens::text, job_cost::text
+         FROM sutro.job_history WHERE change = 'changed'`,
+    );
+    expect(history.rows).toEqual([
+      {
+        change: 'changed',
+        changed_fields: ['status', 'datetime_completed', 'input_tokens', 'output_tokens', 'job_cost'],
+        previous_status: 'RUNNING',
+        status: 'SUCCEEDED',
+        input_tokens: '3000000000',
+        job_cost: '0.1234567890123456789',
+      },
+    ]);
+    const stored = await db.pool.query(
+      `SELECT input_tokens::text, job_cost::text, settled, raw->>'status' AS raw_status FROM sutro.jobs`,
+    );
+    expect(stored.rows[0]).toEqual({
+      input_tokens: '3000000000',
+      job_cost: '0.1234567890123456789',
+      settled: true,
+      raw_status: 'succeeded',
+    });
+  });
+
+  it('updates a change of an untracked field without a history row', async () => {
+    const runId = await newRun();
+    await db.store.writePage(page(runId, [job(apiJob('a'))]));
+    const result = await db.store.writePage(page(runId, [job(apiJob('a', { description: 'renamed' }))]));
+    expect(result).toMatchObject({ updated: 1, historyRows: 0 });
+    expect(await count(`SELECT count(*)::int AS n FROM sutro.jobs WHERE description = 'renamed'`)).toBe(1);
+  });
+
+  it('stores rejected rows once per distinct raw row, with the reason, beside the valid jobs', async () => {
+    const runId = await newRun();
+    const bad = { job_id: 'bad', status: 'RUNNING', input_tokens: -5 };
+    const write = page(runId, [job(apiJob('a'))], {
+      rejected: [
+        { raw: bad, reason: 'input_tokens: must not be negative (got -5)', jobId: 'bad', position: 1 },
+      ],
+      listed: 2,
+    });
+    expect(await db.store.writePage(write)).toMatchObject({ inserted: 1, rejected: 1, unchanged: 0 });
+    await db.store.writePage({ ...write, jobs: [] });
+    const rows = await db.pool.query(
+      `SELECT job_id, reason, raw, times_seen, position_on_page FROM sutro.rejected_jobs`,
+    );
+    expect(rows.rows).toEqual([
+      {
+        job_id: 'bad',
+        reason: 'input_tokens: must not be negative (got -5)',
+        raw: bad,
+        times_seen: 2,
+        position_on_page: 1,
+      },
+    ]);
+  });
+
+  it('commits the page, sightings and checkpoint together, or none of them', async () => {
+    const runId = await newRun('full');
+    await db.store.writePage(page(runId, [job(apiJob('a'))], { pass: { runId, nextCursor: 'c1' } }));
+    const state = await db.store.readState(SOURCE);
+    expect(state).toMatchObject({ resumeCursor: 'c1', resumePassRunId: runId, resumePages: 1 });
+    // A page that fails half-way (here: a status the column refuses) leaves everything as it was.
+    const broken = { ...job(apiJob('b')), status: null as unknown as string };
+    await expect(
+      db.store.writePage(page(runId, [broken], { page: 1, pass: { runId, nextCursor: 'c2' } })),
+    ).rejects.toThrow();
+    expect(await db.store.readState(SOURCE)).toMatchObject({ resumeCursor: 'c1', resumePages: 1 });
+    expect(await count('SELECT count(*)::int AS n FROM sutro.jobs')).toBe(1);
+    expect(await count('SELECT count(*)::int AS n FROM sutro.full_pass_seen')).toBe(1);
+    expect(await count('SELECT pages AS n FROM sutro.sync_runs WHERE id = $1', [runId])).toBe(1);
+  });
+});
+
+describe('floorOf', () => {
+  it('is the oldest unsettled job, else the newest job, minus the margin; null creation times do not count', async () => {
+    const runId = await newRun();
+    expect(await db.store.floorOf(SOURCE, 60)).toBeNull();
+    await db.store.writePage(
+      page(runId, [
+        job(
+          apiJob('new', {
+            status: 'SUCCEEDED',
+            datetime_created: '2026-10-05T00:00:00Z',
+            datetime_completed: '2026-10-05T01:00:00Z',
+            job_cost: 1,
+          }),
+        ),
+        job(apiJob('running', { datetime_created: '2026-10-03T00:00:00Z' })),
+        job(apiJob('nodate', { datetime_created: null })),
+        job(apiJob('old', { status: 'FAILED', datetime_created: '2026-10-01T00:00:00Z' })),
+      ]),
+    );
+    expect(await db.store.floorOf(SOURCE, 60)).toEqual(new Date('2026-10-02T23:59:00Z'));
+    await db.store.writePage(
+      page(runId, [
+        job(apiJob('running', { status: 'CANCELLED', datetime_created: '2026-10-03T00:00:00Z' })),
+      ]),
+    );
+    // nodate is unsettled but unplaceable; with every placeable job settled the floor is the newest job.
+    expect(await db.store.floorOf(SOURCE, 0)).toEqual(new Date('2026-10-05T00:00:00Z'));
+  });
+});
+
+describe('runs and locks', () => {
+  it('lets one holder at a time lock a source, and frees it on release', async () => {
+    const first = await db.store.tryLockSource(SOURCE);
+    expect(first).not.toBeNull();
+    expect(await db.store.tryLockSource(SOURCE)).toBeNull();
+    const other = await db.store.tryLockSource('another-source');
+    expect(other).not.toBeNull();
+    await first?.release();
+    const again = await db.store.tryLockSource(SOURCE);
+    expect(again).not.toBeNull();
+    await again?.release();
+    await other?.release();
+  });
+
+  it('marks runs left running as abandoned and drops sightings of passes that cannot resume', async () => {
+    const dead = await newRun('full');
+    await db.store.writePage(page(dead, [job(apiJob('a'))], { pass: { runId: dead, nextCursor: null } }));
+    expect(await db.store.recoverStaleRuns(SOURCE)).toEqual([dead]);
+    const row = await db.pool.query('SELECT status, error FROM sutro.sync_runs WHERE id = $1', [dead]);
+    expect(row.rows[0]).toEqual({
+      status: 'abandoned',
+      error: 'the process running it stopped without finishing it',
+    });
+    expect(await count('SELECT count(*)::int AS n FROM sutro.full_pass_seen')).toBe(0);
+  });
+
+  it('keeps the sightings of a pass that can resume', async () => {
+    const dead = await newRun('full');
+    await db.store.writePage(page(dead, [job(apiJob('a'))], { pass: { runId: dead, nextCursor: 'next' } }));
+    await db.store.recoverStaleRuns(SOURCE);
+    expect(await count('SELECT count(*)::int AS n FROM sutro.full_pass_seen')).toBe(1);
+  });
+
+  it('marks jobs a complete full pass did not list, and ends the pass', async () => {
+    const first = await newRun('full');
+    await db.store.writePage(
+      page(first, [job(apiJob('a')), job(apiJob('b'))], { pass: { runId: first, nextCursor: null } }),
+    );
+    await db.store.finishRun(SOURCE, first, first, {
+      status: 'succeeded',
+      mode: 'full',
+      stopReason: 'end_of_list',
+      error: null,
+      markedMissing: 0,
+      fullPassCompleted: true,
+    });
+    const second = await newRun('full');
+    await db.store.writePage(page(second, [job(apiJob('a'))], { pass: { runId: second, nextCursor: null } }));
+    const marked = await db.store.finishRun(SOURCE, second, second, {
+      status: 'succeeded',
+      mode: 'full',
+      stopReason: 'end_of_list',
+      error: null,
+      markedMissing: 0,
+      fullPassCompleted: true,
+    });
+    expect(marked).toBe(1);
+    expect(
+      (await db.pool.query('SELECT job_id FROM sutro.jobs WHERE missing_since IS NOT NULL')).rows,
+    ).toEqual([{ job_id: 'b' }]);
+    expect(await db.store.readState(SOURCE)).toMatchObject({ resumeCursor: null, resumePassRunId: null });
+    expect(await count('SELECT count(*)::int AS n FROM sutro.full_pass_seen')).toBe(0);
+
+    // Listed again: cleared, as an update.
+    const third = await newRun();
+    expect(await db.store.writePage(page(third, [job(apiJob('b'))]))).toMatchObject({
+      updated: 1,
+      historyRows: 0,
+    });
+    expect(await count('SELECT count(*)::int AS n FROM sutro.jobs WHERE missing_since IS NOT NULL')).toBe(0);
+  });
+});
