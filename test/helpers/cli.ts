@@ -1,0 +1,85 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const BIN = fileURLToPath(new URL('../../bin/sutro-sync.js', import.meta.url));
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** stdout's JSON log lines, parsed. */
+  readonly logs: Record<string, unknown>[];
+}
+
+export interface RunningCli {
+  readonly child: ChildProcess;
+  /** Everything printed so far. */
+  output(): { stdout: string; stderr: string };
+  /** Resolves when a log line matches. */
+  waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  done: Promise<CliResult>;
+}
+
+/** Only what the test passes: the developer's own SUTRO_* or DATABASE_URL must not leak in. */
+function environment(env: Record<string, string>): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', ...env };
+}
+
+function parseLogs(stdout: string): Record<string, unknown>[] {
+  return stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+export function startCli(args: readonly string[], env: Record<string, string>, cwd?: string): RunningCli {
+  const child = spawn(process.execPath, [BIN, ...args], { env: environment(env), cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const waiters: { match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  let pending = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    pending += chunk.toString();
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      if (!line.startsWith('{')) continue;
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      for (const waiter of [...waiters]) {
+        if (waiter.match(parsed)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(parsed);
+        }
+      }
+    }
+  });
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const done = new Promise<CliResult>((resolve) => {
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, logs: parseLogs(stdout) }));
+  });
+  return {
+    child,
+    output: () => ({ stdout, stderr }),
+    waitForLog(match, timeoutMs = 30_000) {
+      const earlier = parseLogs(stdout).find(match);
+      if (earlier) return Promise.resolve(earlier);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms:\n${stdout}\n${stderr}`)), timeoutMs);
+        waiters.push({
+          match,
+          resolve: (line) => {
+            clearTimeout(timer);
+            resolve(line);
+          },
+        });
+      });
+    },
+    done,
+  };
+}
+
+export function runCli(args: readonly string[], env: Record<string, string>, cwd?: string): Promise<CliResult> {
+  return startCli(args, env, cwd).done;
+}
