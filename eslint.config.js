@@ -1,12 +1,14 @@
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'drizzle/meta/', 'bench/results/', '.sutro-sync/'] },
+  { ignores: ['dist/', 'node_modules/', 'drizzle/meta/', 'bench/results/', '.sutro-sync/', 'coverage/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
+      globals: globals.node,
       parserOptions: {
         projectService: { allowDefaultProject: ['*.js', 'bin/*.js'] },
         tsconfigRootDir: import.meta.dirname,
@@ -21,4 +23,5 @@ export default tseslint.config(
       ],
     },
   },
+  { files: ['**/*.js'], extends: [tseslint.configs.disableTypeChecked] },
 );

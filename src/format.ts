@@ -8,7 +8,9 @@ export function formatTable<T extends object>(
   const cell = (value: unknown): string => {
     if (value === null || value === undefined) return '';
     if (value instanceof Date) return value.toISOString().replace('.000Z', 'Z');
-    return String(value);
+    if (typeof value === 'string') return value;
+    if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+    return JSON.stringify(value);
   };
   const cells = rows.map((row) => keys.map((k) => cell((row as Record<string, unknown>)[k])));
   const widths = keys.map((k, i) => Math.max(k.length, ...cells.map((r) => r[i]?.length ?? 0)));

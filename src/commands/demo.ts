@@ -1,5 +1,5 @@
 import type { Config } from '../config.js';
-import { spendByModel } from '../db/status.js';
+import { forgetSource, spendByModel } from '../db/status.js';
 import { formatTable } from '../format.js';
 import type { Logger } from '../log.js';
 import { createApi, openDatabase } from '../runtime.js';
@@ -33,7 +33,9 @@ export async function runDemo(config: Config, log: Logger, options: { jobs: numb
   };
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const database = await openDatabase(demoConfig, log);
+  // The tour is the same every time: the demo source is emptied first (other sources are kept).
   try {
+    await forgetSource(database.pool, DEMO_SOURCE);
     const deps = { store: database.store, api: createApi(demoConfig), log };
     const sync = (mode: 'full' | 'incremental') =>
       runSync(deps, {

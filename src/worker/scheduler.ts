@@ -72,7 +72,7 @@ export function startScheduler(
     async stop() {
       stopped = true;
       queued = null;
-      await Promise.all(tasks.map((t) => t.destroy()));
+      for (const task of tasks) await task.destroy();
       await current;
     },
   };

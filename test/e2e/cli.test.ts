@@ -10,7 +10,11 @@ let sim: RunningSimulator;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  sim = await startSimulator({ account: new SimulatedAccount({ jobs: 2_000, seed: 2026 }), apiKey: KEY, port: 0 });
+  sim = await startSimulator({
+    account: new SimulatedAccount({ jobs: 2_000, seed: 2026 }),
+    apiKey: KEY,
+    port: 0,
+  });
 });
 afterAll(async () => {
   await sim.close();
@@ -43,23 +47,50 @@ describe('sutro-sync sync against the simulator', () => {
     const first = await runCli(['sync'], env());
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
-    expect(await lastRun()).toMatchObject({ mode: 'full', status: 'succeeded', pages: 20, jobs_inserted: 2_000 });
+    expect(await lastRun()).toMatchObject({
+      mode: 'full',
+      status: 'succeeded',
+      pages: 20,
+      jobs_inserted: 2_000,
+    });
     expect(await diffAgainstTruth(db.pool, 'e2e', sim.account.snapshot())).toEqual([]);
     const summary = first.logs.find((l) => l.msg === 'sync run succeeded');
-    expect(summary).toMatchObject({ mode: 'full', pages: 20, inserted: 2_000, updated: 0, rejected: 0, stopReason: 'end_of_list' });
+    expect(summary).toMatchObject({
+      mode: 'full',
+      pages: 20,
+      inserted: 2_000,
+      updated: 0,
+      rejected: 0,
+      stopReason: 'end_of_list',
+    });
 
-    const history = (await db.pool.query(`SELECT count(*)::int AS n FROM sutro.job_history WHERE source = 'e2e'`)).rows[0];
+    const history: unknown = (
+      await db.pool.query(`SELECT count(*)::int AS n FROM sutro.job_history WHERE source = 'e2e'`)
+    ).rows[0];
     const second = await runCli(['sync', '--full'], env());
     expect(second.code).toBe(0);
-    expect(await lastRun()).toMatchObject({ status: 'succeeded', jobs_inserted: 0, jobs_updated: 0, jobs_unchanged: 2_000, history_rows: 0 });
-    expect((await db.pool.query(`SELECT count(*)::int AS n FROM sutro.job_history WHERE source = 'e2e'`)).rows[0]).toEqual(history);
+    expect(await lastRun()).toMatchObject({
+      status: 'succeeded',
+      jobs_inserted: 0,
+      jobs_updated: 0,
+      jobs_unchanged: 2_000,
+      history_rows: 0,
+    });
+    expect(
+      (await db.pool.query(`SELECT count(*)::int AS n FROM sutro.job_history WHERE source = 'e2e'`)).rows[0],
+    ).toEqual(history);
     expect(second.stdout).not.toContain(KEY);
   });
 
   it('exits 1 with the API detail and what to do on 401, and never prints the key', async () => {
-    const result = await runCli(['sync'], env({ SUTRO_API_KEY: 'sk_live_wrong_key_42', SUTRO_SOURCE: 'e2e-401' }));
+    const result = await runCli(
+      ['sync'],
+      env({ SUTRO_API_KEY: 'sk_live_wrong_key_42', SUTRO_SOURCE: 'e2e-401' }),
+    );
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/sync failed: Sutro API answered 401 .*Invalid API key.*request_id req_.*Check SUTRO_API_KEY/);
+    expect(result.stderr).toMatch(
+      /sync failed: Sutro API answered 401 .*Invalid API key.*request_id req_.*Check SUTRO_API_KEY/,
+    );
     expect(result.stdout + result.stderr).not.toContain('sk_live_wrong_key_42');
     expect(await lastRun('e2e-401')).toMatchObject({ status: 'failed', pages: 0 });
   });
@@ -69,7 +100,10 @@ describe('sutro-sync sync against the simulator', () => {
     const gone = await runCli(['sync'], env({ SUTRO_SOURCE: 'e2e-410' }));
     expect(gone.code).toBe(1);
     expect(gone.stderr).toContain('set SUTRO_API_URL to your deployment');
-    const wrongPrefix = await runCli(['sync'], env({ SUTRO_SOURCE: 'e2e-404', SUTRO_API_URL: `${sim.url}/v9` }));
+    const wrongPrefix = await runCli(
+      ['sync'],
+      env({ SUTRO_SOURCE: 'e2e-404', SUTRO_API_URL: `${sim.url}/v9` }),
+    );
     expect(wrongPrefix.code).toBe(1);
     expect(wrongPrefix.stderr).toMatch(/answered 404 .*Check SUTRO_API_URL/);
   });
@@ -92,21 +126,37 @@ describe('sutro-sync sync against the simulator', () => {
   });
 
   it('stores bad rows in sutro.rejected_jobs with the reason and loses nothing else', async () => {
-    const bad = await startSimulator({ account: new SimulatedAccount({ jobs: 120, seed: 1 }), apiKey: KEY, port: 0 });
+    const bad = await startSimulator({
+      account: new SimulatedAccount({ jobs: 120, seed: 1 }),
+      apiKey: KEY,
+      port: 0,
+    });
     try {
       bad.account.insertRaw(0, { status: 'RUNNING' });
-      bad.account.insertRaw(50, { ...bad.account.jobAt(60), job_id: 'job_bad_date', datetime_started: 'tuesday' });
+      bad.account.insertRaw(50, {
+        ...bad.account.jobAt(60),
+        job_id: 'job_bad_date',
+        datetime_started: 'tuesday',
+      });
       bad.account.insertRaw(110, { ...bad.account.jobAt(111), job_id: 'job_neg', output_tokens: -1 });
       const result = await runCli(['sync'], env({ SUTRO_SOURCE: 'e2e-bad', SUTRO_API_URL: bad.url }));
       expect(result.code).toBe(0);
-      expect(await lastRun('e2e-bad')).toMatchObject({ status: 'succeeded', jobs_inserted: 120, jobs_rejected: 3 });
-      const reasons = await db.pool.query(`SELECT reason FROM sutro.rejected_jobs WHERE source = 'e2e-bad' ORDER BY reason`);
+      expect(await lastRun('e2e-bad')).toMatchObject({
+        status: 'succeeded',
+        jobs_inserted: 120,
+        jobs_rejected: 3,
+      });
+      const reasons = await db.pool.query(
+        `SELECT reason FROM sutro.rejected_jobs WHERE source = 'e2e-bad' ORDER BY reason`,
+      );
       expect(reasons.rows.map((r: { reason: string }) => r.reason)).toEqual([
         'datetime_started: is not an ISO 8601 datetime (got "tuesday")',
         'job_id: is missing',
         'output_tokens: must not be negative (got -1)',
       ]);
-      const warnings = result.logs.filter((l) => l.msg === 'job rejected by validation; stored in sutro.rejected_jobs');
+      const warnings = result.logs.filter(
+        (l) => l.msg === 'job rejected by validation; stored in sutro.rejected_jobs',
+      );
       expect(warnings).toHaveLength(3);
     } finally {
       await bad.close();
@@ -116,7 +166,10 @@ describe('sutro-sync sync against the simulator', () => {
 
 describe('configuration and other commands', () => {
   it('names every bad variable and exits 2', async () => {
-    const result = await runCli(['sync'], env({ SUTRO_API_URL: 'not a url', SUTRO_PAGE_LIMIT: '0', SUTRO_SYNC_SCHEDULE: '99 * * * *' }));
+    const result = await runCli(
+      ['sync'],
+      env({ SUTRO_API_URL: 'not a url', SUTRO_PAGE_LIMIT: '0', SUTRO_SYNC_SCHEDULE: '99 * * * *' }),
+    );
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('SUTRO_API_URL');
     expect(result.stderr).toContain('SUTRO_PAGE_LIMIT');
@@ -130,7 +183,10 @@ describe('configuration and other commands', () => {
   });
 
   it('exits 3 when the database cannot be reached', async () => {
-    const result = await runCli(['sync'], env({ DATABASE_URL: 'postgresql://postgres:hunter2secret@127.0.0.1:1/nope' }));
+    const result = await runCli(
+      ['sync'],
+      env({ DATABASE_URL: 'postgresql://postgres:hunter2secret@127.0.0.1:1/nope' }),
+    );
     expect(result.code).toBe(3);
     expect(result.stderr).toMatch(/Cannot connect to 127\.0\.0\.1:1\/nope/);
     expect(result.stderr + result.stdout).not.toContain('hunter2secret');

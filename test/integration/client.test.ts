@@ -95,23 +95,31 @@ describe('retries', () => {
     'retries a malformed page (%s), then fails with a clear error',
     async (variant) => {
       sim.faults.add({ kind: 'malformed', variant }, 10);
-      const error = await client({ retries: 2 }).listJobs(null).catch((e: unknown) => e);
+      const error = await client({ retries: 2 })
+        .listJobs(null)
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(MalformedResponseError);
-      expect((error as Error).message).toMatch(/list-jobs answered 200 (with a body that is not JSON|without a "jobs" array)/);
+      expect((error as Error).message).toMatch(
+        /list-jobs answered 200 (with a body that is not JSON|without a "jobs" array)/,
+      );
       expect(observations).toHaveLength(3);
     },
   );
 
   it('gives up after the retry budget with the last error', async () => {
     sim.faults.add({ kind: 'status', status: 503 }, 10);
-    const error = await client({ retries: 2 }).listJobs(null).catch((e: unknown) => e);
+    const error = await client({ retries: 2 })
+      .listJobs(null)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SutroApiError);
     expect((error as SutroApiError).status).toBe(503);
     expect(observations).toHaveLength(3);
   });
 
   it('reports a network failure when nothing listens', async () => {
-    const error = await client({ apiUrl: 'http://127.0.0.1:9', retries: 1 }).listJobs(null).catch((e: unknown) => e);
+    const error = await client({ apiUrl: 'http://127.0.0.1:9', retries: 1 })
+      .listJobs(null)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SutroNetworkError);
     expect((error as Error).message).toMatch(/GET http:\/\/127\.0\.0\.1:9\/list-jobs failed/);
   });
@@ -119,7 +127,9 @@ describe('retries', () => {
 
 describe('errors that are not retried', () => {
   it('401: quotes the API detail and request id, and says to check the key', async () => {
-    const error = (await client({ apiKey: 'sk_wrong' }).listJobs(null).catch((e: unknown) => e)) as SutroApiError;
+    const error = (await client({ apiKey: 'sk_wrong' })
+      .listJobs(null)
+      .catch((e: unknown) => e)) as SutroApiError;
     expect(error).toBeInstanceOf(SutroApiError);
     expect(error.status).toBe(401);
     expect(error.message).toMatch(/answered 401/);
@@ -137,20 +147,30 @@ describe('errors that are not retried', () => {
     [410, 'set SUTRO_API_URL to your deployment'],
   ])('%i fails at once with what to do', async (status, hint) => {
     sim.faults.add({ kind: 'status', status });
-    const error = (await client().listJobs(null).catch((e: unknown) => e)) as SutroApiError;
+    const error = (await client()
+      .listJobs(null)
+      .catch((e: unknown) => e)) as SutroApiError;
     expect(error.status).toBe(status);
     expect(error.message).toContain(hint);
     expect(observations).toHaveLength(1);
   });
 
   it('surfaces error/message bodies as well as detail', async () => {
-    sim.faults.add({ kind: 'status', status: 403, body: { error: 'Forbidden', message: 'key lacks jobs:read' } });
-    const error = (await client().listJobs(null).catch((e: unknown) => e)) as SutroApiError;
+    sim.faults.add({
+      kind: 'status',
+      status: 403,
+      body: { error: 'Forbidden', message: 'key lacks jobs:read' },
+    });
+    const error = (await client()
+      .listJobs(null)
+      .catch((e: unknown) => e)) as SutroApiError;
     expect(error.message).toContain('key lacks jobs:read');
   });
 
   it('recognises a rejected cursor', async () => {
-    const error = (await client().listJobs('not-a-real-cursor').catch((e: unknown) => e)) as SutroApiError;
+    const error = (await client()
+      .listJobs('not-a-real-cursor')
+      .catch((e: unknown) => e)) as SutroApiError;
     expect(error.status).toBe(400);
     expect(error.isCursorRejected).toBe(true);
   });

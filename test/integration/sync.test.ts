@@ -18,18 +18,36 @@ afterAll(async () => {
 });
 
 async function simulator(jobs: number, seed: number, latencyMs = 0): Promise<RunningSimulator> {
-  const sim = await startSimulator({ account: new SimulatedAccount({ jobs, seed }), apiKey: KEY, port: 0, latencyMs });
+  const sim = await startSimulator({
+    account: new SimulatedAccount({ jobs, seed }),
+    apiKey: KEY,
+    port: 0,
+    latencyMs,
+  });
   simulators.push(sim);
   return sim;
 }
 
 function api(sim: RunningSimulator, pageLimit = 100) {
-  return createSutroClient({ apiUrl: sim.url, apiKey: KEY, pageLimit, timeoutMs: 5_000, retry: { retries: 1, minTimeoutMs: 5, maxTimeoutMs: 10 } });
+  return createSutroClient({
+    apiUrl: sim.url,
+    apiKey: KEY,
+    pageLimit,
+    timeoutMs: 5_000,
+    retry: { retries: 1, minTimeoutMs: 5, maxTimeoutMs: 10 },
+  });
 }
 
 type Done = Extract<SyncResult, { skipped: false }>;
 
-async function sync(sim: RunningSimulator, source: string, options: Partial<SyncOptions> & { pageLimit?: number; onPage?: Parameters<typeof runSync>[0]['onPage'] } = {}): Promise<Done> {
+async function sync(
+  sim: RunningSimulator,
+  source: string,
+  options: Partial<SyncOptions> & {
+    pageLimit?: number;
+    onPage?: Parameters<typeof runSync>[0]['onPage'];
+  } = {},
+): Promise<Done> {
   const { pageLimit, onPage, ...rest } = options;
   const result = await runSync(
     { store: db.store, api: api(sim, pageLimit), log: silentLog, ...(onPage ? { onPage } : {}) },
@@ -47,19 +65,41 @@ describe('a first sync', () => {
   it('stores every listed job with the fields the API gave, as a full pass', async () => {
     const sim = await simulator(1_234, 3);
     const result = await sync(sim, 'first');
-    expect(result).toMatchObject({ status: 'succeeded', mode: 'full', requestedMode: 'incremental', pages: 13, inserted: 1_234, stopReason: 'end_of_list' });
+    expect(result).toMatchObject({
+      status: 'succeeded',
+      mode: 'full',
+      requestedMode: 'incremental',
+      pages: 13,
+      inserted: 1_234,
+      stopReason: 'end_of_list',
+    });
     expect(await diffAgainstTruth(db.pool, 'first', sim.account.snapshot())).toEqual([]);
     expect(await count('SELECT count(*)::int AS n FROM sutro.jobs WHERE source = $1', ['first'])).toBe(1_234);
-    expect(await count(`SELECT count(*)::int AS n FROM sutro.job_history WHERE source = $1 AND change = 'first_seen'`, ['first'])).toBe(1_234);
+    expect(
+      await count(
+        `SELECT count(*)::int AS n FROM sutro.job_history WHERE source = $1 AND change = 'first_seen'`,
+        ['first'],
+      ),
+    ).toBe(1_234);
   });
 
   it('changes nothing when run again on unchanged data', async () => {
     const sim = await simulator(300, 4);
     await sync(sim, 'rerun', { mode: 'full' });
-    const history = await count('SELECT count(*)::int AS n FROM sutro.job_history WHERE source = $1', ['rerun']);
+    const history = await count('SELECT count(*)::int AS n FROM sutro.job_history WHERE source = $1', [
+      'rerun',
+    ]);
     const again = await sync(sim, 'rerun', { mode: 'full' });
-    expect(again).toMatchObject({ status: 'succeeded', inserted: 0, updated: 0, unchanged: 300, historyRows: 0 });
-    expect(await count('SELECT count(*)::int AS n FROM sutro.job_history WHERE source = $1', ['rerun'])).toBe(history);
+    expect(again).toMatchObject({
+      status: 'succeeded',
+      inserted: 0,
+      updated: 0,
+      unchanged: 300,
+      historyRows: 0,
+    });
+    expect(await count('SELECT count(*)::int AS n FROM sutro.job_history WHERE source = $1', ['rerun'])).toBe(
+      history,
+    );
   });
 });
 
@@ -72,7 +112,7 @@ describe('paging while the account changes', () => {
       onPage: ({ page }) => {
         if (page === 0 && !pushed) {
           pushed = true;
-          sim.account.advance({ seconds: 1, newJobs: 7, finish: 0, costFills: 0 });
+          sim.account.advance({ seconds: 1, newJobs: 7, transitions: false });
         }
       },
     });
@@ -87,13 +127,22 @@ describe('paging while the account changes', () => {
   it('reads the changes of an incremental run and records one history row per change', async () => {
     const sim = await simulator(2_000, 6);
     await sync(sim, 'incremental');
-    const before = await count('SELECT count(*)::int AS n FROM sutro.job_history WHERE source = $1', ['incremental']);
+    const before = await count('SELECT count(*)::int AS n FROM sutro.job_history WHERE source = $1', [
+      'incremental',
+    ]);
     const change = sim.account.advance({ seconds: 3_600, newJobs: 30 });
     const result = await sync(sim, 'incremental');
-    expect(result).toMatchObject({ status: 'succeeded', mode: 'incremental', stopReason: 'below_floor', inserted: change.added.length });
+    expect(result).toMatchObject({
+      status: 'succeeded',
+      mode: 'incremental',
+      stopReason: 'below_floor',
+      inserted: change.added.length,
+    });
     expect(result.pages).toBeLessThan(20);
     expect(await diffAgainstTruth(db.pool, 'incremental', sim.account.snapshot())).toEqual([]);
-    const after = await count('SELECT count(*)::int AS n FROM sutro.job_history WHERE source = $1', ['incremental']);
+    const after = await count('SELECT count(*)::int AS n FROM sutro.job_history WHERE source = $1', [
+      'incremental',
+    ]);
     expect(after - before).toBe(result.historyRows);
     expect(result.historyRows).toBeGreaterThanOrEqual(change.added.length);
   });
@@ -103,15 +152,32 @@ describe('bad input', () => {
   it('rejects malformed rows into sutro.rejected_jobs and stores the rest of the page', async () => {
     const sim = await simulator(150, 8);
     sim.account.insertRaw(3, { status: 'RUNNING', model: 'x' });
-    sim.account.insertRaw(5, { ...sim.account.jobAt(10), job_id: 'job_bad_date', datetime_created: 'yesterday' });
+    sim.account.insertRaw(5, {
+      ...sim.account.jobAt(10),
+      job_id: 'job_bad_date',
+      datetime_created: 'yesterday',
+    });
     sim.account.insertRaw(120, { ...sim.account.jobAt(130), job_id: 'job_negative', input_tokens: -5 });
     const result = await sync(sim, 'rejects', { mode: 'full' });
     expect(result).toMatchObject({ status: 'succeeded', rejected: 3, inserted: 150 });
-    const rows = await db.pool.query('SELECT job_id, reason, page, position_on_page FROM sutro.rejected_jobs WHERE source = $1 ORDER BY page, position_on_page', ['rejects']);
+    const rows = await db.pool.query(
+      'SELECT job_id, reason, page, position_on_page FROM sutro.rejected_jobs WHERE source = $1 ORDER BY page, position_on_page',
+      ['rejects'],
+    );
     expect(rows.rows).toEqual([
       { job_id: null, reason: 'job_id: is missing', page: 0, position_on_page: 3 },
-      { job_id: 'job_bad_date', reason: 'datetime_created: is not an ISO 8601 datetime (got "yesterday")', page: 0, position_on_page: 5 },
-      { job_id: 'job_negative', reason: 'input_tokens: must not be negative (got -5)', page: 1, position_on_page: 20 },
+      {
+        job_id: 'job_bad_date',
+        reason: 'datetime_created: is not an ISO 8601 datetime (got "yesterday")',
+        page: 0,
+        position_on_page: 5,
+      },
+      {
+        job_id: 'job_negative',
+        reason: 'input_tokens: must not be negative (got -5)',
+        page: 1,
+        position_on_page: 20,
+      },
     ]);
   });
 
@@ -122,8 +188,13 @@ describe('bad input', () => {
     expect(result.status).toBe('failed');
     expect(result.pages).toBe(3);
     expect(result.error?.message).toMatch(/without a "jobs" array \(run \d+, page 3, cursor /);
-    expect(await count('SELECT count(*)::int AS n FROM sutro.jobs WHERE source = $1', ['malformed'])).toBe(300);
-    const run = await db.pool.query('SELECT status, pages, jobs_inserted, error FROM sutro.sync_runs WHERE id = $1', [result.runId]);
+    expect(await count('SELECT count(*)::int AS n FROM sutro.jobs WHERE source = $1', ['malformed'])).toBe(
+      300,
+    );
+    const run = await db.pool.query(
+      'SELECT status, pages, jobs_inserted, error FROM sutro.sync_runs WHERE id = $1',
+      [result.runId],
+    );
     expect(run.rows[0]).toMatchObject({ status: 'failed', pages: 3, jobs_inserted: 300 });
     expect(await db.store.readState('malformed')).toMatchObject({ resumePages: 3 });
   });
