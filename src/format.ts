@@ -9,7 +9,8 @@ export function formatTable<T extends object>(
     if (value === null || value === undefined) return '';
     if (value instanceof Date) return value.toISOString().replace('.000Z', 'Z');
     if (typeof value === 'string') return value;
-    if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+    if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
+      return String(value);
     return JSON.stringify(value);
   };
   const cells = rows.map((row) => keys.map((k) => cell((row as Record<string, unknown>)[k])));
