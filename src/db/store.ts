@@ -29,6 +29,8 @@ export interface PageWrite {
   readonly rejected: readonly RejectedRow[];
   /** Jobs listed on the page, counting repeats; the `seen` counter of the run. */
   readonly listed: number;
+  /** Jobs fetched one by one (GET jobs/{id}) rather than listed: not a page of the run's count. */
+  readonly fetchedById?: boolean;
   /** Set during a full pass: the pass whose sightings this page adds to, and where it continues. */
   readonly pass: { readonly runId: number; readonly nextCursor: string | null } | null;
 }
@@ -47,6 +49,21 @@ export interface SyncStateRow {
   readonly resumePages: number;
   readonly lastSuccessAt: Date | null;
   readonly lastFullPassAt: Date | null;
+}
+
+export interface IncrementalPlanOptions {
+  readonly safetyMarginSeconds: number;
+  /** An unsettled job this much older than the newest stored job is a straggler. */
+  readonly stragglerAgeSeconds: number;
+  /** Up to this many stragglers are fetched by id; more, and paging down to them is cheaper. */
+  readonly maxStragglers: number;
+}
+
+export interface IncrementalPlan {
+  /** Stop after a page whose jobs are all older than this; null when nothing is stored yet. */
+  readonly floor: Date | null;
+  /** Unsettled jobs to fetch one by one instead of paging down to them. */
+  readonly refreshById: readonly string[];
 }
 
 export interface RunOutcome {
@@ -78,8 +95,8 @@ export interface SyncStore {
     resumedFromRunId: number | null;
     floor: Date | null;
   }): Promise<number>;
-  /** The incremental floor: see `computeFloor`. null when nothing is stored yet. */
-  floorOf(source: string, safetyMarginSeconds: number): Promise<Date | null>;
+  /** What an incremental run reads: see `planIncremental`. */
+  planIncremental(source: string, options: IncrementalPlanOptions): Promise<IncrementalPlan>;
   writePage(write: PageWrite): Promise<PageResult>;
   /** Forgets an unfinished pass (its cursor was rejected): its sightings and checkpoint go. */
   discardPass(source: string, passRunId: number): Promise<void>;
@@ -198,7 +215,7 @@ export function createSyncStore(db: Db, pool: pg.Pool): SyncStore {
       return row.id;
     },
 
-    floorOf: (source, margin) => computeFloor(pool, source, margin),
+    planIncremental: (source, options) => planIncremental(pool, source, options),
 
     writePage: (write) => writePage(pool, write),
 
@@ -221,22 +238,44 @@ export function createSyncStore(db: Db, pool: pg.Pool): SyncStore {
 }
 
 /**
- * The creation time below which an incremental run may stop reading: that of the oldest stored job
- * that can still change (unsettled and still listed), or of the newest stored job when every job
- * is settled, minus the margin. Jobs with no creation time cannot be placed, so they never move it.
- * Both subqueries are answered from indexes (jobs_unsettled_idx, jobs_created_idx), which keeps a
- * run's cost independent of how many settled jobs lie below the floor.
+ * The floor of an incremental run is the creation time of the oldest stored job that can still
+ * change (unsettled and still listed), or of the newest stored job when every job is settled, minus
+ * the margin: below it nothing can have changed. Two kinds of unsettled job would make that floor
+ * useless, and are fetched by id instead (GET jobs/{id}):
+ *  - a job with no creation time cannot be placed in the listing at all;
+ *  - a few stragglers far below the rest (one job stuck RUNNING for a week) would drag every run
+ *    down to them; when there are more than `maxStragglers`, paging is the cheaper way to reach them.
+ * "Far below" is measured from the newest stored job, not the clock, so that it does not depend on
+ * the worker's clock agreeing with the API's. All three lookups use jobs_unsettled_idx or
+ * jobs_created_idx, so planning costs the same with a thousand jobs as with millions.
  */
-async function computeFloor(q: Queryable, source: string, marginSeconds: number): Promise<Date | null> {
-  const result = await q.query<{ floor: Date | null }>(
-    `SELECT coalesce(
-              (SELECT min(datetime_created) FROM sutro.jobs
-                WHERE source = $1 AND NOT settled AND missing_since IS NULL AND datetime_created IS NOT NULL),
-              (SELECT max(datetime_created) FROM sutro.jobs WHERE source = $1)
-            ) - make_interval(secs => $2) AS floor`,
-    [source, marginSeconds],
+async function planIncremental(
+  q: Queryable,
+  source: string,
+  options: IncrementalPlanOptions,
+): Promise<IncrementalPlan> {
+  const result = await q.query<{ floor: Date | null; refresh: string[] | null }>(
+    `WITH newest AS (SELECT max(datetime_created) AS at FROM sutro.jobs WHERE source = $1),
+          unsettled AS (
+            SELECT job_id, datetime_created FROM sutro.jobs
+             WHERE source = $1 AND NOT settled AND missing_since IS NULL),
+          stragglers AS (
+            SELECT u.job_id, u.datetime_created FROM unsettled u, newest
+             WHERE u.datetime_created < newest.at - make_interval(secs => $3)),
+          by_id AS (
+            SELECT job_id FROM unsettled WHERE datetime_created IS NULL
+            UNION ALL
+            SELECT job_id FROM stragglers WHERE (SELECT count(*) FROM stragglers) <= $4)
+     SELECT coalesce(
+              (SELECT min(datetime_created) FROM unsettled
+                WHERE datetime_created IS NOT NULL AND job_id NOT IN (SELECT job_id FROM by_id)),
+              (SELECT at FROM newest)
+            ) - make_interval(secs => $2) AS floor,
+            (SELECT array_agg(job_id ORDER BY job_id) FROM by_id) AS refresh`,
+    [source, options.safetyMarginSeconds, options.stragglerAgeSeconds, options.maxStragglers],
   );
-  return result.rows[0]?.floor ?? null;
+  const row = result.rows[0];
+  return { floor: row?.floor ?? null, refreshById: row?.refresh ?? [] };
 }
 
 /** Columns of sutro.jobs filled from the API, in the order of the recordset below. */
@@ -444,11 +483,20 @@ function writePage(pool: pg.Pool, write: PageWrite): Promise<PageResult> {
     }
     await client.query(
       `UPDATE sutro.sync_runs
-          SET pages = pages + 1, jobs_seen = jobs_seen + $2, jobs_inserted = jobs_inserted + $3,
+          SET pages = pages + $8, jobs_seen = jobs_seen + $2, jobs_inserted = jobs_inserted + $3,
               jobs_updated = jobs_updated + $4, jobs_unchanged = jobs_unchanged + $5,
               jobs_rejected = jobs_rejected + $6, history_rows = history_rows + $7, heartbeat_at = now()
         WHERE id = $1`,
-      [write.runId, write.listed, inserted, updated, unchanged, write.rejected.length, historyRows],
+      [
+        write.runId,
+        write.listed,
+        inserted,
+        updated,
+        unchanged,
+        write.rejected.length,
+        historyRows,
+        write.fetchedById === true ? 0 : 1,
+      ],
     );
     return { inserted, updated, unchanged, rejected: write.rejected.length, historyRows };
   });

@@ -10,11 +10,20 @@ export interface SyncOptions {
   /** Who asked: 'cli', 'schedule', 'schedule-full', 'demo'. */
   readonly trigger: string;
   readonly safetyMarginSeconds: number;
+  /** Tuning of the incremental plan; see `INCREMENTAL_DEFAULTS`. */
+  readonly stragglers?: Partial<typeof INCREMENTAL_DEFAULTS>;
   /** Wait for a run of the same source held elsewhere instead of returning `skipped`. */
   readonly waitForLock?: boolean;
   /** Abort to stop after the page being written; the run is recorded as interrupted. */
   readonly signal?: AbortSignal;
 }
+
+/**
+ * An unsettled job a day older than the newest stored job is a straggler (a job stuck RUNNING). Up
+ * to 50 are fetched one by one: 50 requests cost about as much as paging 50 pages down, and an
+ * account with more stragglers than that is better served by paging.
+ */
+export const INCREMENTAL_DEFAULTS = { stragglerAgeSeconds: 86_400, maxStragglers: 50 };
 
 export interface RunSummary {
   readonly runId: number;
@@ -31,6 +40,8 @@ export interface RunSummary {
   readonly rejected: number;
   readonly historyRows: number;
   readonly markedMissing: number;
+  /** Unsettled jobs fetched by id instead of paging down to them. */
+  readonly refreshedById: number;
   readonly resumedFromRunId: number | null;
   readonly floor: Date | null;
   readonly durationMs: number;
@@ -155,11 +166,18 @@ export async function runSync(deps: SyncDependencies, options: SyncOptions): Pro
     const state = await store.readState(options.source);
     const resuming = state?.resumeCursor != null && state.resumePassRunId != null;
     let floor: Date | null = null;
+    let refreshById: readonly string[] = [];
     let mode: RunMode = options.mode;
     if (resuming) {
       mode = 'full';
     } else if (mode === 'incremental') {
-      floor = await store.floorOf(options.source, options.safetyMarginSeconds);
+      const plan = await store.planIncremental(options.source, {
+        safetyMarginSeconds: options.safetyMarginSeconds,
+        ...INCREMENTAL_DEFAULTS,
+        ...options.stragglers,
+      });
+      floor = plan.floor;
+      refreshById = plan.refreshById;
       // Nothing stored yet: the first run reads everything.
       if (floor === null) mode = 'full';
     }
@@ -178,12 +196,13 @@ export async function runSync(deps: SyncDependencies, options: SyncOptions): Pro
         requestedMode: options.mode,
         trigger: options.trigger,
         floor: floor?.toISOString() ?? null,
+        ...(refreshById.length > 0 ? { refreshById: refreshById.length } : {}),
         ...(resuming ? { resumeFromPage: state.resumePages, resumedFromRunId: state.resumePassRunId } : {}),
       },
       resuming ? 'sync run started, continuing an unfinished full pass' : 'sync run started',
     );
 
-    const run = new Run(deps, options, log, runId, mode, floor);
+    const run = new Run(deps, options, log, runId, mode, floor, refreshById);
     if (resuming) run.resumeFrom(state.resumePassRunId, state.resumeCursor, state.resumePages);
     const summary = await run.execute();
     return { skipped: false, ...summary, durationMs: performance.now() - started };
@@ -200,7 +219,18 @@ class Run {
   private page = 0;
   private resumedFromRunId: number | null = null;
   private previousOldest: number | null = null;
-  private totals = { pages: 0, seen: 0, inserted: 0, updated: 0, unchanged: 0, rejected: 0, historyRows: 0 };
+  private totals = {
+    pages: 0,
+    seen: 0,
+    inserted: 0,
+    updated: 0,
+    unchanged: 0,
+    rejected: 0,
+    historyRows: 0,
+    refreshedById: 0,
+  };
+  /** Jobs to fetch by id after paging, less those the pages listed anyway. */
+  private readonly refreshById: Set<string>;
   /** Aborts a look-ahead fetch that is no longer wanted (the run failed or stopped). */
   private readonly fetches = new AbortController();
 
@@ -211,8 +241,10 @@ class Run {
     private readonly runId: number,
     mode: RunMode,
     private readonly floor: Date | null,
+    refreshById: readonly string[],
   ) {
     this.mode = mode;
+    this.refreshById = new Set(refreshById);
     this.passRunId = mode === 'full' ? runId : null;
   }
 
@@ -229,6 +261,7 @@ class Run {
     let failure: Error | null = null;
     try {
       stopReason = await this.pageLoop();
+      if (stopReason !== 'interrupted' && this.mode === 'incremental') await this.refreshStragglers();
       status = stopReason === 'interrupted' ? 'interrupted' : 'succeeded';
     } catch (error) {
       failure = this.wrap(error);
@@ -325,6 +358,45 @@ class Run {
     }
   }
 
+  /**
+   * Fetches the planned stragglers one by one and writes them as one more unit of work. A job the
+   * API no longer has is left for the next full pass to mark missing.
+   */
+  private async refreshStragglers(): Promise<void> {
+    if (this.refreshById.size === 0) return;
+    const signal = AbortSignal.any([
+      this.fetches.signal,
+      ...(this.options.signal ? [this.options.signal] : []),
+    ]);
+    const found: unknown[] = [];
+    for (const jobId of this.refreshById) {
+      const job = await this.deps.api.getJob(jobId, signal);
+      if (job !== null) found.push(job);
+    }
+    const parsed = parsePage(found);
+    const result = await this.deps.store.writePage({
+      source: this.options.source,
+      runId: this.runId,
+      page: this.page,
+      jobs: parsed.jobs,
+      rejected: parsed.rejected,
+      listed: found.length,
+      fetchedById: true,
+      pass: null,
+    });
+    this.totals.seen += found.length;
+    this.totals.inserted += result.inserted;
+    this.totals.updated += result.updated;
+    this.totals.unchanged += result.unchanged;
+    this.totals.rejected += result.rejected;
+    this.totals.historyRows += result.historyRows;
+    this.totals.refreshedById += this.refreshById.size;
+    this.log.info(
+      { requested: this.refreshById.size, found: found.length, ...result },
+      'refreshed stragglers by id',
+    );
+  }
+
   private async pageLoop(): Promise<StopReason> {
     const { store } = this.deps;
     const signal = this.options.signal;
@@ -384,6 +456,7 @@ class Run {
       this.totals.unchanged += result.unchanged;
       this.totals.rejected += result.rejected;
       this.totals.historyRows += result.historyRows;
+      for (const job of parsed.jobs) this.refreshById.delete(job.jobId);
       for (const rejected of parsed.rejected) {
         this.log.warn(
           { page: this.page, position: rejected.position, jobId: rejected.jobId, reason: rejected.reason },

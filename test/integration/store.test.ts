@@ -187,10 +187,17 @@ describe('writePage', () => {
   });
 });
 
-describe('floorOf', () => {
-  it('is the oldest unsettled job, else the newest job, minus the margin; null creation times do not count', async () => {
+describe('planIncremental', () => {
+  const plan = (margin: number, maxStragglers = 50) =>
+    db.store.planIncremental(SOURCE, {
+      safetyMarginSeconds: margin,
+      stragglerAgeSeconds: 86_400,
+      maxStragglers,
+    });
+
+  it('floors at the oldest unsettled job, else the newest job, minus the margin', async () => {
     const runId = await newRun();
-    expect(await db.store.floorOf(SOURCE, 60)).toBeNull();
+    expect(await plan(60)).toEqual({ floor: null, refreshById: [] });
     await db.store.writePage(
       page(runId, [
         job(
@@ -201,19 +208,36 @@ describe('floorOf', () => {
             job_cost: 1,
           }),
         ),
-        job(apiJob('running', { datetime_created: '2026-10-03T00:00:00Z' })),
-        job(apiJob('nodate', { datetime_created: null })),
+        job(apiJob('running', { datetime_created: '2026-10-04T12:00:00Z' })),
         job(apiJob('old', { status: 'FAILED', datetime_created: '2026-10-01T00:00:00Z' })),
       ]),
     );
-    expect(await db.store.floorOf(SOURCE, 60)).toEqual(new Date('2026-10-02T23:59:00Z'));
+    expect(await plan(60)).toEqual({ floor: new Date('2026-10-04T11:59:00Z'), refreshById: [] });
     await db.store.writePage(
       page(runId, [
-        job(apiJob('running', { status: 'CANCELLED', datetime_created: '2026-10-03T00:00:00Z' })),
+        job(apiJob('running', { status: 'CANCELLED', datetime_created: '2026-10-04T12:00:00Z' })),
       ]),
     );
-    // nodate is unsettled but unplaceable; with every placeable job settled the floor is the newest job.
-    expect(await db.store.floorOf(SOURCE, 0)).toEqual(new Date('2026-10-05T00:00:00Z'));
+    expect(await plan(0)).toEqual({ floor: new Date('2026-10-05T00:00:00Z'), refreshById: [] });
+  });
+
+  it('fetches unplaceable jobs and a few stragglers by id instead of paging down to them', async () => {
+    const runId = await newRun();
+    await db.store.writePage(
+      page(runId, [
+        job(apiJob('recent', { datetime_created: '2026-10-10T00:00:00Z' })),
+        job(apiJob('nodate', { datetime_created: null })),
+        job(apiJob('stuck-1', { datetime_created: '2026-10-02T00:00:00Z' })),
+        job(apiJob('stuck-2', { datetime_created: '2026-10-03T00:00:00Z' })),
+        job(apiJob('settled', { status: 'FAILED', datetime_created: '2026-10-01T00:00:00Z' })),
+      ]),
+    );
+    expect(await plan(0)).toEqual({
+      floor: new Date('2026-10-10T00:00:00Z'),
+      refreshById: ['nodate', 'stuck-1', 'stuck-2'],
+    });
+    // Too many stragglers: paging down to them is cheaper; the unplaceable job is still fetched.
+    expect(await plan(0, 1)).toEqual({ floor: new Date('2026-10-02T00:00:00Z'), refreshById: ['nodate'] });
   });
 });
 

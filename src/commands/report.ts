@@ -1,0 +1,223 @@
+import { InvalidArgumentError } from 'commander';
+import type { Config } from '../config.js';
+import { readUsageReport, type Freshness, type UsageReport } from '../db/analytics.js';
+import { formatTable } from '../format.js';
+import type { Logger } from '../log.js';
+import { openDatabase } from '../runtime.js';
+
+export const REPORT_FORMATS = ['table', 'csv', 'json'] as const;
+export type ReportFormat = (typeof REPORT_FORMATS)[number];
+
+export interface ReportOptions {
+  readonly since?: string;
+  readonly until?: string;
+  readonly format: ReportFormat;
+  readonly top: number;
+  readonly source?: string;
+}
+
+/** The default period: the last 30 UTC days, today included. */
+const DEFAULT_DAYS = 30;
+const DAY_MS = 86_400_000;
+const BAR_WIDTH = 40;
+
+/** A commander parser for a YYYY-MM-DD option; the error names the option, as commander prints it. */
+export function utcDay(option: string) {
+  return (value: string): string => {
+    const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value.trim());
+    const date = match ? new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]))) : null;
+    // Date.UTC rolls 2024-02-30 over into March; a real day survives the round trip.
+    if (date === null || Number.isNaN(date.getTime()) || isoDay(date) !== value.trim()) {
+      throw new InvalidArgumentError(`${option} must be a UTC calendar day such as 2024-01-31`);
+    }
+    return value.trim();
+  };
+}
+
+function isoDay(date: Date): string {
+  return date.toISOString().slice(0, 10);
+}
+
+/**
+ * `sutro-sync report`: a terminal summary of the period, read from the analytics views. Returns
+ * 'usage' for a period that ends before it starts, after saying so on stderr.
+ */
+export async function runReport(config: Config, log: Logger, options: ReportOptions): Promise<'ok' | 'usage'> {
+  const today = new Date();
+  const until = options.until ?? isoDay(today);
+  const since = options.since ?? isoDay(new Date(Date.parse(until) - (DEFAULT_DAYS - 1) * DAY_MS));
+  if (since > until) {
+    process.stderr.write(`sutro-sync: the period is empty: --since ${since} is after --until ${until}\n`);
+    return 'usage';
+  }
+  const database = await openDatabase(config, log, { migrate: false, applicationName: 'sutro-sync report' });
+  let report: UsageReport;
+  try {
+    report = await readUsageReport(database.pool, {
+      source: options.source ?? config.source,
+      since,
+      until,
+      top: options.top,
+    });
+  } finally {
+    await database.close();
+  }
+  const rendered =
+    options.format === 'json'
+      ? JSON.stringify(report, null, 2)
+      : options.format === 'csv'
+        ? renderCsv(report)
+        : renderTable(report, today);
+  process.stdout.write(`${rendered}\n`);
+  return 'ok';
+}
+
+const counts = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+const cents = new Intl.NumberFormat('en-US', {
+  minimumFractionDigits: 2,
+  maximumFractionDigits: 2,
+  useGrouping: false,
+});
+
+/** Decimal text from Postgres, formatted without passing through a float. */
+function count(value: string | number): string {
+  return counts.format(value as `${number}`);
+}
+
+function usd(value: string): string {
+  return cents.format(value as `${number}`);
+}
+
+function ago(seconds: number | null): string {
+  if (seconds === null) return '';
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 120) return `${s} s ago`;
+  if (s < 7_200) return `${Math.round(s / 60)} min ago`;
+  if (s < 172_800) return `${Math.floor(s / 3_600)} h ${Math.round((s % 3_600) / 60)} min ago`;
+  return `${Math.floor(s / 86_400)} d ${Math.round((s % 86_400) / 3_600)} h ago`;
+}
+
+function when(date: Date | null, seconds: number | null): string {
+  return date === null ? 'never' : `${date.toISOString().replace(/\.\d+Z$/, 'Z')} (${ago(seconds)})`;
+}
+
+/** One bar per day, in eighths of a character so that small days still show. */
+function bar(value: number, max: number): string {
+  if (max <= 0 || value <= 0) return '';
+  const eighths = Math.max(1, Math.round((value / max) * BAR_WIDTH * 8));
+  return '█'.repeat(Math.floor(eighths / 8)) + (['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'][eighths % 8] ?? '');
+}
+
+function freshnessLines(source: string, f: Freshness | null): string[] {
+  if (f === null) return [`  no sync of source "${source}" has run yet`];
+  return [
+    `  last successful sync: ${when(f.last_success_at, f.seconds_since_last_success)}`,
+    `  last full pass:       ${when(f.last_full_pass_at, f.seconds_since_last_full_pass)}`,
+    `  last run:             ${f.last_run_status ?? 'none'}${f.last_error ? `: ${f.last_error}` : ''}`,
+    `  stored:               ${count(f.jobs)} jobs (${count(f.listed_jobs)} still listed by the API, ` +
+      `${count(f.missing_jobs)} kept beyond its window), ${count(f.rejected_rows)} rejected rows`,
+  ];
+}
+
+export function renderTable(report: UsageReport, now: Date): string {
+  const t = report.totals;
+  const uncosted = t.jobs - t.jobs_with_cost;
+  const maxDay = Math.max(0, ...report.daily.map((d) => Number(d.cost_usd)));
+  const dayWidth = Math.max(...report.daily.map((d) => usd(d.cost_usd).length));
+  return [
+    `Usage of source "${report.source}", ${report.since} to ${report.until} (UTC days the jobs were created), ` +
+      `as of ${now.toISOString().replace(/\.\d+Z$/, 'Z')}`,
+    '',
+    `Total: ${count(t.jobs)} jobs, ${count(t.total_tokens)} tokens (${count(t.input_tokens)} in, ` +
+      `${count(t.output_tokens)} out), cost ${usd(t.cost_usd)} USD, estimated ${usd(t.cost_estimate_usd)} USD` +
+      (uncosted > 0 ? ` (${count(uncosted)} jobs have no cost yet)` : ''),
+    '',
+    'Spend per model:',
+    formatTable(
+      report.models.map((m) => ({
+        model: m.model ?? '(none)',
+        jobs: count(m.jobs),
+        succeeded: count(m.succeeded),
+        failed: count(m.failed),
+        input_tokens: count(m.input_tokens),
+        output_tokens: count(m.output_tokens),
+        cost_usd: usd(m.cost_usd),
+        estimate_usd: usd(m.cost_estimate_usd),
+      })),
+    ),
+    '',
+    `Top ${report.top_jobs.length} jobs by cost:`,
+    formatTable(
+      report.top_jobs.map((j) => ({
+        job_id: j.job_id,
+        name: j.name ?? '',
+        model: j.model ?? '(none)',
+        status: j.status,
+        day: j.day,
+        total_tokens: j.total_tokens === null ? '' : count(j.total_tokens),
+        cost_usd: usd(j.cost_usd),
+        estimate_usd: j.cost_estimate_usd === null ? '' : usd(j.cost_estimate_usd),
+        run_seconds: j.run_seconds === null ? '' : count(j.run_seconds),
+      })),
+    ),
+    '',
+    'Daily spend (USD):',
+    ...report.daily.map(
+      (d) =>
+        `${d.day}  ${bar(Number(d.cost_usd), maxDay).padEnd(BAR_WIDTH)}  ${usd(d.cost_usd).padStart(dayWidth)}  ` +
+        `(${count(d.jobs)} jobs)`,
+    ),
+    '',
+    'Data freshness:',
+    ...freshnessLines(report.source, report.freshness),
+  ].join('\n');
+}
+
+const CSV_COLUMNS = [
+  'section',
+  'day',
+  'model',
+  'job_id',
+  'name',
+  'status',
+  'jobs',
+  'input_tokens',
+  'output_tokens',
+  'total_tokens',
+  'cost_usd',
+  'cost_estimate_usd',
+  'last_success_at',
+  'seconds_since_last_success',
+] as const;
+
+type CsvRow = Partial<Record<(typeof CSV_COLUMNS)[number], string | number | null>>;
+
+function csvField(value: string | number | null | undefined): string {
+  const text = value === null || value === undefined ? '' : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/**
+ * One table in long form, so that a spreadsheet or `csvkit` reads it at once: `section` says what a
+ * row is (total, model, day, top_job, freshness) and the columns a section has no use for are empty.
+ * Figures are exact, unrounded.
+ */
+export function renderCsv(report: UsageReport): string {
+  const rows: CsvRow[] = [
+    { section: 'total', ...report.totals },
+    ...report.models.map((m) => ({ section: 'model', ...m, status: null })),
+    ...report.daily.map((d) => ({ section: 'day', ...d })),
+    ...report.top_jobs.map((j) => ({ section: 'top_job', ...j, jobs: 1 })),
+  ];
+  if (report.freshness !== null) {
+    rows.push({
+      section: 'freshness',
+      jobs: report.freshness.jobs,
+      last_success_at: report.freshness.last_success_at?.toISOString() ?? null,
+      seconds_since_last_success: report.freshness.seconds_since_last_success,
+    });
+  }
+  return [CSV_COLUMNS.join(','), ...rows.map((row) => CSV_COLUMNS.map((c) => csvField(row[c])).join(','))].join(
+    '\n',
+  );
+}

@@ -1,0 +1,183 @@
+import type pg from 'pg';
+
+/**
+ * The queries behind `sutro-sync report`. They read the analytics views (drizzle/0001_analytics_views.sql),
+ * never the tables, so that the report and an analyst's SQL agree. Money and token sums come back as
+ * exact decimal text; only counts that fit easily are numbers.
+ */
+
+export interface ReportQuery {
+  readonly source: string;
+  /** First UTC day of the period, YYYY-MM-DD, included. */
+  readonly since: string;
+  /** Last UTC day of the period, YYYY-MM-DD, included. */
+  readonly until: string;
+  /** How many of the most expensive jobs to list. */
+  readonly top: number;
+}
+
+export interface UsageTotals {
+  jobs: number;
+  /** Jobs whose cost is known; the rest count as 0 in cost_usd. */
+  jobs_with_cost: number;
+  input_tokens: string;
+  output_tokens: string;
+  total_tokens: string;
+  cost_usd: string;
+  cost_estimate_usd: string;
+}
+
+export interface ModelSpend extends UsageTotals {
+  model: string | null;
+  succeeded: number;
+  failed: number;
+}
+
+export interface DailySpend {
+  day: string;
+  jobs: number;
+  total_tokens: string;
+  cost_usd: string;
+}
+
+export interface TopJob {
+  job_id: string;
+  name: string | null;
+  model: string | null;
+  status: string;
+  day: string;
+  input_tokens: string | null;
+  output_tokens: string | null;
+  total_tokens: string | null;
+  cost_usd: string;
+  cost_estimate_usd: string | null;
+  run_seconds: string | null;
+}
+
+export interface Freshness {
+  last_success_at: Date | null;
+  seconds_since_last_success: number | null;
+  last_full_pass_at: Date | null;
+  seconds_since_last_full_pass: number | null;
+  last_run_status: string | null;
+  last_error: string | null;
+  last_error_at: Date | null;
+  jobs: number;
+  listed_jobs: number;
+  missing_jobs: number;
+  rejected_rows: number;
+}
+
+export interface UsageReport {
+  source: string;
+  since: string;
+  until: string;
+  totals: UsageTotals;
+  models: ModelSpend[];
+  /** Every day of the period, days without jobs included, so that a chart shows the gaps. */
+  daily: DailySpend[];
+  top_jobs: TopJob[];
+  /** null when no sync of the source has run yet. */
+  freshness: Freshness | null;
+}
+
+const PERIOD = `source = $1 AND day BETWEEN $2::date AND $3::date`;
+
+const TOTAL_COLUMNS = `
+  coalesce(sum(jobs), 0)::int AS jobs,
+  coalesce(sum(jobs_with_cost), 0)::int AS jobs_with_cost,
+  coalesce(sum(input_tokens), 0)::text AS input_tokens,
+  coalesce(sum(output_tokens), 0)::text AS output_tokens,
+  coalesce(sum(total_tokens), 0)::text AS total_tokens,
+  coalesce(sum(cost_usd), 0)::text AS cost_usd,
+  coalesce(sum(cost_estimate_usd), 0)::text AS cost_estimate_usd`;
+
+const TOTALS = `SELECT ${TOTAL_COLUMNS} FROM sutro.daily_usage WHERE ${PERIOD}`;
+
+const BY_MODEL = `
+SELECT model,
+       coalesce(sum(jobs) FILTER (WHERE status = 'SUCCEEDED'), 0)::int AS succeeded,
+       coalesce(sum(jobs) FILTER (WHERE status = 'FAILED'), 0)::int AS failed,
+       ${TOTAL_COLUMNS}
+  FROM sutro.daily_usage
+ WHERE ${PERIOD}
+ GROUP BY model
+ ORDER BY sum(cost_usd) DESC, model NULLS LAST`;
+
+const BY_DAY = `
+SELECT d.day::text AS day,
+       coalesce(u.jobs, 0)::int AS jobs,
+       coalesce(u.total_tokens, 0)::text AS total_tokens,
+       coalesce(u.cost_usd, 0)::text AS cost_usd
+  FROM generate_series($2::date, $3::date, interval '1 day') AS d(day)
+  LEFT JOIN (
+    SELECT day, sum(jobs) AS jobs, sum(total_tokens) AS total_tokens, sum(cost_usd) AS cost_usd
+      FROM sutro.daily_usage
+     WHERE ${PERIOD}
+     GROUP BY day
+  ) u ON u.day = d.day::date
+ ORDER BY d.day`;
+
+const TOP_JOBS = `
+SELECT job_id, name, model, status, day::text AS day,
+       input_tokens::text AS input_tokens, output_tokens::text AS output_tokens,
+       total_tokens::text AS total_tokens, job_cost::text AS cost_usd,
+       cost_estimate::text AS cost_estimate_usd, run_seconds::text AS run_seconds
+  FROM sutro.job_facts
+ WHERE ${PERIOD} AND job_cost IS NOT NULL
+ ORDER BY job_cost DESC, job_id
+ LIMIT $4`;
+
+const FRESHNESS = `
+SELECT last_success_at, seconds_since_last_success::float8 AS seconds_since_last_success,
+       last_full_pass_at, seconds_since_last_full_pass::float8 AS seconds_since_last_full_pass,
+       last_run_status, last_error, last_error_at,
+       jobs::int AS jobs, listed_jobs::int AS listed_jobs, missing_jobs::int AS missing_jobs,
+       rejected_rows::int AS rejected_rows
+  FROM sutro.sync_health
+ WHERE source = $1`;
+
+/** Postgres' undefined_table: the views' migration has not been applied to this database. */
+const UNDEFINED_TABLE = '42P01';
+
+/**
+ * Reads the whole report in one read-only snapshot, so that a sync committing meanwhile cannot make
+ * the per-model figures disagree with the totals.
+ */
+export async function readUsageReport(pool: pg.Pool, query: ReportQuery): Promise<UsageReport> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const period = [query.source, query.since, query.until];
+    const totals = await client.query<UsageTotals>(TOTALS, period);
+    const models = await client.query<ModelSpend>(BY_MODEL, period);
+    const daily = await client.query<DailySpend>(BY_DAY, period);
+    const top = await client.query<TopJob>(TOP_JOBS, [...period, query.top]);
+    const freshness = await client.query<Freshness>(FRESHNESS, [query.source]);
+    await client.query('COMMIT');
+    const total = totals.rows[0];
+    if (total === undefined) throw new Error('the totals query of the report returned no row');
+    return {
+      source: query.source,
+      since: query.since,
+      until: query.until,
+      totals: total,
+      models: models.rows,
+      daily: daily.rows,
+      top_jobs: top.rows,
+      freshness: freshness.rows[0] ?? null,
+    };
+  } catch (error) {
+    await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+    if ((error as { code?: string }).code === UNDEFINED_TABLE) {
+      throw new Error(
+        `this database has no analytics views yet (${(error as Error).message}): run \`sutro-sync migrate\` as the worker's database role`,
+        { cause: error },
+      );
+    }
+    throw new Error(`cannot read the usage report: ${(error as Error).message}`, { cause: error });
+  } finally {
+    client.release(broken);
+  }
+}
