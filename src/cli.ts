@@ -10,6 +10,8 @@ import { runSimulatorCommand } from './commands/simulate.js';
 import { runService } from './worker/service.js';
 import { handleShutdownSignals } from './worker/shutdown.js';
 import { migrate } from './db/migrate.js';
+import { runGrantReader } from './commands/grant-reader.js';
+import { REPORT_FORMATS, runReport, utcDay, type ReportOptions } from './commands/report.js';
 
 /**
  * Exit codes of every command, documented in the README. A run skipped because another holds the
@@ -207,6 +209,30 @@ function program(setExit: (code: number) => void): Command {
     .action(async (options: { jobs: number }) => {
       const { config, log } = context();
       setExit(await runDemo(config, log, options));
+    });
+
+  cli
+    .command('grant-reader')
+    .description(
+      'let an existing database role read schema sutro (tables and views, also those of future migrations), never write',
+    )
+    .argument('<role>', 'the role, e.g. one a BI tool connects as (case-sensitive)')
+    .action(async (role: string) => {
+      const { config, log } = context();
+      setExit(EXIT[await runGrantReader(config, log, role)]);
+    });
+
+  cli
+    .command('report')
+    .description('spend and tokens per model, the costliest jobs, daily spend and data freshness for a period')
+    .option('--since <date>', 'first UTC day, YYYY-MM-DD [default: 29 days before --until]', utcDay('--since'))
+    .option('--until <date>', 'last UTC day, YYYY-MM-DD, included [default: today]', utcDay('--until'))
+    .addOption(new Option('--format <format>', 'output format').choices(REPORT_FORMATS).default('table'))
+    .option('--top <n>', 'how many of the costliest jobs to list', positiveInt('--top', 1000), 10)
+    .option('--source <name>', 'the account to report on [default: SUTRO_SOURCE]')
+    .action(async (options: ReportOptions) => {
+      const { config, log } = context();
+      setExit(EXIT[await runReport(config, log, options)]);
     });
 
   return cli;

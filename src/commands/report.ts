@@ -73,11 +73,7 @@ export async function runReport(config: Config, log: Logger, options: ReportOpti
 }
 
 const counts = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
-const cents = new Intl.NumberFormat('en-US', {
-  minimumFractionDigits: 2,
-  maximumFractionDigits: 2,
-  useGrouping: false,
-});
+const cents = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 
 /** Decimal text from Postgres, formatted without passing through a float. */
 function count(value: string | number): string {

@@ -109,13 +109,15 @@ SELECT d.day::text AS day,
        coalesce(u.jobs, 0)::int AS jobs,
        coalesce(u.total_tokens, 0)::text AS total_tokens,
        coalesce(u.cost_usd, 0)::text AS cost_usd
-  FROM generate_series($2::date, $3::date, interval '1 day') AS d(day)
+  -- Date arithmetic in whole days: a series of timestamps would depend on the session's time zone.
+  FROM generate_series(0, $3::date - $2::date) AS n
+ CROSS JOIN LATERAL (SELECT $2::date + n AS day) d
   LEFT JOIN (
     SELECT day, sum(jobs) AS jobs, sum(total_tokens) AS total_tokens, sum(cost_usd) AS cost_usd
       FROM sutro.daily_usage
      WHERE ${PERIOD}
      GROUP BY day
-  ) u ON u.day = d.day::date
+  ) u ON u.day = d.day
  ORDER BY d.day`;
 
 const TOP_JOBS = `

@@ -111,8 +111,12 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     }
   };
 
-  const takeFault = (page: number | null): Fault | null => {
-    const found = queue.find((q) => q.fault.matchPage === undefined || q.fault.matchPage === page);
+  const takeFault = (page: number | null, kind?: Fault['kind']): Fault | null => {
+    const found = queue.find(
+      (q) =>
+        (kind === undefined || q.fault.kind === kind) &&
+        (q.fault.matchPage === undefined || q.fault.matchPage === page),
+    );
     if (!found) return null;
     found.remaining -= 1;
     if (found.remaining <= 0) queue.splice(queue.indexOf(found), 1);
@@ -174,8 +178,6 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         return true;
       }
       case 'expire-cursors':
-        expiredBefore = issued + 1;
-        return false;
       case 'out-of-order':
         return false;
     }
@@ -208,6 +210,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
       });
       return 400;
     }
+    // Expiry must act on the request that carries it, before its own cursor is checked.
+    if (takeFault(null, 'expire-cursors') !== null) expiredBefore = issued + 1;
     const cursorText = url.searchParams.get('cursor');
     let cursor: CursorPayload = { o: 0, t: issued };
     if (cursorText !== null && cursorText !== '') {

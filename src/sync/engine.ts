@@ -125,15 +125,15 @@ export function isBelowFloor(page: Pick<ParsedPage, 'newest'>, floor: Date | nul
 }
 
 /**
- * The API lists newest first. A page holding a job newer than the previous page's oldest, by more
- * than the margin, means the order cannot be trusted, and with it the stop rule.
+ * The API lists newest first. A page holding a job newer than the previous pages' oldest means the
+ * order cannot be trusted, and with it the stop rule. Jobs repeated across pages (offset paging
+ * under new arrivals) carry the same creation time, so they never trip it; the tolerance only
+ * absorbs an API that sorts by an internal timestamp a few seconds off `datetime_created`.
  */
-export function isOutOfOrder(
-  page: Pick<ParsedPage, 'newest'>,
-  previousOldest: number | null,
-  marginMs: number,
-): boolean {
-  return previousOldest !== null && page.newest !== null && page.newest > previousOldest + marginMs;
+export const ORDER_TOLERANCE_MS = 60_000;
+
+export function isOutOfOrder(page: Pick<ParsedPage, 'newest'>, previousOldest: number | null): boolean {
+  return previousOldest !== null && page.newest !== null && page.newest > previousOldest + ORDER_TOLERANCE_MS;
 }
 
 function errorText(error: unknown): string {
@@ -400,7 +400,6 @@ class Run {
   private async pageLoop(): Promise<StopReason> {
     const { store } = this.deps;
     const signal = this.options.signal;
-    const marginMs = this.options.safetyMarginSeconds * 1000;
     if (signal?.aborted) return 'interrupted';
 
     let pending: Promise<ListJobsPage> | null = this.firstPage();
@@ -414,7 +413,7 @@ class Run {
       }
       const parsed = parsePage(response.jobs);
 
-      if (isOutOfOrder(parsed, this.previousOldest, marginMs)) {
+      if (isOutOfOrder(parsed, this.previousOldest)) {
         this.log.warn(
           {
             page: this.page,
