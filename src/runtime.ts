@@ -64,7 +64,7 @@ export async function openDatabase(
   return {
     ...database,
     url,
-    store: createSyncStore(database.db, database.pool),
+    store: createSyncStore(database.db, database.pool, log),
     embedded: embedded !== undefined,
     async close() {
       await database.close();

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { and, eq, sql } from 'drizzle-orm';
 import type pg from 'pg';
+import type { Logger } from '../log.js';
 import type { Job } from '../sutro/job.js';
 import type { Db } from './connect.js';
 import { fullPassSeen, syncRuns, syncState } from './schema.js';
@@ -108,13 +109,18 @@ interface Queryable {
   query: pg.Pool['query'];
 }
 
-export function createSyncStore(db: Db, pool: pg.Pool): SyncStore {
+export function createSyncStore(db: Db, pool: pg.Pool, log: Logger): SyncStore {
   /**
    * Session-level advisory locks live as long as the connection: if the process dies, Postgres
    * drops the connection and the lock with it, so a crash can never leave a source locked.
    */
   async function lockWith(source: string, wait: boolean, signal?: AbortSignal): Promise<SourceLock | null> {
     const client = await pool.connect();
+    // A checked-out client whose server goes away emits 'error'; unheard, it would kill the process.
+    // The lock goes with the connection, and the run's own writes then fail and end the run.
+    const onLost = (error: Error) =>
+      log.warn({ error: error.message, source }, 'lost the connection holding the source lock');
+    client.on('error', onLost);
     const key = `sutro-sync:source:${source}`;
     try {
       if (wait) {
@@ -135,11 +141,13 @@ export function createSyncStore(db: Db, pool: pg.Pool): SyncStore {
           [key],
         );
         if (result.rows[0]?.locked !== true) {
+          client.off('error', onLost);
           client.release();
           return null;
         }
       }
     } catch (error) {
+      client.off('error', onLost);
       client.release(error as Error);
       throw error;
     }
@@ -148,6 +156,7 @@ export function createSyncStore(db: Db, pool: pg.Pool): SyncStore {
       async release() {
         if (released) return;
         released = true;
+        client.off('error', onLost);
         try {
           await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]);
           client.release();
@@ -410,6 +419,10 @@ function toRecord(job: Job): Record<string, unknown> {
  */
 async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // An error between two statements (the server restarting) arrives as an event; the next
+  // statement then fails too, and the catch below rolls back and discards the client.
+  const ignore = () => undefined;
+  client.on('error', ignore);
   let result: T;
   try {
     await client.query('BEGIN');
@@ -417,9 +430,11 @@ async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => 
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
+    client.off('error', ignore);
     client.release(error as Error);
     throw error;
   }
+  client.off('error', ignore);
   client.release();
   return result;
 }

@@ -46,7 +46,7 @@ export async function createTestDatabase(options: { empty?: boolean } = {}): Pro
     ...database,
     url: url.toString(),
     name,
-    store: createSyncStore(database.db, database.pool),
+    store: createSyncStore(database.db, database.pool, silentLog),
     async drop() {
       await database.close();
       const client = new pg.Client({ connectionString: adminUrl });
