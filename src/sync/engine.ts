@@ -317,7 +317,14 @@ class Run {
       error: failure,
     };
     this.log[status === 'succeeded' ? 'info' : status === 'interrupted' ? 'warn' : 'error'](
-      { ...summary, floor: this.floor?.toISOString() ?? null, error: failure?.message ?? null },
+      // runId and source are already bound to this logger.
+      {
+        ...summary,
+        runId: undefined,
+        source: undefined,
+        floor: this.floor?.toISOString() ?? null,
+        error: failure?.message ?? null,
+      },
       `sync run ${status}`,
     );
     return summary;
