@@ -1,56 +1,26 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSutroClient } from '../../src/sutro/client.js';
 import { parseJob } from '../../src/sutro/job.js';
-import { runSync, type SyncOptions, type SyncResult } from '../../src/sync/engine.js';
+import { runSync } from '../../src/sync/engine.js';
 import { Random } from '../../src/simulator/random.js';
-import {
-  SimulatedAccount,
-  startSimulator,
-  type ApiJob,
-  type RunningSimulator,
-} from '../../src/simulator/index.js';
+import { SimulatedAccount, type ApiJob, type RunningSimulator } from '../../src/simulator/index.js';
 import { createTestDatabase, silentLog, type TestDatabase } from '../helpers/database.js';
+import { Simulators, syncOnce, testApi } from '../helpers/sync.js';
 import { diffAgainstTruth } from '../helpers/truth.js';
 
-const KEY = 'sk_test_incremental';
 let db: TestDatabase;
-const simulators: RunningSimulator[] = [];
+const simulators = new Simulators();
 
 beforeAll(async () => {
   db = await createTestDatabase();
 });
 afterAll(async () => {
-  await Promise.all(simulators.map((s) => s.close()));
+  await simulators.closeAll();
   await db.drop();
 });
 
-async function simulator(account: SimulatedAccount): Promise<RunningSimulator> {
-  const sim = await startSimulator({ account, apiKey: KEY, port: 0 });
-  simulators.push(sim);
-  return sim;
-}
-
-type Done = Extract<SyncResult, { skipped: false }>;
-
-async function sync(
-  sim: RunningSimulator,
-  source: string,
-  options: Partial<SyncOptions> = {},
-): Promise<Done> {
-  const api = createSutroClient({
-    apiUrl: sim.url,
-    apiKey: KEY,
-    pageLimit: 100,
-    timeoutMs: 5_000,
-    retry: { retries: 1, minTimeoutMs: 5, maxTimeoutMs: 10 },
-  });
-  const result = await runSync(
-    { store: db.store, api, log: silentLog },
-    { source, mode: 'incremental', trigger: 'test', safetyMarginSeconds: 600, ...options },
-  );
-  if (result.skipped) throw new Error(result.reason);
-  return result;
-}
+const simulator = (account: SimulatedAccount) => simulators.start(account);
+const sync = (sim: RunningSimulator, source: string, options: Parameters<typeof syncOnce>[3] = {}) =>
+  syncOnce(db.store, sim, source, options);
 
 const TRACKED = [
   'status',
@@ -131,7 +101,7 @@ describe('the sync rule against a model', () => {
     }
     expect(fullPasses).toBeGreaterThan(1);
     expect(everListed.size).toBeGreaterThan(account.count());
-  });
+  }, 240_000);
 
   it('reads in an incremental run only the pages near what changed', async () => {
     const account = new SimulatedAccount({ jobs: 10_000, seed: 5, quirks: false });
@@ -248,7 +218,7 @@ describe('runs of one source', () => {
   it('skips a run while another holds the source, and marks a run a dead process left running', async () => {
     const sim = await simulator(new SimulatedAccount({ jobs: 100, seed: 11 }));
     const lock = await db.store.tryLockSource('busy');
-    const api = createSutroClient({ apiUrl: sim.url, apiKey: KEY, pageLimit: 100, timeoutMs: 5_000 });
+    const api = testApi(sim);
     const skipped = await runSync(
       { store: db.store, api, log: silentLog },
       { source: 'busy', mode: 'full', trigger: 'test', safetyMarginSeconds: 0 },
@@ -274,7 +244,7 @@ describe('runs of one source', () => {
     const sim = await simulator(new SimulatedAccount({ jobs: 3_000, seed: 12 }));
     sim.setLatency(20);
     const controller = new AbortController();
-    const api = createSutroClient({ apiUrl: sim.url, apiKey: KEY, pageLimit: 100, timeoutMs: 5_000 });
+    const api = testApi(sim);
     const result = await runSync(
       {
         store: db.store,

@@ -1,61 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSutroClient } from '../../src/sutro/client.js';
-import { runSync, type SyncOptions, type SyncResult } from '../../src/sync/engine.js';
-import { SimulatedAccount, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
-import { createTestDatabase, silentLog, type TestDatabase } from '../helpers/database.js';
+import { SimulatedAccount, type RunningSimulator } from '../../src/simulator/index.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { Simulators, syncOnce } from '../helpers/sync.js';
 import { diffAgainstTruth } from '../helpers/truth.js';
 
-const KEY = 'sk_test_sync';
 let db: TestDatabase;
-const simulators: RunningSimulator[] = [];
+const simulators = new Simulators();
 
 beforeAll(async () => {
   db = await createTestDatabase();
 });
 afterAll(async () => {
-  await Promise.all(simulators.map((s) => s.close()));
+  await simulators.closeAll();
   await db.drop();
 });
 
-async function simulator(jobs: number, seed: number, latencyMs = 0): Promise<RunningSimulator> {
-  const sim = await startSimulator({
-    account: new SimulatedAccount({ jobs, seed }),
-    apiKey: KEY,
-    port: 0,
-    latencyMs,
-  });
-  simulators.push(sim);
-  return sim;
-}
-
-function api(sim: RunningSimulator, pageLimit = 100) {
-  return createSutroClient({
-    apiUrl: sim.url,
-    apiKey: KEY,
-    pageLimit,
-    timeoutMs: 5_000,
-    retry: { retries: 1, minTimeoutMs: 5, maxTimeoutMs: 10 },
-  });
-}
-
-type Done = Extract<SyncResult, { skipped: false }>;
-
-async function sync(
-  sim: RunningSimulator,
-  source: string,
-  options: Partial<SyncOptions> & {
-    pageLimit?: number;
-    onPage?: Parameters<typeof runSync>[0]['onPage'];
-  } = {},
-): Promise<Done> {
-  const { pageLimit, onPage, ...rest } = options;
-  const result = await runSync(
-    { store: db.store, api: api(sim, pageLimit), log: silentLog, ...(onPage ? { onPage } : {}) },
-    { source, mode: 'incremental', trigger: 'test', safetyMarginSeconds: 600, ...rest },
-  );
-  if (result.skipped) throw new Error(result.reason);
-  return result;
-}
+const simulator = (jobs: number, seed: number) => simulators.start(new SimulatedAccount({ jobs, seed }));
+const sync = (sim: RunningSimulator, source: string, options: Parameters<typeof syncOnce>[3] = {}) =>
+  syncOnce(db.store, sim, source, options);
 
 async function count(sql: string, values: unknown[]): Promise<number> {
   return (await db.pool.query<{ n: number }>(sql, values)).rows[0]?.n ?? -1;
