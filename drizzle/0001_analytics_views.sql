@@ -316,7 +316,9 @@ SELECT
   h.observed_at,
   -- A status only known from an observation can have been seen after the API's time of the next
   -- transition: it lasted less than one sync interval, counted as 0 rather than a negative time.
-  greatest(extract(epoch FROM t.changed_at - prev.changed_at), 0) AS seconds_in_previous_status
+  CASE
+    WHEN prev.changed_at IS NOT NULL THEN extract(epoch FROM greatest(t.changed_at - prev.changed_at, interval '0'))
+  END AS seconds_in_previous_status
 FROM sutro.job_history h
 -- The API dates three events; any other status change is only known from when a sync saw it.
 CROSS JOIN LATERAL (

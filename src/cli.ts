@@ -224,8 +224,14 @@ function program(setExit: (code: number) => void): Command {
 
   cli
     .command('report')
-    .description('spend and tokens per model, the costliest jobs, daily spend and data freshness for a period')
-    .option('--since <date>', 'first UTC day, YYYY-MM-DD [default: 29 days before --until]', utcDay('--since'))
+    .description(
+      'spend and tokens per model, the costliest jobs, daily spend and data freshness for a period',
+    )
+    .option(
+      '--since <date>',
+      'first UTC day, YYYY-MM-DD [default: 29 days before --until]',
+      utcDay('--since'),
+    )
     .option('--until <date>', 'last UTC day, YYYY-MM-DD, included [default: today]', utcDay('--until'))
     .addOption(new Option('--format <format>', 'output format').choices(REPORT_FORMATS).default('table'))
     .option('--top <n>', 'how many of the costliest jobs to list', positiveInt('--top', 1000), 10)

@@ -42,7 +42,11 @@ function isoDay(date: Date): string {
  * `sutro-sync report`: a terminal summary of the period, read from the analytics views. Returns
  * 'usage' for a period that ends before it starts, after saying so on stderr.
  */
-export async function runReport(config: Config, log: Logger, options: ReportOptions): Promise<'ok' | 'usage'> {
+export async function runReport(
+  config: Config,
+  log: Logger,
+  options: ReportOptions,
+): Promise<'ok' | 'usage'> {
   const today = new Date();
   const until = options.until ?? isoDay(today);
   const since = options.since ?? isoDay(new Date(Date.parse(until) - (DEFAULT_DAYS - 1) * DAY_MS));
@@ -126,7 +130,7 @@ export function renderTable(report: UsageReport, now: Date): string {
     '',
     `Total: ${count(t.jobs)} jobs, ${count(t.total_tokens)} tokens (${count(t.input_tokens)} in, ` +
       `${count(t.output_tokens)} out), cost ${usd(t.cost_usd)} USD, estimated ${usd(t.cost_estimate_usd)} USD` +
-      (uncosted > 0 ? ` (${count(uncosted)} jobs have no cost yet)` : ''),
+      (uncosted > 0 ? ` (${count(uncosted)} jobs without a reported cost)` : ''),
     '',
     'Spend per model:',
     formatTable(
@@ -213,7 +217,8 @@ export function renderCsv(report: UsageReport): string {
       seconds_since_last_success: report.freshness.seconds_since_last_success,
     });
   }
-  return [CSV_COLUMNS.join(','), ...rows.map((row) => CSV_COLUMNS.map((c) => csvField(row[c])).join(','))].join(
-    '\n',
-  );
+  return [
+    CSV_COLUMNS.join(','),
+    ...rows.map((row) => CSV_COLUMNS.map((c) => csvField(row[c])).join(',')),
+  ].join('\n');
 }
