@@ -1,0 +1,98 @@
+import type pg from 'pg';
+
+/** What the database says about one source's freshness: read by /readyz and on every scrape. */
+export interface SourceHealth {
+  readonly lastSuccessAt: Date | null;
+  /** Measured with the database's clock, like `last_success_at` itself, so host clock skew cannot matter. */
+  readonly secondsSinceLastSuccess: number | null;
+  readonly rejectedRows: number;
+}
+
+export class HealthProbeTimeoutError extends Error {
+  constructor(timeoutMs: number) {
+    super(`no answer within ${timeoutMs} ms`);
+    this.name = 'HealthProbeTimeoutError';
+  }
+}
+
+/**
+ * A probe must answer before the prober gives up (Kubernetes waits 1 s by default), even when the
+ * pool is waiting 10 s for a connection to a dead server. The abandoned query still settles later;
+ * its outcome is dropped.
+ */
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new HealthProbeTimeoutError(timeoutMs)), timeoutMs);
+  });
+  promise.catch(() => undefined);
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export async function readSourceHealth(
+  pool: pg.Pool,
+  source: string,
+  timeoutMs: number,
+): Promise<SourceHealth> {
+  const result = await withTimeout(
+    pool.query<{ last_success_at: Date | null; age: number | null; rejected: number }>(
+      `SELECT s.last_success_at,
+              extract(epoch FROM now() - s.last_success_at)::float8 AS age,
+              (SELECT count(*)::int FROM sutro.rejected_jobs r WHERE r.source = $1) AS rejected
+         FROM (SELECT 1) AS one LEFT JOIN sutro.sync_state s ON s.source = $1`,
+      [source],
+    ),
+    timeoutMs,
+  );
+  const row = result.rows[0];
+  return {
+    lastSuccessAt: row?.last_success_at ?? null,
+    secondsSinceLastSuccess: row?.age ?? null,
+    rejectedRows: row?.rejected ?? 0,
+  };
+}
+
+export interface Readiness {
+  readonly ready: boolean;
+  /** Why not ready; absent when ready. */
+  readonly reason?: string;
+  readonly lastSuccessAt?: string | null;
+  readonly secondsSinceLastSuccess?: number | null;
+}
+
+export interface ReadinessOptions {
+  readonly pool: pg.Pool;
+  readonly source: string;
+  /** SUTRO_READY_MAX_AGE_SECONDS. */
+  readonly maxAgeSeconds: number;
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Ready = the database answers and the source's last successful sync, by whichever process ran it
+ * (a CronJob, another replica), is younger than `maxAgeSeconds`.
+ */
+export function createReadinessCheck(options: ReadinessOptions): () => Promise<Readiness> {
+  const timeoutMs = options.timeoutMs ?? 3_000;
+  return async () => {
+    let health: SourceHealth;
+    try {
+      health = await readSourceHealth(options.pool, options.source, timeoutMs);
+    } catch (error) {
+      return { ready: false, reason: `database unreachable: ${(error as Error).message}` };
+    }
+    const { lastSuccessAt, secondsSinceLastSuccess: age } = health;
+    const facts = { lastSuccessAt: lastSuccessAt?.toISOString() ?? null, secondsSinceLastSuccess: age };
+    if (lastSuccessAt === null || age === null) {
+      return { ready: false, reason: `no successful sync yet of source "${options.source}"`, ...facts };
+    }
+    if (age > options.maxAgeSeconds) {
+      return {
+        ready: false,
+        reason: `last successful sync ${Math.round(age)} s ago, older than ${options.maxAgeSeconds} s (SUTRO_READY_MAX_AGE_SECONDS)`,
+        ...facts,
+      };
+    }
+    return { ready: true, ...facts };
+  };
+}

@@ -1,0 +1,134 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SimulatedAccount, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
+import { runCli, startCli, type CliResult } from '../helpers/cli.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+
+const KEY = 'sk_live_SECRET_abc123';
+const PASSWORD = 'pw_SECRET_987xyz';
+let db: TestDatabase;
+let sim: RunningSimulator;
+let dir: string;
+let keyFile: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  sim = await startSimulator({ account: new SimulatedAccount({ jobs: 300, seed: 9 }), apiKey: KEY, port: 0 });
+  dir = await mkdtemp(path.join(tmpdir(), 'sutro-sync-redaction-'));
+  keyFile = path.join(dir, 'api-key');
+  await writeFile(keyFile, `${KEY}\n`);
+});
+afterAll(async () => {
+  await sim.close();
+  await db.drop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Everything the process wrote, on both streams. */
+const everything = (result: Pick<CliResult, 'stdout' | 'stderr'>) => `${result.stdout}\n${result.stderr}`;
+
+/** A server that echoes the key back in its error body, the worst case for a log line. */
+const echoingKey = (status: number) =>
+  ({ kind: 'status', status, body: { detail: `key ${KEY} rejected`, code: 'echo' } }) as const;
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function withPassword(url: string, password: string): string {
+  const u = new URL(url);
+  u.username ||= 'postgres';
+  u.password = password;
+  return u.toString();
+}
+
+const env = (extra: Record<string, string> = {}) => ({
+  DATABASE_URL: db.url,
+  SUTRO_API_URL: sim.url,
+  SUTRO_API_KEY_FILE: keyFile,
+  SUTRO_SOURCE: 'redaction',
+  SUTRO_MAX_RETRIES: '1',
+  LOG_LEVEL: 'trace',
+  ...extra,
+});
+
+describe('the API key never appears in what sutro-sync prints', () => {
+  it('sync, with a retried 500 and then a 401 whose body carries the key', async () => {
+    sim.faults.add(echoingKey(500));
+    const retried = await runCli(['sync'], env());
+    expect(retried.code, retried.stderr).toBe(0);
+    expect(everything(retried)).not.toContain(KEY);
+
+    sim.faults.add(echoingKey(401));
+    const refused = await runCli(['sync', '--full'], env());
+    expect(refused.code).toBe(1);
+    const output = everything(refused);
+    expect(output).toContain('401');
+    // The key did reach the error message, and was scrubbed on the way out.
+    expect(output).toContain('[REDACTED]');
+    expect(output).not.toContain(KEY);
+    expect(refused.logs.length).toBeGreaterThan(3);
+  });
+
+  it('start, its health endpoints and its metrics, through a failing run', async () => {
+    const port = await closedPort();
+    sim.faults.add(echoingKey(401));
+    const worker = startCli(
+      ['start'],
+      env({
+        SUTRO_HTTP_PORT: String(port),
+        SUTRO_SYNC_SCHEDULE: '0 0 1 1 *',
+        SUTRO_SOURCE: 'redaction-start',
+      }),
+    );
+    let served = '';
+    try {
+      await worker.waitForLog((l) => l.msg === 'sync run failed');
+      for (const route of ['/healthz', '/readyz', '/metrics']) {
+        served += await (await fetch(`http://127.0.0.1:${port}${route}`)).text();
+      }
+    } finally {
+      worker.child.kill('SIGTERM');
+    }
+    const result = await worker.done;
+    expect(result.code).toBe(0);
+    expect(served).toContain('sutro_api_requests_total{endpoint="list-jobs",outcome="401"} 1');
+    expect(served).not.toContain(KEY);
+    expect(everything(result)).toContain('[REDACTED]');
+    expect(everything(result)).not.toContain(KEY);
+  });
+});
+
+describe('the database password never appears in what sutro-sync prints', () => {
+  it('when the server cannot be reached', async () => {
+    const url = `postgresql://sutro:${PASSWORD}@127.0.0.1:${await closedPort()}/sutro`;
+    const result = await runCli(['sync'], env({ DATABASE_URL: url }));
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain('Cannot connect to 127.0.0.1');
+    expect(everything(result)).not.toContain(PASSWORD);
+  });
+
+  it('when the password is wrong (or, on a trust-auth server, ignored)', async () => {
+    const url = withPassword(db.url, PASSWORD);
+    for (const command of [['sync'], ['status'], ['migrate']]) {
+      const result = await runCli(command, env({ DATABASE_URL: url }));
+      expect([0, 3], `${command.join(' ')}: ${result.stderr}`).toContain(result.code);
+      expect(everything(result)).not.toContain(PASSWORD);
+    }
+  });
+
+  it('when the password holds characters that URLs encode', async () => {
+    const tricky = `${PASSWORD}/@:%`;
+    const url = withPassword(db.url, encodeURIComponent(tricky));
+    const result = await runCli(['status'], env({ DATABASE_URL: url }));
+    expect(everything(result)).not.toContain(tricky);
+    expect(everything(result)).not.toContain(encodeURIComponent(tricky));
+  });
+});

@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import { createMetrics } from '../../src/metrics.js';
+import type { PageProgress, RunSummary } from '../../src/sync/engine.js';
+
+/** `name{labels} value` lines of the exposition text, without comments. */
+async function samples(metrics: ReturnType<typeof createMetrics>): Promise<Map<string, number>> {
+  const text = await metrics.registry.metrics();
+  return new Map(
+    text
+      .split('\n')
+      .filter((line) => line !== '' && !line.startsWith('#'))
+      .map((line) => {
+        const space = line.lastIndexOf(' ');
+        const value = line.slice(space + 1);
+        return [line.slice(0, space), value === '+Inf' ? Infinity : Number(value)] as const;
+      }),
+  );
+}
+
+const page = (runId: number, counts: Partial<PageProgress> = {}): PageProgress => ({
+  runId,
+  page: 0,
+  listed: 100,
+  inserted: 0,
+  updated: 0,
+  unchanged: 0,
+  rejected: 0,
+  totals: { pages: 1, seen: 100 },
+  ...counts,
+});
+
+const summary = (fields: Partial<RunSummary>): RunSummary => ({
+  runId: 1,
+  source: 's',
+  status: 'succeeded',
+  mode: 'full',
+  requestedMode: 'incremental',
+  stopReason: 'end_of_list',
+  pages: 0,
+  seen: 0,
+  inserted: 0,
+  updated: 0,
+  unchanged: 0,
+  rejected: 0,
+  historyRows: 0,
+  markedMissing: 0,
+  refreshedById: 0,
+  resumedFromRunId: null,
+  floor: null,
+  durationMs: 2_000,
+  error: null,
+  ...fields,
+});
+
+describe('createMetrics', () => {
+  it('counts request attempts by outcome, and retries by the outcome that was retried', async () => {
+    const metrics = createMetrics({ source: 's' });
+    const attempt = { endpoint: 'list-jobs', attempt: 1, durationMs: 120 } as const;
+    metrics.observeRequest({ ...attempt, outcome: '503', willRetry: true });
+    metrics.observeRequest({ ...attempt, outcome: 'timeout', willRetry: true });
+    metrics.observeRequest({ ...attempt, outcome: '200', willRetry: false });
+    metrics.observeRequest({ ...attempt, endpoint: 'jobs', outcome: '401', willRetry: false });
+    const s = await samples(metrics);
+    expect(s.get('sutro_api_requests_total{endpoint="list-jobs",outcome="503"}')).toBe(1);
+    expect(s.get('sutro_api_requests_total{endpoint="list-jobs",outcome="timeout"}')).toBe(1);
+    expect(s.get('sutro_api_requests_total{endpoint="list-jobs",outcome="200"}')).toBe(1);
+    expect(s.get('sutro_api_requests_total{endpoint="jobs",outcome="401"}')).toBe(1);
+    expect(s.get('sutro_api_retries_total{endpoint="list-jobs",outcome="503"}')).toBe(1);
+    expect(s.get('sutro_api_retries_total{endpoint="list-jobs",outcome="timeout"}')).toBe(1);
+    expect(s.has('sutro_api_retries_total{endpoint="list-jobs",outcome="200"}')).toBe(false);
+    expect(s.get('sutro_api_request_duration_seconds_count{endpoint="list-jobs"}')).toBe(3);
+  });
+
+  it('counts jobs as pages commit, and what the pages did not report (stragglers by id) at the end', async () => {
+    const metrics = createMetrics({ source: 's' });
+    metrics.observePage(page(7, { inserted: 60, updated: 30, unchanged: 9, rejected: 1 }));
+    metrics.observePage(page(7, { inserted: 0, updated: 0, unchanged: 100 }));
+    let s = await samples(metrics);
+    expect(s.get('sutro_sync_pages_total')).toBe(2);
+    expect(s.get('sutro_sync_jobs_total{outcome="inserted"}')).toBe(60);
+    expect(s.get('sutro_sync_jobs_total{outcome="unchanged"}')).toBe(109);
+
+    metrics.observeRun(
+      summary({ runId: 7, mode: 'incremental', inserted: 60, updated: 33, unchanged: 109, rejected: 1 }),
+    );
+    s = await samples(metrics);
+    expect(s.get('sutro_sync_jobs_total{outcome="inserted"}')).toBe(60);
+    expect(s.get('sutro_sync_jobs_total{outcome="updated"}')).toBe(33);
+    expect(s.get('sutro_sync_jobs_total{outcome="unchanged"}')).toBe(109);
+    expect(s.get('sutro_sync_jobs_total{outcome="rejected"}')).toBe(1);
+    expect(s.get('sutro_sync_runs_total{status="succeeded",mode="incremental"}')).toBe(1);
+    expect(s.get('sutro_sync_run_duration_seconds_sum{status="succeeded",mode="incremental"}')).toBe(2);
+  });
+
+  it('counts failed runs, including those that threw before they were recorded', async () => {
+    const metrics = createMetrics({ source: 's' });
+    metrics.observeRun(summary({ status: 'failed', mode: 'full' }));
+    metrics.observeRunFailure('incremental', 500);
+    metrics.observeRun(summary({ status: 'interrupted', mode: 'full' }));
+    const s = await samples(metrics);
+    expect(s.get('sutro_sync_runs_total{status="failed",mode="full"}')).toBe(1);
+    expect(s.get('sutro_sync_runs_total{status="failed",mode="incremental"}')).toBe(1);
+    expect(s.get('sutro_sync_runs_total{status="interrupted",mode="full"}')).toBe(1);
+    expect(s.get('sutro_sync_seconds_since_last_success{source="s"}')).toBe(Infinity);
+  });
+
+  it('measures the time since the last success from this process when the database cannot say', async () => {
+    const metrics = createMetrics({ source: 's' });
+    let s = await samples(metrics);
+    expect(s.get('sutro_sync_seconds_since_last_success{source="s"}')).toBe(Infinity);
+    expect(s.has('sutro_sync_last_success_timestamp_seconds{source="s"}')).toBe(false);
+    expect(s.has('sutro_sync_rejected_rows{source="s"}')).toBe(false);
+
+    metrics.observeRun(summary({ status: 'succeeded' }));
+    metrics.attachDatabase(() => Promise.reject(new Error('database gone')));
+    s = await samples(metrics);
+    expect(s.get('sutro_sync_seconds_since_last_success{source="s"}')).toBeLessThan(5);
+    expect(s.get('sutro_sync_last_success_timestamp_seconds{source="s"}')).toBeCloseTo(Date.now() / 1000, -1);
+  });
+
+  it('reads the database once per scrape for all its gauges', async () => {
+    const metrics = createMetrics({ source: 's' });
+    let reads = 0;
+    const lastSuccessAt = new Date(Date.now() - 60_000);
+    metrics.attachDatabase(() => {
+      reads += 1;
+      return Promise.resolve({ lastSuccessAt, secondsSinceLastSuccess: 60, rejectedRows: 4 });
+    });
+    const s = await samples(metrics);
+    expect(reads).toBe(1);
+    expect(s.get('sutro_sync_rejected_rows{source="s"}')).toBe(4);
+    expect(s.get('sutro_sync_last_success_timestamp_seconds{source="s"}')).toBe(
+      lastSuccessAt.getTime() / 1000,
+    );
+    expect(s.get('sutro_sync_seconds_since_last_success{source="s"}')).toBeGreaterThanOrEqual(60);
+  });
+});
