@@ -10,6 +10,8 @@ import { runSimulatorCommand } from './commands/simulate.js';
 import { runService } from './worker/service.js';
 import { handleShutdownSignals } from './worker/shutdown.js';
 import { migrate } from './db/migrate.js';
+import { createProgressLine } from './progress.js';
+import { HealthServerError } from './worker/http.js';
 import { runGrantReader } from './commands/grant-reader.js';
 import { REPORT_FORMATS, runReport, utcDay, type ReportOptions } from './commands/report.js';
 
@@ -53,10 +55,12 @@ async function syncCommand(options: { full?: boolean; wait?: boolean; trigger: s
   const api = createApi(config);
   const shutdown = handleShutdownSignals(log);
   const database = await openDatabase(config, log);
+  // A full pass of a large account takes minutes: show its pages on a terminal (only there).
+  const progress = createProgressLine();
   let result: SyncResult;
   try {
     result = await runSync(
-      { store: database.store, api, log },
+      { store: database.store, api, log, onPage: progress.onPage },
       {
         source: config.source,
         mode: options.full ? 'full' : 'incremental',
@@ -67,6 +71,7 @@ async function syncCommand(options: { full?: boolean; wait?: boolean; trigger: s
       },
     );
   } finally {
+    progress.end();
     shutdown.dispose();
     await database.close();
   }
@@ -252,7 +257,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return code;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    if (error instanceof ConfigError) return fail(error.message, EXIT.usage);
+    if (error instanceof ConfigError || error instanceof HealthServerError)
+      return fail(error.message, EXIT.usage);
     if (error instanceof DatabaseUnavailableError) return fail(error.message, EXIT.database);
     return fail(error instanceof Error ? error.message : String(error), EXIT.syncFailed);
   }

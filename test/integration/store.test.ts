@@ -284,7 +284,6 @@ describe('runs and locks', () => {
       mode: 'full',
       stopReason: 'end_of_list',
       error: null,
-      markedMissing: 0,
       fullPassCompleted: true,
     });
     const second = await newRun('full');
@@ -294,7 +293,6 @@ describe('runs and locks', () => {
       mode: 'full',
       stopReason: 'end_of_list',
       error: null,
-      markedMissing: 0,
       fullPassCompleted: true,
     });
     expect(marked).toBe(1);
