@@ -1,4 +1,5 @@
 export {
+  MODEL_PRICES,
   SimulatedAccount,
   type AccountOptions,
   type AdvanceOptions,
@@ -7,10 +8,13 @@ export {
 } from './account.js';
 export {
   startSimulator,
+  type Endpoint,
   type Fault,
   type FaultController,
+  type MalformedVariant,
   type RequestLog,
   type RequestRecord,
   type RunningSimulator,
   type SimulatorOptions,
 } from './server.js';
+export { Random } from './random.js';

@@ -9,7 +9,10 @@ export class Random {
     this.state = seed >>> 0;
   }
 
-  /** A generator for one item, independent of the order in which items are asked for. */
+  /**
+   * A generator for one item and purpose (`stream`), independent of the order in which items are
+   * asked for, so that job 700,000 can be made without making the 699,999 before it.
+   */
   static for(seed: number, index: number, stream = 0): Random {
     let h =
       Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^
@@ -20,6 +23,7 @@ export class Random {
     return new Random((h ^ (h >>> 16)) >>> 0);
   }
 
+  /** Uniform in [0, 1). */
   next(): number {
     this.state = (this.state + 0x6d2b79f5) >>> 0;
     let t = this.state;
@@ -28,8 +32,14 @@ export class Random {
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   }
 
+  /** Uniform integer in [min, max], both included. */
   int(min: number, max: number): number {
     return min + Math.floor(this.next() * (max - min + 1));
+  }
+
+  /** Uniform in [min, max). */
+  between(min: number, max: number): number {
+    return min + this.next() * (max - min);
   }
 
   chance(p: number): boolean {
@@ -37,11 +47,14 @@ export class Random {
   }
 
   pick<T>(items: readonly T[]): T {
+    if (items.length === 0) throw new RangeError('cannot pick from an empty list');
     return items[Math.floor(this.next() * items.length)] as T;
   }
 
-  weighted<T>(items: readonly (readonly [T, number])[]): T {
-    const total = items.reduce((sum, [, w]) => sum + w, 0);
+  /** Picks an item with probability proportional to its weight. */
+  weighted<T>(items: readonly (readonly [item: T, weight: number])[]): T {
+    if (items.length === 0) throw new RangeError('cannot pick from an empty list');
+    const total = items.reduce((sum, [, weight]) => sum + weight, 0);
     let r = this.next() * total;
     for (const [item, weight] of items) {
       r -= weight;
@@ -53,5 +66,16 @@ export class Random {
   /** Log-uniform: as many jobs of 10 rows as of 10,000, like real batch sizes. */
   logUniform(min: number, max: number): number {
     return Math.round(Math.exp(Math.log(min) + this.next() * (Math.log(max) - Math.log(min))));
+  }
+
+  /** `digits` lower-case hex digits. */
+  hex(digits: number): string {
+    let text = '';
+    while (text.length < digits) {
+      text += Math.floor(this.next() * 0x100000000)
+        .toString(16)
+        .padStart(8, '0');
+    }
+    return text.slice(0, digits);
   }
 }

@@ -51,6 +51,19 @@ describe('sutro-sync start serves metrics that follow the syncs', () => {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     const scrape = async () => parseMetrics(await (await fetch(`${base}/metrics`)).text());
+    // The engine logs a run's end a moment before the worker counts it: scrape until it shows.
+    const scrapeOnceCounted = async (mode: 'full' | 'incremental', runs: number) => {
+      for (let attempt = 0; ; attempt += 1) {
+        const metrics = await scrape();
+        if (
+          metrics.get(`sutro_sync_runs_total{status="succeeded",mode="${mode}"}`) === runs ||
+          attempt >= 50
+        ) {
+          return metrics;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    };
     // The first request answers 500 once: a retry to count.
     sim.faults.add({ kind: 'status', status: 500 });
     const worker = startCli(['start', '--no-initial-run'], {
@@ -75,7 +88,7 @@ describe('sutro-sync start serves metrics that follow the syncs', () => {
       expect(await notReady.json()).toMatchObject({ reason: 'no successful sync yet of source "metrics"' });
 
       await worker.waitForLog((l) => l.msg === 'sync run succeeded' && l.mode === 'full');
-      const after = await scrape();
+      const after = await scrapeOnceCounted('full', 1);
       const stored = await count(`SELECT count(*)::int AS n FROM sutro.jobs WHERE source = 'metrics'`);
       const rejected = await count(
         `SELECT count(*)::int AS n FROM sutro.rejected_jobs WHERE source = 'metrics'`,
@@ -97,7 +110,7 @@ describe('sutro-sync start serves metrics that follow the syncs', () => {
 
       // The next tick is an incremental run that finds nothing new.
       await worker.waitForLog((l) => l.msg === 'sync run succeeded' && l.mode === 'incremental');
-      const later = await scrape();
+      const later = await scrapeOnceCounted('incremental', 1);
       expect(
         later.get('sutro_sync_runs_total{status="succeeded",mode="incremental"}'),
       ).toBeGreaterThanOrEqual(1);

@@ -188,7 +188,7 @@ beforeAll(async () => {
   dropped = sim.account.advance({ seconds: 2 * 86_400, newJobs: 20 }).dropped;
   runs.push(await sync());
   observe();
-  sim.account.advance({ seconds: 3_600, newJobs: 5 });
+  dropped.push(...sim.account.advance({ seconds: 3_600, newJobs: 5 }).dropped);
   runs.push(await sync());
   observe();
   for (const run of runs) expect(run).toMatchObject({ status: 'succeeded', mode: 'full' });
