@@ -66,6 +66,7 @@ async function syncCommand(options: { full?: boolean; wait?: boolean; trigger: s
         mode: options.full ? 'full' : 'incremental',
         trigger: options.trigger,
         safetyMarginSeconds: config.sync.safetyMarginSeconds,
+        pageLimit: config.sutro.pageLimit,
         waitForLock: options.wait ?? false,
         signal: shutdown.signal,
       },

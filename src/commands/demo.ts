@@ -43,6 +43,7 @@ export async function runDemo(config: Config, log: Logger, options: { jobs: numb
         mode,
         trigger: 'demo',
         safetyMarginSeconds: demoConfig.sync.safetyMarginSeconds,
+        pageLimit: demoConfig.sutro.pageLimit,
       });
 
     out(`\n1. A simulated Sutro account with ${account.count()} jobs is served at ${simulator.url}.`);

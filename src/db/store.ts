@@ -54,10 +54,10 @@ export interface SyncStateRow {
 
 export interface IncrementalPlanOptions {
   readonly safetyMarginSeconds: number;
-  /** An unsettled job this much older than the newest stored job is a straggler. */
-  readonly stragglerAgeSeconds: number;
-  /** Up to this many stragglers are fetched by id; more, and paging down to them is cheaper. */
-  readonly maxStragglers: number;
+  /** Jobs per list-jobs page, to price paging against fetching by id. */
+  readonly pageLimit: number;
+  /** Never fetch more unsettled jobs by id than this in one run. */
+  readonly maxById: number;
 }
 
 export interface IncrementalPlan {
@@ -248,14 +248,16 @@ export function createSyncStore(db: Db, pool: pg.Pool, log: Logger): SyncStore {
 /**
  * The floor of an incremental run is the creation time of the oldest stored job that can still
  * change (unsettled and still listed), or of the newest stored job when every job is settled, minus
- * the margin: below it nothing can have changed. Two kinds of unsettled job would make that floor
- * useless, and are fetched by id instead (GET jobs/{id}):
- *  - a job with no creation time cannot be placed in the listing at all;
- *  - a few stragglers far below the rest (one job stuck RUNNING for a week) would drag every run
- *    down to them; when there are more than `maxStragglers`, paging is the cheaper way to reach them.
- * "Far below" is measured from the newest stored job, not the clock, so that it does not depend on
- * the worker's clock agreeing with the API's. All three lookups use jobs_unsettled_idx or
- * jobs_created_idx, so planning costs the same with a thousand jobs as with millions.
+ * the margin: below it nothing can have changed. But reaching an unsettled job by paging costs a
+ * request per page above it, while `GET jobs/{id}` costs one request per job. So the plan picks a
+ * cut: page down to it, and fetch the unsettled jobs older than the cut by id, choosing the cut with
+ * the fewest requests (ties: fewer pages). One job stuck RUNNING for a week thus costs one request
+ * instead of every page above it, and a burst of fresh jobs is still read by paging. A job with no
+ * creation time cannot be placed at all and is always fetched by id.
+ * Counting the jobs above a cut stops at 2 x (maxById + 1) pages' worth, so planning stays cheap
+ * however deep an unsettled job lies: a cut that deep is priced as unknown, and when every cut is,
+ * the run pages down to the oldest unsettled job as the plain floor rule says. Whatever the cut,
+ * every unsettled job is read, by paging or by id: the choice only changes the cost.
  */
 async function planIncremental(
   q: Queryable,
@@ -267,20 +269,28 @@ async function planIncremental(
           unsettled AS (
             SELECT job_id, datetime_created FROM sutro.jobs
              WHERE source = $1 AND NOT settled AND missing_since IS NULL),
-          stragglers AS (
-            SELECT u.job_id, u.datetime_created FROM unsettled u, newest
-             WHERE u.datetime_created < newest.at - make_interval(secs => $3)),
-          by_id AS (
-            SELECT job_id FROM unsettled WHERE datetime_created IS NULL
+          cuts AS (
+            SELECT u.datetime_created AS cut,
+                   (count(*) OVER (ORDER BY u.datetime_created) - 1) AS by_id
+              FROM unsettled u WHERE u.datetime_created IS NOT NULL
             UNION ALL
-            SELECT job_id FROM stragglers WHERE (SELECT count(*) FROM stragglers) <= $4)
-     SELECT coalesce(
-              (SELECT min(datetime_created) FROM unsettled
-                WHERE datetime_created IS NOT NULL AND job_id NOT IN (SELECT job_id FROM by_id)),
-              (SELECT at FROM newest)
-            ) - make_interval(secs => $2) AS floor,
-            (SELECT array_agg(job_id ORDER BY job_id) FROM by_id) AS refresh`,
-    [source, options.safetyMarginSeconds, options.stragglerAgeSeconds, options.maxStragglers],
+            SELECT newest.at, (SELECT count(*) FROM unsettled WHERE datetime_created < newest.at)
+              FROM newest WHERE newest.at IS NOT NULL),
+          priced AS (
+            SELECT c.cut, c.by_id,
+                   ceil((SELECT count(*) FROM (
+                           SELECT 1 FROM sutro.jobs j
+                            WHERE j.source = $1 AND j.datetime_created >= c.cut - make_interval(secs => $2)
+                            LIMIT $3::int * 2 * ($4::int + 1)) above)::numeric / $3) AS pages
+              FROM cuts c WHERE c.by_id <= $4),
+          chosen AS (
+            SELECT cut FROM priced
+             ORDER BY CASE WHEN pages < 2 * ($4::int + 1) THEN pages + by_id END NULLS LAST, by_id, pages, cut DESC
+             LIMIT 1)
+     SELECT (SELECT cut FROM chosen) - make_interval(secs => $2) AS floor,
+            (SELECT array_agg(job_id ORDER BY job_id) FROM unsettled
+              WHERE datetime_created IS NULL OR datetime_created < (SELECT cut FROM chosen)) AS refresh`,
+    [source, options.safetyMarginSeconds, options.pageLimit, options.maxById],
   );
   const row = result.rows[0];
   return { floor: row?.floor ?? null, refreshById: row?.refresh ?? [] };
@@ -292,6 +302,29 @@ const RECORDSET = `job_id text, status text, model text, system_prompt text, job
   json_schema jsonb, sampling_params jsonb, name text, description text, dataset_id text,
   input_tokens bigint, output_tokens bigint, job_cost numeric, num_rows bigint,
   failure_reason jsonb, cost_estimate numeric, run_type text, raw jsonb`;
+
+/**
+ * The fields parseJob takes from the raw job unchanged (any string, or any JSON value with null for
+ * JSON null or absent). When every job of a page has them so, they are not sent a second time:
+ * the statement reads them from `raw`, which Postgres has to parse anyway, and the page it parses
+ * shrinks by a third. Columns are in the order of RECORDSET.
+ */
+const FROM_RAW = {
+  model: 'text',
+  system_prompt: 'text',
+  json_schema: 'jsonb',
+  sampling_params: 'jsonb',
+  name: 'text',
+  description: 'text',
+  dataset_id: 'text',
+  failure_reason: 'jsonb',
+  run_type: 'text',
+} as const;
+
+const SLIM_RECORDSET = `job_id text, status text, job_priority integer,
+  datetime_created timestamptz, datetime_started timestamptz, datetime_completed timestamptz,
+  input_tokens bigint, output_tokens bigint, job_cost numeric, num_rows bigint,
+  cost_estimate numeric, raw jsonb`;
 
 const API_COLUMNS = [
   'status',
@@ -335,23 +368,39 @@ const changedFields = TRACKED.map((f) => `CASE WHEN p.${f} IS DISTINCT FROM w.${
 );
 
 /**
- * One statement per page: upsert, then history for the rows that really changed, reading the old
- * values from the snapshot the statement started with. The DO UPDATE's WHERE leaves a job whose
- * raw JSON is unchanged untouched (no new tuple, no WAL), which is what keeps a no-change run at
- * zero writes. `xmax = 0` is the usual way to tell an inserted row from an updated one.
+ * A page is ONE statement: its own transaction, so the page, its history, its rejected rows, its
+ * sightings, the run's counters and the checkpoint are committed together or not at all, in one
+ * round trip and one commit. Data-modifying CTEs all run to completion and all read the snapshot the
+ * statement started with, so `previous` holds the jobs as they were before this page.
+ *
+ * - `previous` looks each listed job up by primary key (the LATERAL … LIMIT 1 keeps it a nested
+ *   loop of index probes whatever the statistics say: a hash join over every stored job of the
+ *   source would make each page cost as much as the whole table).
+ * - `written` only offers the upsert the jobs that are new, changed (raw JSON differs) or coming
+ *   back from missing. An unchanged job is never touched: no new tuple, no row lock, no WAL, which
+ *   is what keeps a no-change run at zero writes. The DO UPDATE's WHERE repeats the test for a row
+ *   that another transaction changed in between. `xmax = 0` tells an inserted row from an updated one.
+ * - `history` appends a row per job first seen or whose tracked fields changed.
+ * - `seen` records the job ids a full pass listed (only when the page belongs to one), `checkpoint`
+ *   saves where the pass continues, `run` adds the page to the run's counters.
+ *
+ * Parameters: $1 source, $2 jobs (jsonb array of records), $3 run id, $4 rejected rows (jsonb
+ * array), $5 pass run id or null, $6 ids of rejected rows, $7 next cursor, $8 page number,
+ * $9 jobs listed, $10 pages to count (0 for jobs fetched by id), $11 rejected rows.
  */
-const UPSERT_PAGE = `
-WITH incoming AS (
-  SELECT * FROM jsonb_to_recordset($2::jsonb) AS i(${RECORDSET})
-),
+const writePageSql = (incoming: string) => `
+WITH incoming AS (${incoming}),
 previous AS (
-  SELECT j.job_id, ${TRACKED.map((f) => `j.${f}`).join(', ')}
-  FROM sutro.jobs j
-  WHERE j.source = $1 AND j.job_id IN (SELECT job_id FROM incoming)
+  SELECT p.job_id, p.raw, p.missing_since, ${TRACKED.map((f) => `p.${f}`).join(', ')}
+  FROM incoming i
+  CROSS JOIN LATERAL (SELECT * FROM sutro.jobs j WHERE j.source = $1 AND j.job_id = i.job_id LIMIT 1) p
 ),
 written AS (
   INSERT INTO sutro.jobs AS j (source, job_id, ${API_COLUMNS.join(', ')}, first_run_id, last_changed_run_id)
-  SELECT $1, i.job_id, ${API_COLUMNS.map((c) => `i.${c}`).join(', ')}, $3, $3 FROM incoming i
+  SELECT $1, i.job_id, ${API_COLUMNS.map((c) => `i.${c}`).join(', ')}, $3, $3
+  FROM incoming i
+  LEFT JOIN previous p ON p.job_id = i.job_id
+  WHERE p.job_id IS NULL OR p.raw IS DISTINCT FROM i.raw OR p.missing_since IS NOT NULL
   ON CONFLICT (source, job_id) DO UPDATE SET
     ${API_COLUMNS.map((c) => `${c} = excluded.${c}`).join(',\n    ')},
     last_changed_at = now(),
@@ -372,18 +421,61 @@ history AS (
   CROSS JOIN LATERAL (SELECT array_remove(ARRAY[${changedFields}], NULL) AS fields) c
   WHERE p.job_id IS NULL OR cardinality(c.fields) > 0
   RETURNING 1
+),
+rejected AS (
+  INSERT INTO sutro.rejected_jobs AS r (source, job_id, reason, raw, raw_hash, first_run_id, last_run_id, page, position_on_page)
+  SELECT DISTINCT ON (md5(x.raw::text)) $1, x.job_id, x.reason, x.raw, md5(x.raw::text), $3, $3, $8::int, x.position
+  FROM jsonb_to_recordset($4::jsonb) AS x(job_id text, reason text, raw jsonb, position int)
+  ON CONFLICT (source, raw_hash) DO UPDATE SET
+    reason = excluded.reason, last_run_id = excluded.last_run_id, page = excluded.page,
+    position_on_page = excluded.position_on_page, last_seen_at = now(), times_seen = r.times_seen + 1
+  RETURNING 1
+),
+seen AS (
+  INSERT INTO sutro.full_pass_seen (pass_run_id, job_id)
+  SELECT $5::bigint, s.job_id FROM (SELECT job_id FROM incoming UNION ALL SELECT unnest($6::text[])) s
+  WHERE $5::bigint IS NOT NULL
+  ON CONFLICT DO NOTHING
+  RETURNING 1
+),
+-- After the last page there is nothing to resume: the pass is complete once the run's end is
+-- recorded, and a crash before that leaves the marking to the next full pass.
+checkpoint AS (
+  UPDATE sutro.sync_state
+     SET resume_cursor = $7::text,
+         resume_pass_run_id = CASE WHEN $7::text IS NULL THEN NULL ELSE $5::bigint END,
+         resume_pages = CASE WHEN $7::text IS NULL THEN 0 ELSE $8::int + 1 END,
+         updated_at = now()
+   WHERE source = $1 AND $5::bigint IS NOT NULL
+  RETURNING 1
+),
+counts AS (
+  SELECT (SELECT count(*) FROM written WHERE inserted)::int AS inserted,
+         (SELECT count(*) FROM written WHERE NOT inserted)::int AS updated,
+         (SELECT count(*) FROM history)::int AS history_rows
+),
+run AS (
+  UPDATE sutro.sync_runs r
+     SET pages = r.pages + $10::int, jobs_seen = r.jobs_seen + $9::int,
+         jobs_inserted = r.jobs_inserted + c.inserted, jobs_updated = r.jobs_updated + c.updated,
+         jobs_unchanged = r.jobs_unchanged + ($9::int - $11::int - c.inserted - c.updated),
+         jobs_rejected = r.jobs_rejected + $11::int, history_rows = r.history_rows + c.history_rows,
+         heartbeat_at = now()
+    FROM counts c
+   WHERE r.id = $3
+  RETURNING 1
 )
-SELECT (SELECT count(*) FROM written WHERE inserted)::int AS inserted,
-       (SELECT count(*) FROM written WHERE NOT inserted)::int AS updated,
-       (SELECT count(*) FROM history)::int AS history_rows`;
+SELECT inserted, updated, history_rows FROM counts`;
 
-const REJECT_ROWS = `
-INSERT INTO sutro.rejected_jobs AS r (source, job_id, reason, raw, raw_hash, first_run_id, last_run_id, page, position_on_page)
-SELECT DISTINCT ON (md5(x.raw::text)) $1, x.job_id, x.reason, x.raw, md5(x.raw::text), $2, $2, $3, x.position
-FROM jsonb_to_recordset($4::jsonb) AS x(job_id text, reason text, raw jsonb, position int)
-ON CONFLICT (source, raw_hash) DO UPDATE SET
-  reason = excluded.reason, last_run_id = excluded.last_run_id, page = excluded.page,
-  position_on_page = excluded.position_on_page, last_seen_at = now(), times_seen = r.times_seen + 1`;
+const WRITE_PAGE = writePageSql(`SELECT * FROM jsonb_to_recordset($2::jsonb) AS i(${RECORDSET})`);
+
+const WRITE_SLIM_PAGE = writePageSql(`
+  SELECT i.*, ${Object.entries(FROM_RAW)
+    .map(([f, type]) =>
+      type === 'text' ? `i.raw->>'${f}' AS ${f}` : `nullif(i.raw->'${f}', 'null') AS ${f}`,
+    )
+    .join(', ')}
+  FROM jsonb_to_recordset($2::jsonb) AS i(${SLIM_RECORDSET})`);
 
 function toRecord(job: Job): Record<string, unknown> {
   return {
@@ -412,6 +504,41 @@ function toRecord(job: Job): Record<string, unknown> {
   };
 }
 
+/** toRecord less the FROM_RAW fields. */
+function toSlimRecord(job: Job): Record<string, unknown> {
+  return {
+    job_id: job.jobId,
+    status: job.status,
+    job_priority: job.jobPriority,
+    datetime_created: job.datetimeCreated?.toISOString() ?? null,
+    datetime_started: job.datetimeStarted?.toISOString() ?? null,
+    datetime_completed: job.datetimeCompleted?.toISOString() ?? null,
+    input_tokens: job.inputTokens?.toString() ?? null,
+    output_tokens: job.outputTokens?.toString() ?? null,
+    job_cost: job.jobCost,
+    num_rows: job.numRows?.toString() ?? null,
+    cost_estimate: job.costEstimate,
+    raw: job.raw,
+  };
+}
+
+/** Whether the statement may read the FROM_RAW fields of `job` from its raw JSON (see FROM_RAW). */
+function fieldsAreRaw(job: Job): boolean {
+  const raw = job.raw;
+  const same = (value: unknown, key: keyof typeof FROM_RAW) => value === (raw[key] ?? null);
+  return (
+    same(job.model, 'model') &&
+    same(job.systemPrompt, 'system_prompt') &&
+    same(job.jsonSchema, 'json_schema') &&
+    same(job.samplingParams, 'sampling_params') &&
+    same(job.name, 'name') &&
+    same(job.description, 'description') &&
+    same(job.datasetId, 'dataset_id') &&
+    same(job.failureReason, 'failure_reason') &&
+    same(job.runType, 'run_type')
+  );
+}
+
 /**
  * BEGIN … COMMIT on one pooled client. A client whose transaction failed is destroyed rather than
  * returned to the pool: after a network error or a server restart it is no longer usable.
@@ -438,82 +565,60 @@ async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => 
   return result;
 }
 
-/** The page, its sightings, the run's counters and the checkpoint: all or nothing. */
-function writePage(pool: pg.Pool, write: PageWrite): Promise<PageResult> {
-  return inTransaction(pool, async (client) => {
-    let inserted = 0;
-    let updated = 0;
-    let historyRows = 0;
-    if (write.jobs.length > 0) {
-      const result = await client.query<{ inserted: number; updated: number; history_rows: number }>({
-        name: 'sutro-sync.upsert-page',
-        text: UPSERT_PAGE,
-        values: [write.source, JSON.stringify(write.jobs.map(toRecord)), write.runId],
-      });
-      const row = result.rows[0];
-      inserted = row?.inserted ?? 0;
-      updated = row?.updated ?? 0;
-      historyRows = row?.history_rows ?? 0;
-    }
-    if (write.rejected.length > 0) {
-      await client.query(REJECT_ROWS, [
-        write.source,
-        write.runId,
-        write.page,
-        JSON.stringify(
-          write.rejected.map((r) => ({
-            job_id: r.jobId,
-            reason: r.reason,
-            raw: r.raw ?? null,
-            position: r.position,
-          })),
-        ),
-      ]);
-    }
-    const unchanged = write.listed - write.rejected.length - inserted - updated;
-    if (write.pass !== null) {
-      const seen = [
-        ...write.jobs.map((j) => j.jobId),
-        ...write.rejected.flatMap((r) => (r.jobId === null ? [] : [r.jobId])),
-      ];
-      if (seen.length > 0) {
-        await client.query(
-          `INSERT INTO sutro.full_pass_seen (pass_run_id, job_id)
-           SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`,
-          [write.pass.runId, seen],
-        );
-      }
-      await client.query(
-        // After the last page there is nothing to resume: the pass is complete once the run's end
-        // is recorded, and a crash before that leaves the marking to the next full pass.
-        `UPDATE sutro.sync_state
-            SET resume_cursor = $2,
-                resume_pass_run_id = CASE WHEN $2::text IS NULL THEN NULL ELSE $3::bigint END,
-                resume_pages = CASE WHEN $2::text IS NULL THEN 0 ELSE $4 END,
-                updated_at = now()
-          WHERE source = $1`,
-        [write.source, write.pass.nextCursor, write.pass.runId, write.page + 1],
-      );
-    }
-    await client.query(
-      `UPDATE sutro.sync_runs
-          SET pages = pages + $8, jobs_seen = jobs_seen + $2, jobs_inserted = jobs_inserted + $3,
-              jobs_updated = jobs_updated + $4, jobs_unchanged = jobs_unchanged + $5,
-              jobs_rejected = jobs_rejected + $6, history_rows = history_rows + $7, heartbeat_at = now()
-        WHERE id = $1`,
-      [
-        write.runId,
-        write.listed,
-        inserted,
-        updated,
-        unchanged,
-        write.rejected.length,
-        historyRows,
-        write.fetchedById === true ? 0 : 1,
-      ],
-    );
-    return { inserted, updated, unchanged, rejected: write.rejected.length, historyRows };
+/**
+ * Whether the page may run as a named (prepared) statement. Planning the statement costs about as
+ * much as a third of executing it, and a prepared statement is planned once for all (PostgreSQL
+ * switches to a generic plan after five executions). But a generic plan fixed while sutro.jobs holds
+ * a few hundred rows looks jobs up through jobs_created_idx by source alone, so that every page then
+ * reads every job of the source: the first full pass of an empty database would take quadratic time.
+ * So pages are planned one by one (unnamed) until the pass has listed enough jobs that the table is
+ * known to be past that size; incremental runs, a few pages each, are always planned afresh.
+ */
+function preparedIsSafe(write: PageWrite): boolean {
+  return write.pass !== null && (write.page + 1) * write.listed >= 5_000;
+}
+
+/**
+ * The page, its sightings, the run's counters and the checkpoint: all or nothing, as one statement
+ * (see WRITE_PAGE). pool.query discards a client whose statement failed rather than reusing it.
+ */
+async function writePage(pool: pg.Pool, write: PageWrite): Promise<PageResult> {
+  const rejectedIds = write.rejected.flatMap((r) => (r.jobId === null ? [] : [r.jobId]));
+  const slim = write.jobs.every(fieldsAreRaw);
+  const result = await pool.query<{ inserted: number; updated: number; history_rows: number }>({
+    ...(preparedIsSafe(write) ? { name: slim ? 'sutro-sync.write-slim-page' : 'sutro-sync.write-page' } : {}),
+    text: slim ? WRITE_SLIM_PAGE : WRITE_PAGE,
+    values: [
+      write.source,
+      JSON.stringify(write.jobs.map(slim ? toSlimRecord : toRecord)),
+      write.runId,
+      JSON.stringify(
+        write.rejected.map((r) => ({
+          job_id: r.jobId,
+          reason: r.reason,
+          raw: r.raw ?? null,
+          position: r.position,
+        })),
+      ),
+      write.pass?.runId ?? null,
+      rejectedIds,
+      write.pass?.nextCursor ?? null,
+      write.page,
+      write.listed,
+      write.fetchedById === true ? 0 : 1,
+      write.rejected.length,
+    ],
   });
+  const row = result.rows[0];
+  const inserted = row?.inserted ?? 0;
+  const updated = row?.updated ?? 0;
+  return {
+    inserted,
+    updated,
+    unchanged: write.listed - write.rejected.length - inserted - updated,
+    rejected: write.rejected.length,
+    historyRows: row?.history_rows ?? 0,
+  };
 }
 
 function finishRun(

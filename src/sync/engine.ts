@@ -10,8 +10,10 @@ export interface SyncOptions {
   /** Who asked: 'cli', 'schedule', 'schedule-full', 'demo'. */
   readonly trigger: string;
   readonly safetyMarginSeconds: number;
+  /** Jobs per list-jobs page (the client's `limit`), for pricing the incremental plan. */
+  readonly pageLimit?: number;
   /** Tuning of the incremental plan; see `INCREMENTAL_DEFAULTS`. */
-  readonly stragglers?: Partial<typeof INCREMENTAL_DEFAULTS>;
+  readonly plan?: Partial<typeof INCREMENTAL_DEFAULTS>;
   /** Wait for a run of the same source held elsewhere instead of returning `skipped`. */
   readonly waitForLock?: boolean;
   /** Abort to stop after the page being written; the run is recorded as interrupted. */
@@ -19,11 +21,10 @@ export interface SyncOptions {
 }
 
 /**
- * An unsettled job a day older than the newest stored job is a straggler (a job stuck RUNNING). Up
- * to 50 are fetched one by one: 50 requests cost about as much as paging 50 pages down, and an
- * account with more stragglers than that is better served by paging.
+ * At most 50 jobs are fetched by id in one run: past that, an account has so much in flight that
+ * paging down to it is the honest cost, and a run should not turn into hundreds of single requests.
  */
-export const INCREMENTAL_DEFAULTS = { stragglerAgeSeconds: 86_400, maxStragglers: 50 };
+export const INCREMENTAL_DEFAULTS = { maxById: 50 };
 
 export interface RunSummary {
   readonly runId: number;
@@ -173,8 +174,9 @@ export async function runSync(deps: SyncDependencies, options: SyncOptions): Pro
     } else if (mode === 'incremental') {
       const plan = await store.planIncremental(options.source, {
         safetyMarginSeconds: options.safetyMarginSeconds,
+        pageLimit: options.pageLimit ?? 100,
         ...INCREMENTAL_DEFAULTS,
-        ...options.stragglers,
+        ...options.plan,
       });
       floor = plan.floor;
       refreshById = plan.refreshById;

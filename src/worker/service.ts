@@ -62,6 +62,7 @@ export async function runService(
             mode,
             trigger,
             safetyMarginSeconds: config.sync.safetyMarginSeconds,
+            pageLimit: config.sutro.pageLimit,
             signal: shutdown.signal,
           },
         );

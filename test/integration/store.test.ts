@@ -188,12 +188,8 @@ describe('writePage', () => {
 });
 
 describe('planIncremental', () => {
-  const plan = (margin: number, maxStragglers = 50) =>
-    db.store.planIncremental(SOURCE, {
-      safetyMarginSeconds: margin,
-      stragglerAgeSeconds: 86_400,
-      maxStragglers,
-    });
+  const plan = (margin: number, maxById = 50, pageLimit = 100) =>
+    db.store.planIncremental(SOURCE, { safetyMarginSeconds: margin, pageLimit, maxById });
 
   it('floors at the oldest unsettled job, else the newest job, minus the margin', async () => {
     const runId = await newRun();
@@ -221,23 +217,28 @@ describe('planIncremental', () => {
     expect(await plan(0)).toEqual({ floor: new Date('2026-10-05T00:00:00Z'), refreshById: [] });
   });
 
-  it('fetches unplaceable jobs and a few stragglers by id instead of paging down to them', async () => {
+  it('fetches unsettled jobs by id where that takes fewer requests than paging down to them', async () => {
     const runId = await newRun();
+    const settled = (day: number) =>
+      job(apiJob(`settled-${day}`, { status: 'FAILED', datetime_created: `2026-10-0${day}T00:00:00Z` }));
     await db.store.writePage(
       page(runId, [
         job(apiJob('recent', { datetime_created: '2026-10-10T00:00:00Z' })),
+        ...[4, 5, 6, 7, 8, 9].map(settled),
         job(apiJob('nodate', { datetime_created: null })),
         job(apiJob('stuck-1', { datetime_created: '2026-10-02T00:00:00Z' })),
         job(apiJob('stuck-2', { datetime_created: '2026-10-03T00:00:00Z' })),
-        job(apiJob('settled', { status: 'FAILED', datetime_created: '2026-10-01T00:00:00Z' })),
       ]),
     );
-    expect(await plan(0)).toEqual({
+    // One job per page: reaching stuck-1 costs 9 pages, fetching the two stuck jobs 2 requests.
+    expect(await plan(0, 50, 1)).toEqual({
       floor: new Date('2026-10-10T00:00:00Z'),
       refreshById: ['nodate', 'stuck-1', 'stuck-2'],
     });
-    // Too many stragglers: paging down to them is cheaper; the unplaceable job is still fetched.
-    expect(await plan(0, 1)).toEqual({ floor: new Date('2026-10-02T00:00:00Z'), refreshById: ['nodate'] });
+    // At most one by id, and every allowed cut too deep to be worth counting: the plain floor.
+    expect(await plan(0, 1, 1)).toEqual({ floor: new Date('2026-10-02T00:00:00Z'), refreshById: ['nodate'] });
+    // With 100 jobs a page, one page reaches them all: nothing but the unplaceable job by id.
+    expect(await plan(0)).toEqual({ floor: new Date('2026-10-02T00:00:00Z'), refreshById: ['nodate'] });
   });
 });
 
