@@ -1,0 +1,68 @@
+/**
+ * The simulated API in a process of its own: it has its own core to render pages on, and its
+ * memory is not counted against sutro-sync. Started by run.ts; controlled over IPC.
+ *
+ *   tsx bench/simulator.ts <jobs> <seed> <latencyMs>
+ */
+import { SimulatedAccount, startSimulator, type AdvanceOptions } from '../src/simulator/index.js';
+import { BENCH_API_KEY, serve } from './ipc.js';
+
+export type SimulatorCommand =
+  | { readonly kind: 'url' }
+  | { readonly kind: 'latency'; readonly ms: number }
+  /** Requests served so far, per endpoint. */
+  | { readonly kind: 'requests' }
+  /** CPU seconds this process has used so far. */
+  | { readonly kind: 'cpu' }
+  | { readonly kind: 'advance'; readonly options: AdvanceOptions }
+  | { readonly kind: 'close' };
+
+export interface AdvanceResult {
+  readonly added: number;
+  readonly changed: number;
+  readonly dropped: number;
+}
+
+export interface RequestCounts {
+  readonly listJobs: number;
+  readonly jobs: number;
+}
+
+// The parent owns this process: when it goes, so does this one.
+process.on('disconnect', () => process.exit(0));
+
+const [jobs = '0', seed = '1', latency = '0'] = process.argv.slice(2);
+const account = new SimulatedAccount({ jobs: Number(jobs), seed: Number(seed) });
+const sim = await startSimulator({ account, apiKey: BENCH_API_KEY, port: 0, latencyMs: Number(latency) });
+
+serve(async (body) => {
+  const command = body as SimulatorCommand;
+  switch (command.kind) {
+    case 'url':
+      return sim.url;
+    case 'latency':
+      sim.setLatency(command.ms);
+      return command.ms;
+    case 'requests':
+      return {
+        listJobs: sim.requests.count('list-jobs'),
+        jobs: sim.requests.count('jobs'),
+      } satisfies RequestCounts;
+    case 'cpu': {
+      const usage = process.cpuUsage();
+      return (usage.user + usage.system) / 1e6;
+    }
+    case 'advance': {
+      const summary = account.advance(command.options);
+      return {
+        added: summary.added.length,
+        changed: summary.changed.length,
+        dropped: summary.dropped.length,
+      } satisfies AdvanceResult;
+    }
+    case 'close':
+      await sim.close();
+      setImmediate(() => process.exit(0));
+      return null;
+  }
+});
