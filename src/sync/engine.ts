@@ -92,6 +92,11 @@ interface ParsedPage {
   readonly oldest: number | null;
 }
 
+interface FetchedPage {
+  readonly response: ListJobsPage;
+  readonly parsed: ParsedPage;
+}
+
 /**
  * Validates a page. A job listed twice on one page (the API's offset paging shifting under new
  * arrivals) is kept once, so that the multi-row upsert never touches a row twice.
@@ -143,8 +148,8 @@ function errorText(error: unknown): string {
 
 /**
  * One sync run of one source: takes the source's lock, pages through list-jobs and commits each
- * page with its checkpoint. Fetching page n+1 overlaps writing page n (one page of look-ahead,
- * so memory stays at two pages however long the account's history).
+ * page with its checkpoint. Fetching page n+1 overlaps validating and writing page n (one page of
+ * look-ahead, so memory stays at two pages however long the account's history).
  */
 export async function runSync(deps: SyncDependencies, options: SyncOptions): Promise<SyncResult> {
   const { store, log: baseLog } = deps;
@@ -341,15 +346,21 @@ class Run {
     });
   }
 
-  private fetch(cursor: string | null): Promise<ListJobsPage> {
+  /**
+   * A page is validated as soon as it arrives, so that a look-ahead page is ready to write by the
+   * time the page before it is committed.
+   */
+  private fetch(cursor: string | null): Promise<FetchedPage> {
     const signals = [this.fetches.signal, ...(this.options.signal ? [this.options.signal] : [])];
-    const pending = this.deps.api.listJobs(cursor, AbortSignal.any(signals));
+    const pending = this.deps.api
+      .listJobs(cursor, AbortSignal.any(signals))
+      .then((response) => ({ response, parsed: parsePage(response.jobs) }));
     // A look-ahead that fails after the run has stopped must not become an unhandled rejection.
     pending.catch(() => undefined);
     return pending;
   }
 
-  private async firstPage(): Promise<ListJobsPage> {
+  private async firstPage(): Promise<FetchedPage> {
     try {
       return await this.fetch(this.cursor);
     } catch (error) {
@@ -412,16 +423,21 @@ class Run {
     const signal = this.options.signal;
     if (signal?.aborted) return 'interrupted';
 
-    let pending: Promise<ListJobsPage> | null = this.firstPage();
+    let pending: Promise<FetchedPage> | null = this.firstPage();
     while (pending !== null) {
       let response: ListJobsPage;
+      let parsed: ParsedPage;
       try {
-        response = await pending;
+        ({ response, parsed } = await pending);
       } catch (error) {
         if (signal?.aborted) return 'interrupted';
         throw error;
       }
-      const parsed = parsePage(response.jobs);
+      const next = response.nextCursor;
+      // A full pass reads every page, so the next one is asked for at once and its request hides
+      // behind this page's write. An incremental run asks only once it knows this page is not its
+      // last (the stop rule below), so that a run that stops fetches nothing extra.
+      pending = this.mode === 'full' && next !== null && !signal?.aborted ? this.fetch(next) : null;
 
       if (isOutOfOrder(parsed, this.previousOldest)) {
         this.log.warn(
@@ -445,9 +461,7 @@ class Run {
       }
 
       const below = this.mode === 'incremental' && isBelowFloor(parsed, this.floor);
-      const next = response.nextCursor;
-      // Look ahead only when the page does not end the run, so a stopping run fetches nothing extra.
-      pending = next !== null && !below && !signal?.aborted ? this.fetch(next) : null;
+      if (pending === null && next !== null && !below && !signal?.aborted) pending = this.fetch(next);
 
       const result = await store.writePage({
         source: this.options.source,
