@@ -387,8 +387,10 @@ const changedFields = TRACKED.map((f) => `CASE WHEN p.${f} IS DISTINCT FROM w.${
  *   is what keeps a no-change run at zero writes. The DO UPDATE's WHERE repeats the test for a row
  *   that another transaction changed in between. `xmax = 0` tells an inserted row from an updated one.
  * - `history` appends a row per job first seen or whose tracked fields changed.
- * - `seen` records the job ids a full pass listed (only when the page belongs to one), `checkpoint`
- *   saves where the pass continues, `run` adds the page to the run's counters.
+ * - `seen` records, when the page belongs to a full pass, the ids it listed of jobs stored before
+ *   the page: only those can be marked missing when the pass ends (see finishRun), so a first load
+ *   writes no sightings at all. Rejected rows count as listed. `checkpoint` saves where the pass
+ *   continues, `run` adds the page to the run's counters.
  *
  * Parameters: $1 source, $2 jobs (jsonb array of records), $3 run id, $4 rejected rows (jsonb
  * array), $5 pass run id or null, $6 ids of rejected rows, $7 next cursor, $8 page number,
@@ -439,7 +441,7 @@ rejected AS (
 ),
 seen AS (
   INSERT INTO sutro.full_pass_seen (pass_run_id, job_id)
-  SELECT $5::bigint, s.job_id FROM (SELECT job_id FROM incoming UNION ALL SELECT unnest($6::text[])) s
+  SELECT $5::bigint, s.job_id FROM (SELECT job_id FROM previous UNION ALL SELECT unnest($6::text[])) s
   WHERE $5::bigint IS NOT NULL
   ON CONFLICT DO NOTHING
   RETURNING 1
@@ -637,10 +639,13 @@ function finishRun(
   return inTransaction(pool, async (client) => {
     let markedMissing = 0;
     if (outcome.fullPassCompleted && passRunId !== null) {
-      // Jobs a complete pass did not list have left the API's window; they stay, marked.
+      // Jobs a complete pass did not list have left the API's window; they stay, marked. A job
+      // first stored by a run of this pass (run ids grow, and no other run of the source happens
+      // until the pass ends) was listed by it, so only older jobs have sightings to check.
       const marked = await client.query(
         `UPDATE sutro.jobs j SET missing_since = now()
           WHERE j.source = $1 AND j.missing_since IS NULL
+            AND (j.first_run_id IS NULL OR j.first_run_id < $2)
             AND NOT EXISTS (SELECT 1 FROM sutro.full_pass_seen s WHERE s.pass_run_id = $2 AND s.job_id = j.job_id)`,
         [source, passRunId],
       );

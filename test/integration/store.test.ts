@@ -55,6 +55,24 @@ async function newRun(mode: 'incremental' | 'full' = 'incremental'): Promise<num
   });
 }
 
+/** Stores jobs through a finished incremental run, so that a later full pass finds them stored. */
+async function storeEarlier(ids: string[]): Promise<void> {
+  const runId = await newRun();
+  await db.store.writePage(
+    page(
+      runId,
+      ids.map((id) => job(apiJob(id))),
+    ),
+  );
+  await db.store.finishRun(SOURCE, runId, null, {
+    status: 'succeeded',
+    mode: 'incremental',
+    stopReason: 'below_floor',
+    error: null,
+    fullPassCompleted: false,
+  });
+}
+
 function page(runId: number, jobs: Job[], extra: Partial<PageWrite> = {}): PageWrite {
   return { source: SOURCE, runId, page: 0, jobs, rejected: [], listed: jobs.length, pass: null, ...extra };
 }
@@ -171,6 +189,7 @@ describe('writePage', () => {
   });
 
   it('commits the page, sightings and checkpoint together, or none of them', async () => {
+    await storeEarlier(['a']);
     const runId = await newRun('full');
     await db.store.writePage(page(runId, [job(apiJob('a'))], { pass: { runId, nextCursor: 'c1' } }));
     const state = await db.store.readState(SOURCE);
@@ -257,8 +276,10 @@ describe('runs and locks', () => {
   });
 
   it('marks runs left running as abandoned and drops sightings of passes that cannot resume', async () => {
+    await storeEarlier(['a']);
     const dead = await newRun('full');
     await db.store.writePage(page(dead, [job(apiJob('a'))], { pass: { runId: dead, nextCursor: null } }));
+    expect(await count('SELECT count(*)::int AS n FROM sutro.full_pass_seen')).toBe(1);
     expect(await db.store.recoverStaleRuns(SOURCE)).toEqual([dead]);
     const row = await db.pool.query('SELECT status, error FROM sutro.sync_runs WHERE id = $1', [dead]);
     expect(row.rows[0]).toEqual({
@@ -269,6 +290,7 @@ describe('runs and locks', () => {
   });
 
   it('keeps the sightings of a pass that can resume', async () => {
+    await storeEarlier(['a']);
     const dead = await newRun('full');
     await db.store.writePage(page(dead, [job(apiJob('a'))], { pass: { runId: dead, nextCursor: 'next' } }));
     await db.store.recoverStaleRuns(SOURCE);
@@ -280,6 +302,8 @@ describe('runs and locks', () => {
     await db.store.writePage(
       page(first, [job(apiJob('a')), job(apiJob('b'))], { pass: { runId: first, nextCursor: null } }),
     );
+    // Jobs the pass stores itself need no sightings: it listed them.
+    expect(await count('SELECT count(*)::int AS n FROM sutro.full_pass_seen')).toBe(0);
     await db.store.finishRun(SOURCE, first, first, {
       status: 'succeeded',
       mode: 'full',
@@ -288,7 +312,10 @@ describe('runs and locks', () => {
       fullPassCompleted: true,
     });
     const second = await newRun('full');
-    await db.store.writePage(page(second, [job(apiJob('a'))], { pass: { runId: second, nextCursor: null } }));
+    await db.store.writePage(
+      page(second, [job(apiJob('a')), job(apiJob('c'))], { pass: { runId: second, nextCursor: null } }),
+    );
+    expect(await count('SELECT count(*)::int AS n FROM sutro.full_pass_seen')).toBe(1);
     const marked = await db.store.finishRun(SOURCE, second, second, {
       status: 'succeeded',
       mode: 'full',
