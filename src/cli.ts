@@ -30,6 +30,17 @@ function positiveInt(name: string, max = Number.MAX_SAFE_INTEGER) {
   };
 }
 
+function datetime(name: string) {
+  return (value: string): Date => {
+    const at = new Date(value);
+    if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(at.getTime()))
+      throw new InvalidArgumentError(
+        `${name} must be an ISO 8601 date or datetime, such as 2026-11-01T00:00:00Z`,
+      );
+    return at;
+  };
+}
+
 interface Context {
   readonly config: Config;
   readonly log: Logger;
@@ -201,6 +212,11 @@ function program(setExit: (code: number) => void): Command {
     .option('--latency-ms <ms>', 'delay before every answer', positiveInt('--latency-ms', 600_000), 0)
     .option('--api-key <key>', 'the key clients must send', 'sim-key')
     .option('--prefix <path>', 'path prefix such as /v1', '')
+    .option(
+      '--now <datetime>',
+      "the account's clock: its newest jobs were created just before it [default: the current time]",
+      datetime('--now'),
+    )
     .option('--no-quirks', 'serve clean data only (no lower-case statuses, numeric strings, ...)')
     .action(async (options: Parameters<typeof runSimulatorCommand>[0]) =>
       setExit(await runSimulatorCommand(options)),

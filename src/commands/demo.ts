@@ -24,7 +24,13 @@ function describe(result: SyncResult): string {
  * incremental sync that reads only what changed, and where to look next.
  */
 export async function runDemo(config: Config, log: Logger, options: { jobs: number }): Promise<number> {
-  const account = new SimulatedAccount({ jobs: options.jobs, seed: 42 });
+  // The tour lets an hour pass, so the account starts an hour back: it ends at the real date, and
+  // `sutro-sync report` over the last 30 days afterwards shows the demo's spend.
+  const account = new SimulatedAccount({
+    jobs: options.jobs,
+    seed: 42,
+    now: new Date(Date.now() - 3_600_000),
+  });
   const simulator = await startSimulator({ account, apiKey: DEMO_KEY, port: 0 });
   const demoConfig: Config = {
     ...config,
@@ -64,7 +70,8 @@ export async function runDemo(config: Config, log: Logger, options: { jobs: numb
     out(formatTable(await spendByModel(database.pool, DEMO_SOURCE)));
     const psqlUrl = database.embedded ? database.url : database.url.replace(/:[^:@/]*@/, ':***@');
     out(
-      `\nExplore it with SQL:\n  psql '${psqlUrl}' -c "SELECT * FROM sutro.jobs WHERE source = 'demo' LIMIT 5"`,
+      `\nExplore it with SQL:\n  psql '${psqlUrl}' -c "SELECT * FROM sutro.jobs WHERE source = 'demo' LIMIT 5"` +
+        `\nor the last 30 days in the terminal:\n  npx sutro-sync report --source ${DEMO_SOURCE}`,
     );
     if (database.embedded) {
       out('  (the embedded PostgreSQL runs while sutro-sync runs; `npx sutro-sync start` keeps it up)');

@@ -11,6 +11,7 @@ export interface SimulateOptions {
   readonly apiKey: string;
   readonly prefix: string;
   readonly quirks: boolean;
+  readonly now?: Date;
 }
 
 /** `sutro-sync simulate`: serves the simulator until SIGTERM/SIGINT; it is controlled over /_sim/*. */
@@ -21,6 +22,8 @@ export async function runSimulatorCommand(options: SimulateOptions): Promise<num
     days: options.days,
     retentionDays: options.retentionDays,
     quirks: options.quirks,
+    // Reports and views count days back from the real date, so the account lives in the present.
+    now: options.now ?? new Date(),
   });
   const simulator = await startSimulator({
     account,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SimulatedAccount, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, startCli } from '../helpers/cli.js';
 import { diffAgainstTruth } from '../helpers/truth.js';
 
 const KEY = 'sk_live_e2e_0123456789';
@@ -205,5 +205,42 @@ describe('configuration and other commands', () => {
     const json = await runCli(['status', '--json'], { DATABASE_URL: db.url, SUTRO_SOURCE: 'e2e' });
     const parsed = JSON.parse(json.stdout) as { jobsByStatus: { jobs: number }[] };
     expect(parsed.jobsByStatus.reduce((sum, s) => sum + s.jobs, 0)).toBe(2_000);
+  });
+});
+
+describe('sutro-sync simulate', () => {
+  /** Starts the simulator CLI, reads the newest job it lists, and stops it with SIGTERM. */
+  async function newestCreated(args: string[]): Promise<number> {
+    const cli = startCli(['simulate', '--port', '0', '--jobs', '50', '--api-key', 'k', ...args], {});
+    try {
+      let url: string | undefined;
+      for (let tries = 0; url === undefined && tries < 200; tries += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        url = /"url":"([^"]+)"/.exec(cli.output().stdout)?.[1];
+      }
+      if (url === undefined) throw new Error(`the simulator did not start: ${cli.output().stderr}`);
+      const response = await fetch(`${url}/list-jobs?limit=1`, { headers: { authorization: 'Key k' } });
+      const body = (await response.json()) as { jobs: { datetime_created: string }[] };
+      return Date.parse(body.jobs[0]?.datetime_created ?? '');
+    } finally {
+      cli.child.kill('SIGTERM');
+      expect((await cli.done).code).toBe(0);
+    }
+  }
+
+  it('lives in the present by default, so reports over recent days show its jobs, or at --now', async () => {
+    const newest = await newestCreated([]);
+    expect(Date.now() - newest).toBeGreaterThanOrEqual(0);
+    expect(Date.now() - newest).toBeLessThan(86_400_000);
+    const at = Date.parse('2025-01-15T00:00:00Z');
+    const then = await newestCreated(['--now', '2025-01-15T00:00:00Z']);
+    expect(at - then).toBeGreaterThanOrEqual(0);
+    expect(at - then).toBeLessThan(86_400_000);
+  });
+
+  it('refuses a --now that is not a date, naming the flag', async () => {
+    const result = await runCli(['simulate', '--now', 'yesterday'], {});
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--now must be an ISO 8601 date');
   });
 });
