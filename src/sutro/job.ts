@@ -146,6 +146,51 @@ const ABSENT_MEANS_NULL: Readonly<Record<string, null>> = Object.fromEntries(
     .map((key) => [key, null]),
 );
 
+/** What PostgreSQL stores in place of U+0000, which neither `text` nor `jsonb` can hold. */
+export const NUL_REPLACEMENT = '\uFFFD';
+
+/**
+ * Replaces U+0000 in every string of a JSON value, keys included, and names where it did so. One
+ * such character would make PostgreSQL refuse the whole page (and the dead-letter row with it), so
+ * every run would fail at the same page for ever; the replacement character keeps the rest of the
+ * job. A value without any is returned as it is, not copied.
+ */
+export function replaceNul(value: unknown, path = ''): { value: unknown; paths: string[] } {
+  if (typeof value === 'string') {
+    return value.includes('\0')
+      ? { value: value.replaceAll('\0', NUL_REPLACEMENT), paths: [path || '(value)'] }
+      : { value, paths: [] };
+  }
+  if (typeof value !== 'object' || value === null) return { value, paths: [] };
+  const paths: string[] = [];
+  if (Array.isArray(value)) {
+    const items = value as unknown[];
+    let copy: unknown[] | null = null;
+    items.forEach((item, index) => {
+      const inner = replaceNul(item, `${path}[${index}]`);
+      if (inner.paths.length === 0) return;
+      copy ??= [...items];
+      copy[index] = inner.value;
+      paths.push(...inner.paths);
+    });
+    return { value: copy ?? items, paths };
+  }
+  let copy: Record<string, unknown> | null = null;
+  for (const [key, item] of Object.entries(value)) {
+    const cleanKey = key.includes('\0') ? key.replaceAll('\0', NUL_REPLACEMENT) : key;
+    const inner = replaceNul(item, path ? `${path}.${cleanKey}` : cleanKey);
+    if (inner.paths.length === 0 && cleanKey === key) continue;
+    copy ??= { ...(value as Record<string, unknown>) };
+    if (cleanKey !== key) {
+      delete copy[key];
+      paths.push(`${path ? `${path}.` : ''}${cleanKey} (key)`);
+    }
+    copy[cleanKey] = inner.value;
+    paths.push(...inner.paths);
+  }
+  return { value: copy ?? value, paths };
+}
+
 export type ParsedJob = { ok: true; job: Job } | { ok: false; reason: string; jobId: string | null };
 
 /**

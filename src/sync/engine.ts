@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import type { JobsApi, ListJobsPage } from '../sutro/client.js';
 import { SutroApiError } from '../sutro/client.js';
-import { parseJob, type Job } from '../sutro/job.js';
+import { parseJob, replaceNul, type Job } from '../sutro/job.js';
 import type { RejectedRow, RunMode, RunOutcome, StopReason, SyncStore } from '../db/store.js';
 
 export interface SyncOptions {
@@ -85,9 +85,17 @@ export class SyncRunError extends Error {
   }
 }
 
+/** A job whose strings held U+0000, stored with U+FFFD in its place (see replaceNul). */
+interface ScrubbedRow {
+  readonly position: number;
+  readonly jobId: unknown;
+  readonly fields: string[];
+}
+
 interface ParsedPage {
   readonly jobs: Job[];
   readonly rejected: RejectedRow[];
+  readonly scrubbed: ScrubbedRow[];
   readonly newest: number | null;
   readonly oldest: number | null;
 }
@@ -104,9 +112,14 @@ interface FetchedPage {
 export function parsePage(rawJobs: readonly unknown[]): ParsedPage {
   const jobs = new Map<string, Job>();
   const rejected: RejectedRow[] = [];
+  const scrubbed: ScrubbedRow[] = [];
   let newest: number | null = null;
   let oldest: number | null = null;
-  rawJobs.forEach((raw, position) => {
+  rawJobs.forEach((listed, position) => {
+    const { value: raw, paths } = replaceNul(listed);
+    if (paths.length > 0) {
+      scrubbed.push({ position, jobId: (raw as { job_id?: unknown } | null)?.job_id ?? null, fields: paths });
+    }
     const parsed = parseJob(raw);
     if (!parsed.ok) {
       rejected.push({ raw, reason: parsed.reason, jobId: parsed.jobId, position });
@@ -119,7 +132,7 @@ export function parsePage(rawJobs: readonly unknown[]): ParsedPage {
       oldest = oldest === null ? created : Math.min(oldest, created);
     }
   });
-  return { jobs: [...jobs.values()], rejected, newest, oldest };
+  return { jobs: [...jobs.values()], rejected, scrubbed, newest, oldest };
 }
 
 /**
@@ -412,10 +425,27 @@ class Run {
     this.totals.rejected += result.rejected;
     this.totals.historyRows += result.historyRows;
     this.totals.refreshedById += this.refreshById.size;
+    this.reportRows(parsed);
     this.log.info(
       { requested: this.refreshById.size, found: found.length, ...result },
       'refreshed stragglers by id',
     );
+  }
+
+  /** Logs the rows of a committed page that were not stored as the API sent them. */
+  private reportRows(parsed: ParsedPage): void {
+    for (const rejected of parsed.rejected) {
+      this.log.warn(
+        { page: this.page, position: rejected.position, jobId: rejected.jobId, reason: rejected.reason },
+        'job rejected by validation; stored in sutro.rejected_jobs',
+      );
+    }
+    for (const row of parsed.scrubbed) {
+      this.log.warn(
+        { page: this.page, position: row.position, jobId: row.jobId, fields: row.fields },
+        'job held NUL characters (U+0000), which PostgreSQL cannot store; stored with U+FFFD in their place',
+      );
+    }
   }
 
   private async pageLoop(): Promise<StopReason> {
@@ -480,12 +510,7 @@ class Run {
       this.totals.rejected += result.rejected;
       this.totals.historyRows += result.historyRows;
       for (const job of parsed.jobs) this.refreshById.delete(job.jobId);
-      for (const rejected of parsed.rejected) {
-        this.log.warn(
-          { page: this.page, position: rejected.position, jobId: rejected.jobId, reason: rejected.reason },
-          'job rejected by validation; stored in sutro.rejected_jobs',
-        );
-      }
+      this.reportRows(parsed);
       this.log.debug({ page: this.page, listed: response.jobs.length, ...result }, 'page committed');
       this.deps.onPage?.({
         runId: this.runId,

@@ -143,6 +143,44 @@ describe('bad input', () => {
     ]);
   });
 
+  it('stores a job whose strings hold U+0000 with U+FFFD in its place, and a rejected one too', async () => {
+    const sim = await simulator(120, 9);
+    sim.account.insertRaw(2, {
+      ...sim.account.jobAt(4),
+      job_id: 'job_nul',
+      description: 'before\u0000after',
+      sampling_params: { 'stop\u0000': ['\u0000'] },
+    });
+    sim.account.insertRaw(7, {
+      ...sim.account.jobAt(9),
+      job_id: 'job_nul_bad',
+      name: 'x\u0000',
+      input_tokens: -1,
+    });
+    const first = await sync(sim, 'nul', { mode: 'full' });
+    expect(first).toMatchObject({ status: 'succeeded', inserted: 121, rejected: 1 });
+    const stored = await db.pool.query(
+      `SELECT description, sampling_params, raw->>'description' AS raw_description
+         FROM sutro.jobs WHERE source = 'nul' AND job_id = 'job_nul'`,
+    );
+    expect(stored.rows).toEqual([
+      {
+        description: 'before\uFFFDafter',
+        sampling_params: { 'stop\uFFFD': ['\uFFFD'] },
+        raw_description: 'before\uFFFDafter',
+      },
+    ]);
+    const rejected = await db.pool.query(
+      `SELECT reason, raw->>'name' AS name FROM sutro.rejected_jobs WHERE source = 'nul'`,
+    );
+    expect(rejected.rows).toEqual([
+      { reason: 'input_tokens: must not be negative (got -1)', name: 'x\uFFFD' },
+    ]);
+    // The replacement is stable: the next run finds the job unchanged.
+    const again = await sync(sim, 'nul', { mode: 'full' });
+    expect(again).toMatchObject({ status: 'succeeded', inserted: 0, updated: 0, historyRows: 0 });
+  });
+
   it('fails the run cleanly on a page that stays malformed, keeping what was committed', async () => {
     const sim = await simulator(600, 9);
     sim.faults.add({ kind: 'malformed', variant: 'no-jobs', matchPage: 3 }, 10);

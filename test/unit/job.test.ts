@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSettled, parseJob, type Job } from '../../src/sutro/job.js';
+import { isSettled, parseJob, replaceNul, type Job } from '../../src/sutro/job.js';
 
 const reference = {
   model: 'llama-3.1-8b',
@@ -127,5 +127,30 @@ describe('isSettled', () => {
     expect(isSettled({ status: 'CANCELLED', jobCost: null, datetimeCompleted: null })).toBe(true);
     expect(isSettled({ status: 'RUNNING', jobCost: null, datetimeCompleted: null })).toBe(false);
     expect(isSettled({ status: 'SOMETHING_NEW', jobCost: '1', datetimeCompleted: at })).toBe(false);
+  });
+});
+
+describe('replaceNul', () => {
+  it('returns a value without U+0000 as it is, not a copy', () => {
+    const job = { job_id: 'a', sampling_params: { stop: ['x'] }, tags: ['y', { z: 1 }] };
+    const result = replaceNul(job);
+    expect(result.value).toBe(job);
+    expect(result.paths).toEqual([]);
+  });
+
+  it('replaces U+0000 in strings and keys at any depth, naming each place, and leaves the input alone', () => {
+    const job = { job_id: 'a', name: 'n\u0000', sampling_params: { 'stop\u0000': ['ok', 'b\u0000c'] } };
+    const result = replaceNul(job);
+    expect(result.value).toEqual({
+      job_id: 'a',
+      name: 'n\uFFFD',
+      sampling_params: { 'stop\uFFFD': ['ok', 'b\uFFFDc'] },
+    });
+    expect(result.paths).toEqual([
+      'name',
+      'sampling_params.stop\uFFFD (key)',
+      'sampling_params.stop\uFFFD[1]',
+    ]);
+    expect(job.name).toBe('n\u0000');
   });
 });
