@@ -155,40 +155,41 @@ export const NUL_REPLACEMENT = '\uFFFD';
  * every run would fail at the same page for ever; the replacement character keeps the rest of the
  * job. A value without any is returned as it is, not copied.
  */
-export function replaceNul(value: unknown, path = ''): { value: unknown; paths: string[] } {
-  if (typeof value === 'string') {
-    return value.includes('\0')
-      ? { value: value.replaceAll('\0', NUL_REPLACEMENT), paths: [path || '(value)'] }
-      : { value, paths: [] };
-  }
-  if (typeof value !== 'object' || value === null) return { value, paths: [] };
+export function replaceNul(value: unknown): { value: unknown; paths: string[] } {
+  if (!holdsNul(value)) return { value, paths: [] };
   const paths: string[] = [];
+  return { value: copyWithoutNul(value, '', paths), paths };
+}
+
+/** The check every job goes through: no allocation, as nearly every job has no U+0000. */
+function holdsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\0');
+  if (typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) return (value as unknown[]).some(holdsNul);
+  for (const key in value) {
+    if (key.includes('\0') || holdsNul((value as Record<string, unknown>)[key])) return true;
+  }
+  return false;
+}
+
+function copyWithoutNul(value: unknown, path: string, paths: string[]): unknown {
+  if (typeof value === 'string') {
+    if (!value.includes('\0')) return value;
+    paths.push(path || '(value)');
+    return value.replaceAll('\0', NUL_REPLACEMENT);
+  }
+  if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) {
-    const items = value as unknown[];
-    let copy: unknown[] | null = null;
-    items.forEach((item, index) => {
-      const inner = replaceNul(item, `${path}[${index}]`);
-      if (inner.paths.length === 0) return;
-      copy ??= [...items];
-      copy[index] = inner.value;
-      paths.push(...inner.paths);
-    });
-    return { value: copy ?? items, paths };
+    return (value as unknown[]).map((item, index) => copyWithoutNul(item, `${path}[${index}]`, paths));
   }
-  let copy: Record<string, unknown> | null = null;
+  const copy: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
-    const cleanKey = key.includes('\0') ? key.replaceAll('\0', NUL_REPLACEMENT) : key;
-    const inner = replaceNul(item, path ? `${path}.${cleanKey}` : cleanKey);
-    if (inner.paths.length === 0 && cleanKey === key) continue;
-    copy ??= { ...(value as Record<string, unknown>) };
-    if (cleanKey !== key) {
-      delete copy[key];
-      paths.push(`${path ? `${path}.` : ''}${cleanKey} (key)`);
-    }
-    copy[cleanKey] = inner.value;
-    paths.push(...inner.paths);
+    const cleanKey = key.replaceAll('\0', NUL_REPLACEMENT);
+    const itemPath = path ? `${path}.${cleanKey}` : cleanKey;
+    if (cleanKey !== key) paths.push(`${itemPath} (key)`);
+    copy[cleanKey] = copyWithoutNul(item, itemPath, paths);
   }
-  return { value: copy ?? value, paths };
+  return copy;
 }
 
 export type ParsedJob = { ok: true; job: Job } | { ok: false; reason: string; jobId: string | null };
