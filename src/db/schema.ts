@@ -17,7 +17,7 @@ import {
 
 /**
  * The database's shape. drizzle-kit generates the migrations in drizzle/ from this file; the SQL
- * that reads and writes these tables lives in db/queries.ts.
+ * that reads and writes these tables lives in db/store.ts, the analysts' views in db/analytics.ts.
  */
 export const sutro = pgSchema('sutro');
 
@@ -26,8 +26,8 @@ const tokens = (name: string) => bigint(name, { mode: 'bigint' });
 
 /**
  * Settled = nothing about the job will change: a terminal status, and for SUCCEEDED also the cost
- * and completion time the API fills in after the status flips. Must match `isSettled` in
- * sutro/job.ts; it is stored so the partial index below can find the unsettled few among millions.
+ * and completion time the API fills in after the status flips. It is stored so that the partial
+ * index below finds the unsettled few among millions.
  */
 const SETTLED = sql`(status IN ('FAILED', 'CANCELLED') OR (status = 'SUCCEEDED' AND job_cost IS NOT NULL AND datetime_completed IS NOT NULL))`;
 

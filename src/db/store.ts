@@ -19,7 +19,8 @@ export interface RejectedRow {
   readonly raw: unknown;
   readonly reason: string;
   readonly jobId: string | null;
-  readonly position: number;
+  /** Index on its page; null for a job PostgreSQL refused, known to the store by its id only. */
+  readonly position: number | null;
 }
 
 export interface PageWrite {
@@ -42,6 +43,8 @@ export interface PageResult {
   readonly unchanged: number;
   readonly rejected: number;
   readonly historyRows: number;
+  /** Jobs PostgreSQL refused to store, dead-lettered (and counted in `rejected`) with its error. */
+  readonly refused: readonly { readonly jobId: string; readonly reason: string }[];
 }
 
 export interface SyncStateRow {
@@ -433,7 +436,9 @@ history AS (
 rejected AS (
   INSERT INTO sutro.rejected_jobs AS r (source, job_id, reason, raw, raw_hash, first_run_id, last_run_id, page, position_on_page)
   SELECT DISTINCT ON (md5(x.raw::text)) $1, x.job_id, x.reason, x.raw, md5(x.raw::text), $3, $3, $8::int, x.position
-  FROM jsonb_to_recordset($4::jsonb) AS x(job_id text, reason text, raw jsonb, position int)
+  -- A row that is JSON null arrives from the recordset as SQL NULL; it is kept as the JSON it was.
+  FROM (SELECT job_id, reason, coalesce(raw, 'null') AS raw, position
+          FROM jsonb_to_recordset($4::jsonb) AS r(job_id text, reason text, raw jsonb, position int)) x
   ON CONFLICT (source, raw_hash) DO UPDATE SET
     reason = excluded.reason, last_run_id = excluded.last_run_id, page = excluded.page,
     position_on_page = excluded.position_on_page, last_seen_at = now(), times_seen = r.times_seen + 1
@@ -441,7 +446,13 @@ rejected AS (
 ),
 seen AS (
   INSERT INTO sutro.full_pass_seen (pass_run_id, job_id)
-  SELECT $5::bigint, s.job_id FROM (SELECT job_id FROM previous UNION ALL SELECT unnest($6::text[])) s
+  SELECT $5::bigint, s.job_id
+  FROM (SELECT job_id FROM previous
+        UNION ALL
+        -- A rejected row keeps its stored job from being marked missing. One that was never stored
+        -- needs no sighting, and may not fit one: PostgreSQL refused a job_id too long to index.
+        SELECT r.job_id FROM unnest($6::text[]) AS r(job_id)
+        WHERE EXISTS (SELECT 1 FROM sutro.jobs j WHERE j.source = $1 AND j.job_id = r.job_id)) s
   WHERE $5::bigint IS NOT NULL
   ON CONFLICT DO NOTHING
   RETURNING 1
@@ -589,12 +600,98 @@ function preparedIsSafe(write: PageWrite): boolean {
 /**
  * The page, its sightings, the run's counters and the checkpoint: all or nothing, as one statement
  * (see WRITE_PAGE). pool.query discards a client whose statement failed rather than reusing it.
+ *
+ * parseJob rejects every value it knows PostgreSQL would refuse, but not all: a job_id too long for
+ * the primary key's index, say. Such a job would fail its page on every run, and a full pass could
+ * never get past it, so when PostgreSQL refuses the page for its data, each job is tried alone, and
+ * the page is written again with the refused ones dead-lettered under PostgreSQL's own words.
  */
 async function writePage(pool: pg.Pool, write: PageWrite): Promise<PageResult> {
+  try {
+    return await writePageOnce(pool, write);
+  } catch (error) {
+    if (!isRefusedData(error) || write.jobs.length === 0) throw error;
+    const refused = await findRefusedJobs(pool, write).catch(() => []);
+    if (refused.length === 0) throw error;
+    const refusedIds = new Set(refused.map((r) => r.jobId));
+    const result = await writePageOnce(pool, {
+      ...write,
+      jobs: write.jobs.filter((job) => !refusedIds.has(job.jobId)),
+      rejected: [
+        ...write.rejected,
+        ...refused.map((r) => ({ raw: r.raw, reason: r.reason, jobId: r.jobId, position: null })),
+      ],
+    });
+    return { ...result, refused: refused.map(({ jobId, reason }) => ({ jobId, reason })) };
+  }
+}
+
+/**
+ * SQLSTATE classes of a statement refused for the values it carries: 22 data exception (a value out
+ * of range, invalid JSON), 23 integrity constraint violation, 54 program limit exceeded (an index
+ * row too large). Anything else (a lost connection, a shutdown) says nothing about the jobs.
+ */
+function isRefusedData(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && ['22', '23', '54'].includes(code.slice(0, 2));
+}
+
+/** Tries each job of the page alone, in a transaction rolled back at the end. */
+async function findRefusedJobs(
+  pool: pg.Pool,
+  write: PageWrite,
+): Promise<{ jobId: string; reason: string; raw: unknown }[]> {
+  const client = await pool.connect();
+  const refused: { jobId: string; reason: string; raw: unknown }[] = [];
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    for (const job of write.jobs) {
+      await client.query('SAVEPOINT probe');
+      try {
+        await client.query(pageQuery({ ...write, jobs: [job], rejected: [], listed: 1 }, false));
+      } catch (error) {
+        if (!isRefusedData(error)) throw error;
+        refused.push({
+          jobId: job.jobId,
+          reason: `PostgreSQL refused it: ${(error as Error).message}`,
+          raw: job.raw,
+        });
+      }
+      await client.query('ROLLBACK TO SAVEPOINT probe');
+    }
+  } catch (error) {
+    broken = error as Error;
+    throw error;
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release(broken);
+  }
+  return refused;
+}
+
+async function writePageOnce(pool: pg.Pool, write: PageWrite): Promise<PageResult> {
+  const result = await pool.query<{ inserted: number; updated: number; history_rows: number }>(
+    pageQuery(write, preparedIsSafe(write)),
+  );
+  const row = result.rows[0];
+  const inserted = row?.inserted ?? 0;
+  const updated = row?.updated ?? 0;
+  return {
+    inserted,
+    updated,
+    unchanged: write.listed - write.rejected.length - inserted - updated,
+    rejected: write.rejected.length,
+    historyRows: row?.history_rows ?? 0,
+    refused: [],
+  };
+}
+
+function pageQuery(write: PageWrite, prepared: boolean): pg.QueryConfig {
   const rejectedIds = write.rejected.flatMap((r) => (r.jobId === null ? [] : [r.jobId]));
   const slim = write.jobs.every(fieldsAreRaw);
-  const result = await pool.query<{ inserted: number; updated: number; history_rows: number }>({
-    ...(preparedIsSafe(write) ? { name: slim ? 'sutro-sync.write-slim-page' : 'sutro-sync.write-page' } : {}),
+  return {
+    ...(prepared ? { name: slim ? 'sutro-sync.write-slim-page' : 'sutro-sync.write-page' } : {}),
     text: slim ? WRITE_SLIM_PAGE : WRITE_PAGE,
     values: [
       write.source,
@@ -616,16 +713,6 @@ async function writePage(pool: pg.Pool, write: PageWrite): Promise<PageResult> {
       write.fetchedById === true ? 0 : 1,
       write.rejected.length,
     ],
-  });
-  const row = result.rows[0];
-  const inserted = row?.inserted ?? 0;
-  const updated = row?.updated ?? 0;
-  return {
-    inserted,
-    updated,
-    unchanged: write.listed - write.rejected.length - inserted - updated,
-    rejected: write.rejected.length,
-    historyRows: row?.history_rows ?? 0,
   };
 }
 

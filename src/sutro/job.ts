@@ -30,9 +30,8 @@ export interface Job {
   readonly raw: Readonly<Record<string, unknown>>;
 }
 
-export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
-
-const ISO_DATETIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$/i;
+const ISO_DATETIME =
+  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
 const optionalString = z
@@ -42,19 +41,46 @@ const optionalString = z
 
 /**
  * Datetimes without an offset are read as UTC: the API prints UTC, and reading them in the server's
- * local zone would shift every figure by the machine's offset.
+ * local zone would shift every figure by the machine's offset. The fields are checked against the
+ * calendar because `Date` rolls 2026-02-30 over into March rather than refusing it, and year 0000,
+ * which `Date` takes as 1 BC, is a year PostgreSQL does not have.
  */
 const datetime = z.union([z.string(), z.null(), z.undefined()]).transform((value, ctx) => {
   if (value === null || value === undefined || value.trim() === '') return null;
   const text = value.trim();
-  const hasZone = /(Z|[+-]\d{2}(:?\d{2})?)$/i.test(text);
-  const date = ISO_DATETIME.test(text) ? new Date(hasZone ? text : `${text}Z`) : new Date(Number.NaN);
+  const fields = ISO_DATETIME.exec(text);
+  const hasZone = fields?.[8] !== undefined;
+  const date = fields && isOnCalendar(fields) ? new Date(hasZone ? text : `${text}Z`) : new Date(Number.NaN);
   if (Number.isNaN(date.getTime())) {
     ctx.addIssue({ code: 'custom', message: `is not an ISO 8601 datetime (got ${JSON.stringify(value)})` });
     return z.NEVER;
   }
   return date;
 });
+
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function isOnCalendar(fields: RegExpExecArray): boolean {
+  const [year, month, day, hour, minute] = fields.slice(1, 6).map(Number);
+  const second = fields[6] === undefined ? 0 : Number(fields[6]);
+  if (year === undefined || month === undefined || day === undefined) return false;
+  if (hour === undefined || minute === undefined) return false;
+  return (
+    year >= 1 &&
+    month >= 1 &&
+    month <= 12 &&
+    day >= 1 &&
+    day <= (DAYS_IN_MONTH[month - 1] ?? 0) &&
+    !(month === 2 && day === 29 && !isLeap(year)) &&
+    hour <= 23 &&
+    minute <= 59 &&
+    second <= 59
+  );
+}
+
+function isLeap(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+}
 
 /** A count that must be exact: JSON numbers above 2^53 have already lost digits when parsed. */
 const count = z.union([z.number(), z.string(), z.null(), z.undefined()]).transform((value, ctx) => {
@@ -98,6 +124,13 @@ const money = z.union([z.number(), z.string(), z.null(), z.undefined()]).transfo
     ctx.addIssue({ code: 'custom', message: `must be a decimal number (got ${JSON.stringify(value)})` });
     return z.NEVER;
   }
+  if (!fitsNumeric(text)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `has more digits than PostgreSQL's numeric holds (131,072 before the point, 16,383 after; got ${JSON.stringify(value)})`,
+    });
+    return z.NEVER;
+  }
   if (text.startsWith('-') && Number(text) !== 0) {
     ctx.addIssue({ code: 'custom', message: `must not be negative (got ${JSON.stringify(value)})` });
     return z.NEVER;
@@ -105,10 +138,29 @@ const money = z.union([z.number(), z.string(), z.null(), z.undefined()]).transfo
   return text;
 });
 
+/**
+ * PostgreSQL's limits on a numeric value, which an exponent reaches in a few characters ("1e200000").
+ * `text` matches DECIMAL.
+ */
+function fitsNumeric(text: string): boolean {
+  const [mantissa = '', exponentText] = text.replace(/^[+-]/, '').split(/e/i);
+  const exponent = exponentText === undefined ? 0 : Number(exponentText);
+  const [integerPart = '', fractionPart = ''] = mantissa.split('.');
+  const digits = integerPart + fractionPart;
+  const significant = digits.search(/[1-9]/);
+  const scale = fractionPart.length - exponent;
+  const integerDigits = integerPart.length + exponent - significant;
+  return scale <= 16_383 && (significant === -1 || integerDigits <= 131_072);
+}
+
+/** job_priority is an `integer` column; a larger value would make PostgreSQL refuse the page. */
 const smallInteger = z
   .union([z.number().int(), z.string().regex(/^-?\d+$/), z.null(), z.undefined()])
   .transform((v) => (v === null || v === undefined ? null : Number(v)))
-  .refine((v) => v === null || Number.isSafeInteger(v), 'must be an integer');
+  .refine(
+    (v) => v === null || (Number.isSafeInteger(v) && v >= -2_147_483_648 && v <= 2_147_483_647),
+    'must be a 32-bit integer',
+  );
 
 const jobSchema = z.looseObject({
   job_id: z
@@ -146,48 +198,64 @@ const ABSENT_MEANS_NULL: Readonly<Record<string, null>> = Object.fromEntries(
     .map((key) => [key, null]),
 );
 
-/** What PostgreSQL stores in place of U+0000, which neither `text` nor `jsonb` can hold. */
-export const NUL_REPLACEMENT = '\uFFFD';
+/** What PostgreSQL stores in place of a character it cannot hold: U+0000 or a lone surrogate. */
+export const REPLACEMENT_CHARACTER = '\uFFFD';
 
 /**
- * Replaces U+0000 in every string of a JSON value, keys included, and names where it did so. One
- * such character would make PostgreSQL refuse the whole page (and the dead-letter row with it), so
- * every run would fail at the same page for ever; the replacement character keeps the rest of the
- * job. A value without any is returned as it is, not copied.
+ * Replaces the characters PostgreSQL cannot store in every string of a JSON value, keys included,
+ * and names where it did so: U+0000, which neither `text` nor `jsonb` can hold, and a lone UTF-16
+ * surrogate (`"\ud800"` in the JSON), which `jsonb` refuses as invalid input. One such character
+ * would make PostgreSQL refuse the whole page (and the dead-letter row with it), so every run would
+ * fail at the same page for ever; the replacement character keeps the rest of the job. A value
+ * without any is returned as it is, not copied.
  */
-export function replaceNul(value: unknown): { value: unknown; paths: string[] } {
-  if (!holdsNul(value)) return { value, paths: [] };
+export function makeStorable(value: unknown): { value: unknown; paths: string[] } {
+  if (!holdsUnstorable(value)) return { value, paths: [] };
   const paths: string[] = [];
-  return { value: copyWithoutNul(value, '', paths), paths };
+  return { value: copyStorable(value, '', paths), paths };
 }
 
-/** The check every job goes through: no allocation, as nearly every job has no U+0000. */
-function holdsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\0');
+function isStorable(text: string): boolean {
+  return !text.includes('\0') && text.isWellFormed();
+}
+
+function toStorable(text: string): string {
+  return text.replaceAll('\0', REPLACEMENT_CHARACTER).toWellFormed();
+}
+
+/** The check every job goes through: no allocation, as nearly every job is storable as it is. */
+function holdsUnstorable(value: unknown): boolean {
+  if (typeof value === 'string') return !isStorable(value);
   if (typeof value !== 'object' || value === null) return false;
-  if (Array.isArray(value)) return (value as unknown[]).some(holdsNul);
+  if (Array.isArray(value)) return (value as unknown[]).some(holdsUnstorable);
   for (const key in value) {
-    if (key.includes('\0') || holdsNul((value as Record<string, unknown>)[key])) return true;
+    if (!isStorable(key) || holdsUnstorable((value as Record<string, unknown>)[key])) return true;
   }
   return false;
 }
 
-function copyWithoutNul(value: unknown, path: string, paths: string[]): unknown {
+function copyStorable(value: unknown, path: string, paths: string[]): unknown {
   if (typeof value === 'string') {
-    if (!value.includes('\0')) return value;
+    if (isStorable(value)) return value;
     paths.push(path || '(value)');
-    return value.replaceAll('\0', NUL_REPLACEMENT);
+    return toStorable(value);
   }
   if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) {
-    return (value as unknown[]).map((item, index) => copyWithoutNul(item, `${path}[${index}]`, paths));
+    return (value as unknown[]).map((item, index) => copyStorable(item, `${path}[${index}]`, paths));
   }
+  // defineProperty rather than assignment: a key "__proto__" would otherwise set the prototype.
   const copy: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
-    const cleanKey = key.replaceAll('\0', NUL_REPLACEMENT);
+    const cleanKey = isStorable(key) ? key : toStorable(key);
     const itemPath = path ? `${path}.${cleanKey}` : cleanKey;
     if (cleanKey !== key) paths.push(`${itemPath} (key)`);
-    copy[cleanKey] = copyWithoutNul(item, itemPath, paths);
+    Object.defineProperty(copy, cleanKey, {
+      value: copyStorable(item, itemPath, paths),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return copy;
 }
@@ -244,14 +312,4 @@ export function parseJob(raw: unknown): ParsedJob {
       raw: record,
     },
   };
-}
-
-/**
- * Settled: nothing about the job will change any more, so an incremental run need not look at it
- * again. A SUCCEEDED job is not settled until its cost and completion time are filled in, because
- * the API fills them after the status flips. Mirrors the `settled` column in db/schema.ts.
- */
-export function isSettled(job: Pick<Job, 'status' | 'jobCost' | 'datetimeCompleted'>): boolean {
-  if (!(TERMINAL_STATUSES as readonly string[]).includes(job.status)) return false;
-  return job.status !== 'SUCCEEDED' || (job.jobCost !== null && job.datetimeCompleted !== null);
 }

@@ -1,8 +1,8 @@
 import type { Logger } from '../log.js';
 import type { JobsApi, ListJobsPage } from '../sutro/client.js';
 import { SutroApiError } from '../sutro/client.js';
-import { parseJob, replaceNul, type Job } from '../sutro/job.js';
-import type { RejectedRow, RunMode, RunOutcome, StopReason, SyncStore } from '../db/store.js';
+import { makeStorable, parseJob, type Job } from '../sutro/job.js';
+import type { PageResult, RejectedRow, RunMode, RunOutcome, StopReason, SyncStore } from '../db/store.js';
 
 export interface SyncOptions {
   readonly source: string;
@@ -85,7 +85,7 @@ export class SyncRunError extends Error {
   }
 }
 
-/** A job whose strings held U+0000, stored with U+FFFD in its place (see replaceNul). */
+/** A job whose strings held characters PostgreSQL cannot store, stored with U+FFFD in their place (see makeStorable). */
 interface ScrubbedRow {
   readonly position: number;
   readonly jobId: unknown;
@@ -116,7 +116,7 @@ export function parsePage(rawJobs: readonly unknown[]): ParsedPage {
   let newest: number | null = null;
   let oldest: number | null = null;
   rawJobs.forEach((listed, position) => {
-    const { value: raw, paths } = replaceNul(listed);
+    const { value: raw, paths } = makeStorable(listed);
     if (paths.length > 0) {
       scrubbed.push({ position, jobId: (raw as { job_id?: unknown } | null)?.job_id ?? null, fields: paths });
     }
@@ -425,7 +425,7 @@ class Run {
     this.totals.rejected += result.rejected;
     this.totals.historyRows += result.historyRows;
     this.totals.refreshedById += this.refreshById.size;
-    this.reportRows(parsed);
+    this.reportRows(parsed, result);
     this.log.info(
       { requested: this.refreshById.size, found: found.length, ...result },
       'refreshed stragglers by id',
@@ -433,7 +433,13 @@ class Run {
   }
 
   /** Logs the rows of a committed page that were not stored as the API sent them. */
-  private reportRows(parsed: ParsedPage): void {
+  private reportRows(parsed: ParsedPage, result: PageResult): void {
+    for (const refused of result.refused) {
+      this.log.warn(
+        { page: this.page, jobId: refused.jobId, reason: refused.reason },
+        'job refused by PostgreSQL; stored in sutro.rejected_jobs',
+      );
+    }
     for (const rejected of parsed.rejected) {
       this.log.warn(
         { page: this.page, position: rejected.position, jobId: rejected.jobId, reason: rejected.reason },
@@ -443,7 +449,7 @@ class Run {
     for (const row of parsed.scrubbed) {
       this.log.warn(
         { page: this.page, position: row.position, jobId: row.jobId, fields: row.fields },
-        'job held NUL characters (U+0000), which PostgreSQL cannot store; stored with U+FFFD in their place',
+        'job held characters PostgreSQL cannot store (U+0000 or a lone surrogate); stored with U+FFFD in their place',
       );
     }
   }
@@ -510,7 +516,7 @@ class Run {
       this.totals.rejected += result.rejected;
       this.totals.historyRows += result.historyRows;
       for (const job of parsed.jobs) this.refreshById.delete(job.jobId);
-      this.reportRows(parsed);
+      this.reportRows(parsed, result);
       this.log.debug({ page: this.page, listed: response.jobs.length, ...result }, 'page committed');
       this.deps.onPage?.({
         runId: this.runId,

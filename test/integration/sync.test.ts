@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimulatedAccount, type RunningSimulator } from '../../src/simulator/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -179,6 +180,66 @@ describe('bad input', () => {
     // The replacement is stable: the next run finds the job unchanged.
     const again = await sync(sim, 'nul', { mode: 'full' });
     expect(again).toMatchObject({ status: 'succeeded', inserted: 0, updated: 0, historyRows: 0 });
+  });
+
+  it('stores values at the edge of what PostgreSQL holds and dead-letters what lies beyond, page intact', async () => {
+    const sim = await simulator(150, 12);
+    const edge = { ...sim.account.jobAt(20), job_id: 'job_edge', job_priority: -(2 ** 31) };
+    sim.account.insertRaw(21, { ...edge, name: 'lone \uD800 surrogate', job_cost: '0.1e-16382' });
+    sim.account.insertRaw(30, { ...edge, job_id: 'job_year_one', datetime_started: '0001-01-01T00:00:00Z' });
+    sim.account.insertRaw(40, null);
+    sim.account.insertRaw(41, { ...edge, job_id: 'job_feb_30', datetime_created: '2026-02-30T00:00:00Z' });
+    sim.account.insertRaw(42, { ...edge, job_id: 'job_year_zero', datetime_started: '0000-06-01T00:00:00Z' });
+    sim.account.insertRaw(43, { ...edge, job_id: 'job_big_priority', job_priority: 2 ** 31 });
+    sim.account.insertRaw(44, { ...edge, job_id: 'job_big_cost', job_cost: '1e200000' });
+    sim.account.insertRaw(45, { ...edge, job_id: 'job_lone_key', ['key \uDC00']: 1, input_tokens: -1 });
+
+    const result = await sync(sim, 'edge', { mode: 'full' });
+    expect(result).toMatchObject({ status: 'succeeded', inserted: 152, rejected: 6 });
+    const stored = await db.pool.query<{ job_cost: string }>(
+      `SELECT job_id, job_priority, name, job_cost::text AS job_cost, datetime_started
+         FROM sutro.jobs WHERE source = 'edge' AND job_id IN ('job_edge', 'job_year_one') ORDER BY job_id`,
+    );
+    expect(stored.rows).toMatchObject([
+      { job_id: 'job_edge', job_priority: -(2 ** 31), name: 'lone \uFFFD surrogate' },
+      { job_id: 'job_year_one', datetime_started: new Date('0001-01-01T00:00:00Z') },
+    ]);
+    expect(stored.rows[0]?.job_cost).toBe(`0.${'0'.repeat(16_382)}1`);
+    const rejected = await db.pool.query<{ job_id: string | null; reason: string; raw: unknown }>(
+      `SELECT job_id, reason, raw FROM sutro.rejected_jobs WHERE source = 'edge' ORDER BY job_id NULLS FIRST`,
+    );
+    expect(rejected.rows.map((r) => [r.job_id, r.reason.split(':')[0]])).toEqual([
+      [null, 'job is not an object (got null)'],
+      ['job_big_cost', 'job_cost'],
+      ['job_big_priority', 'job_priority'],
+      ['job_feb_30', 'datetime_created'],
+      ['job_lone_key', 'input_tokens'],
+      ['job_year_zero', 'datetime_started'],
+    ]);
+    expect(rejected.rows[0]?.raw).toBeNull();
+    expect(Object.keys(rejected.rows[4]?.raw as object)).toContain('key \uFFFD');
+  });
+
+  it('dead-letters a job PostgreSQL refuses though it passed validation, and stores the rest of its page', async () => {
+    const sim = await simulator(150, 13);
+    // Random, so that compression cannot bring it under the limit of a btree index entry (~2.7 kB).
+    const huge = randomBytes(6_000).toString('hex');
+    sim.account.insertRaw(60, { ...sim.account.jobAt(61), job_id: huge });
+    sim.account.insertRaw(70, { ...sim.account.jobAt(71), job_id: 'job_huge_model', model: huge });
+    const result = await sync(sim, 'refused', { mode: 'full' });
+    expect(result).toMatchObject({ status: 'succeeded', inserted: 150, rejected: 2, pages: 2 });
+    const rejected = await db.pool.query<{ job_id: string; reason: string; raw_id: string }>(
+      `SELECT job_id, reason, raw->>'job_id' AS raw_id FROM sutro.rejected_jobs
+        WHERE source = 'refused' ORDER BY length(job_id)`,
+    );
+    expect(rejected.rows.map((r) => [r.job_id, r.raw_id])).toEqual([
+      ['job_huge_model', 'job_huge_model'],
+      [huge, huge],
+    ]);
+    for (const row of rejected.rows) expect(row.reason).toMatch(/^PostgreSQL refused it: index row/);
+    // The refused jobs are sighted by the pass, like every rejected row: not marked missing.
+    const again = await sync(sim, 'refused', { mode: 'full' });
+    expect(again).toMatchObject({ status: 'succeeded', inserted: 0, rejected: 2, markedMissing: 0 });
   });
 
   it('fails the run cleanly on a page that stays malformed, keeping what was committed', async () => {

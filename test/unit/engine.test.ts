@@ -48,6 +48,7 @@ function recordingStore(events: string[], floor: Date | null): SyncStore {
         updated: 0,
         unchanged: 0,
         rejected: 0,
+        refused: [],
         historyRows: write.jobs.length,
       };
     },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSettled, parseJob, replaceNul, type Job } from '../../src/sutro/job.js';
+import { makeStorable, parseJob, type Job } from '../../src/sutro/job.js';
 
 const reference = {
   model: 'llama-3.1-8b',
@@ -110,6 +110,43 @@ describe('parseJob', () => {
     expect(reason('a string')).toBe('job is not an object (got string)');
   });
 
+  it('rejects what PostgreSQL would refuse, so that one job cannot fail its page for ever', () => {
+    expect(reason({ ...reference, datetime_created: '2026-02-30T00:00:00Z' })).toMatch(
+      /^datetime_created: is not/,
+    );
+    expect(reason({ ...reference, datetime_created: '2023-02-29T00:00:00Z' })).toMatch(
+      /^datetime_created: is not/,
+    );
+    expect(reason({ ...reference, datetime_created: '0000-01-01T00:00:00Z' })).toMatch(
+      /^datetime_created: is not/,
+    );
+    expect(reason({ ...reference, datetime_started: '2026-01-01T24:00:00Z' })).toMatch(
+      /^datetime_started: is not/,
+    );
+    expect(reason({ ...reference, datetime_started: '2026-01-01T10:00:60Z' })).toMatch(
+      /^datetime_started: is not/,
+    );
+    expect(ok({ ...reference, datetime_created: '2024-02-29T23:59:59.999+01:00' }).datetimeCreated).toEqual(
+      new Date('2024-02-29T22:59:59.999Z'),
+    );
+    expect(
+      ok({ ...reference, datetime_created: '0001-01-01T00:00:00Z' }).datetimeCreated?.toISOString(),
+    ).toBe('0001-01-01T00:00:00.000Z');
+
+    expect(reason({ ...reference, job_priority: 2 ** 31 })).toBe('job_priority: must be a 32-bit integer');
+    expect(ok({ ...reference, job_priority: -(2 ** 31) }).jobPriority).toBe(-(2 ** 31));
+
+    expect(reason({ ...reference, job_cost: '1e200000' })).toMatch(
+      /^job_cost: has more digits than PostgreSQL/,
+    );
+    expect(reason({ ...reference, cost_estimate: '1e-16384' })).toMatch(/^cost_estimate: has more digits/);
+    expect(reason({ ...reference, cost_estimate: '0.1e-16383' })).toMatch(/^cost_estimate: has more digits/);
+    expect(reason({ ...reference, job_cost: '10e131071' })).toMatch(/^job_cost: has more digits/);
+    expect(ok({ ...reference, job_cost: '10e131070' }).jobCost).toBe('10e131070');
+    expect(ok({ ...reference, job_cost: '0.1e-16382' }).jobCost).toBe('0.1e-16382');
+    expect(ok({ ...reference, job_cost: '0.000e131075' }).jobCost).toBe('0.000e131075');
+  });
+
   it('reports the job id of a rejected row when it has one', () => {
     const parsed = parseJob({ ...reference, input_tokens: -5 });
     expect(parsed.ok).toBe(false);
@@ -117,30 +154,17 @@ describe('parseJob', () => {
   });
 });
 
-describe('isSettled', () => {
-  it('is settled only when terminal with final figures', () => {
-    const at = new Date();
-    expect(isSettled({ status: 'SUCCEEDED', jobCost: '1', datetimeCompleted: at })).toBe(true);
-    expect(isSettled({ status: 'SUCCEEDED', jobCost: null, datetimeCompleted: at })).toBe(false);
-    expect(isSettled({ status: 'SUCCEEDED', jobCost: '1', datetimeCompleted: null })).toBe(false);
-    expect(isSettled({ status: 'FAILED', jobCost: null, datetimeCompleted: null })).toBe(true);
-    expect(isSettled({ status: 'CANCELLED', jobCost: null, datetimeCompleted: null })).toBe(true);
-    expect(isSettled({ status: 'RUNNING', jobCost: null, datetimeCompleted: null })).toBe(false);
-    expect(isSettled({ status: 'SOMETHING_NEW', jobCost: '1', datetimeCompleted: at })).toBe(false);
-  });
-});
-
-describe('replaceNul', () => {
-  it('returns a value without U+0000 as it is, not a copy', () => {
-    const job = { job_id: 'a', sampling_params: { stop: ['x'] }, tags: ['y', { z: 1 }] };
-    const result = replaceNul(job);
+describe('makeStorable', () => {
+  it('returns a storable value as it is, not a copy', () => {
+    const job = { job_id: 'a', sampling_params: { stop: ['x'] }, tags: ['y', { z: 1 }], emoji: '\u{1F600}' };
+    const result = makeStorable(job);
     expect(result.value).toBe(job);
     expect(result.paths).toEqual([]);
   });
 
   it('replaces U+0000 in strings and keys at any depth, naming each place, and leaves the input alone', () => {
     const job = { job_id: 'a', name: 'n\u0000', sampling_params: { 'stop\u0000': ['ok', 'b\u0000c'] } };
-    const result = replaceNul(job);
+    const result = makeStorable(job);
     expect(result.value).toEqual({
       job_id: 'a',
       name: 'n\uFFFD',
@@ -152,5 +176,27 @@ describe('replaceNul', () => {
       'sampling_params.stop\uFFFD[1]',
     ]);
     expect(job.name).toBe('n\u0000');
+  });
+
+  it('replaces lone surrogates, which jsonb refuses, and keeps paired ones', () => {
+    const job = { job_id: 'a', name: 'x\uD800y', description: '\u{1F600}', tags: ['\uDC00'] };
+    const result = makeStorable(job);
+    expect(result.value).toEqual({
+      job_id: 'a',
+      name: 'x\uFFFDy',
+      description: '\u{1F600}',
+      tags: ['\uFFFD'],
+    });
+    expect(result.paths).toEqual(['name', 'tags[0]']);
+  });
+
+  it('copies a key named __proto__ as a key, not as the prototype', () => {
+    const job = JSON.parse('{"job_id":"a","name":"n\\u0000","__proto__":{"polluted":true}}') as object;
+    const result = makeStorable(job);
+    expect(Object.keys(result.value as object)).toEqual(['job_id', 'name', '__proto__']);
+    expect(JSON.stringify(result.value)).toBe(
+      '{"job_id":"a","name":"n\uFFFD","__proto__":{"polluted":true}}',
+    );
+    expect(Object.getPrototypeOf(result.value)).toBe(Object.prototype);
   });
 });
