@@ -281,7 +281,9 @@ class Run {
     let failure: Error | null = null;
     try {
       stopReason = await this.pageLoop();
-      if (stopReason !== 'interrupted' && this.mode === 'incremental') await this.refreshStragglers();
+      if (stopReason !== 'interrupted' && this.mode === 'incremental' && !(await this.refreshStragglers())) {
+        stopReason = 'interrupted';
+      }
       status = stopReason === 'interrupted' ? 'interrupted' : 'succeeded';
     } catch (error) {
       failure = this.wrap(error);
@@ -394,17 +396,24 @@ class Run {
 
   /**
    * Fetches the planned stragglers one by one and writes them as one more unit of work. A job the
-   * API no longer has is left for the next full pass to mark missing.
+   * API no longer has is left for the next full pass to mark missing. Returns false when the run is
+   * asked to stop before all are fetched: it writes none of them then, as the next run plans them
+   * again.
    */
-  private async refreshStragglers(): Promise<void> {
-    if (this.refreshById.size === 0) return;
-    const signal = AbortSignal.any([
-      this.fetches.signal,
-      ...(this.options.signal ? [this.options.signal] : []),
-    ]);
+  private async refreshStragglers(): Promise<boolean> {
+    if (this.refreshById.size === 0) return true;
+    const stop = this.options.signal;
+    const signal = AbortSignal.any([this.fetches.signal, ...(stop ? [stop] : [])]);
     const found: unknown[] = [];
     for (const jobId of this.refreshById) {
-      const job = await this.deps.api.getJob(jobId, signal);
+      if (stop?.aborted) return false;
+      let job: unknown;
+      try {
+        job = await this.deps.api.getJob(jobId, signal);
+      } catch (error) {
+        if (stop?.aborted) return false;
+        throw error;
+      }
       if (job !== null) found.push(job);
     }
     const parsed = parsePage(found);
@@ -430,6 +439,7 @@ class Run {
       { requested: this.refreshById.size, found: found.length, ...result },
       'refreshed stragglers by id',
     );
+    return true;
   }
 
   /** Logs the rows of a committed page that were not stored as the API sent them. */

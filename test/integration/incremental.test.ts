@@ -138,6 +138,58 @@ describe('the sync rule against a model', () => {
     );
     expect(row.rows[0]).toEqual({ status: 'SUCCEEDED', job_cost: '12.5' });
   });
+
+  it('records a run stopped while fetching stragglers by id as interrupted, and the next run fetches them', async () => {
+    const account = new SimulatedAccount({ jobs: 5_000, seed: 8, quirks: false });
+    const stuck = [account.jobAt(3_000), account.jobAt(4_000)];
+    for (const job of stuck)
+      account.mutate(job.job_id, { status: 'RUNNING', datetime_completed: null, job_cost: null });
+    const sim = await simulator(account);
+    await sync(sim, 'stop-by-id');
+    for (const job of stuck) {
+      account.mutate(job.job_id, {
+        status: 'SUCCEEDED',
+        datetime_completed: '2026-10-20T00:00:00Z',
+        job_cost: 3,
+      });
+    }
+    const controller = new AbortController();
+    const api = testApi(sim);
+    const result = await runSync(
+      {
+        store: db.store,
+        log: silentLog,
+        api: {
+          ...api,
+          getJob(jobId, signal) {
+            controller.abort(new Error('SIGTERM'));
+            return api.getJob(jobId, signal);
+          },
+        },
+      },
+      {
+        source: 'stop-by-id',
+        mode: 'incremental',
+        trigger: 'test',
+        safetyMarginSeconds: 0,
+        signal: controller.signal,
+      },
+    );
+    expect(result).toMatchObject({
+      status: 'interrupted',
+      stopReason: 'interrupted',
+      error: null,
+      updated: 0,
+    });
+    if (result.skipped) throw new Error('the run was skipped');
+    const run = await db.pool.query('SELECT status, error FROM sutro.sync_runs WHERE id = $1', [
+      result.runId,
+    ]);
+    expect(run.rows[0]).toEqual({ status: 'interrupted', error: null });
+
+    const next = await sync(sim, 'stop-by-id');
+    expect(next).toMatchObject({ status: 'succeeded', refreshedById: 2, updated: 2 });
+  });
 });
 
 describe('resuming a full pass', () => {
