@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig, type Config } from './config.js';
+import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig, type Config, type LoadOptions } from './config.js';
 import { readStatus } from './db/status.js';
 import { createLogger, passwordOf, redactSecrets, type Logger } from './log.js';
 import { createApi, DatabaseUnavailableError, openDatabase } from './runtime.js';
@@ -49,8 +49,9 @@ interface Context {
 /** Secrets of the loaded configuration, so that `main` can scrub them from what it prints. */
 const knownSecrets: string[] = [];
 
-function context(): Context {
-  const config = loadConfig();
+/** `needsApiKey`: the command calls the Sutro API (see loadConfig). */
+function context(options: LoadOptions = {}): Context {
+  const config = loadConfig(process.env, process.cwd(), options);
   knownSecrets.push(...(config.sutro.apiKey ? [config.sutro.apiKey] : []), ...passwordOf(config.databaseUrl));
   const log = createLogger({ level: config.logLevel, secrets: knownSecrets });
   return { config, log };
@@ -62,7 +63,7 @@ function fail(message: string, code: number): number {
 }
 
 async function syncCommand(options: { full?: boolean; wait?: boolean; trigger: string }): Promise<number> {
-  const { config, log } = context();
+  const { config, log } = context({ needsApiKey: true });
   const api = createApi(config);
   const shutdown = handleShutdownSignals(log);
   const database = await openDatabase(config, log);
@@ -180,7 +181,7 @@ function program(setExit: (code: number) => void): Command {
     .description('run as a service: sync on SUTRO_SYNC_SCHEDULE and SUTRO_FULL_SYNC_SCHEDULE until SIGTERM')
     .option('--no-initial-run', 'wait for the first scheduled tick instead of syncing at start')
     .action(async (options: { initialRun: boolean }) => {
-      const { config, log } = context();
+      const { config, log } = context({ needsApiKey: true });
       setExit(await runService(config, log, { runAtStart: options.initialRun }));
     });
 

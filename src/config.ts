@@ -58,8 +58,6 @@ const postgresUrl = z
   .refine((v) => URL.canParse(v), 'is not a valid URL');
 
 const envSchema = z.object({
-  SUTRO_API_KEY: optionalText,
-  SUTRO_API_KEY_FILE: optionalText,
   SUTRO_API_URL: z
     .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://api.sutro.sh' })
     .default('https://api.sutro.sh')
@@ -72,7 +70,6 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 characters of letters, digits, _ . : -')
     .default('default'),
   DATABASE_URL: optionalText.pipe(postgresUrl.optional()),
-  DATABASE_URL_FILE: optionalText,
   SUTRO_EMBEDDED_PG_DIR: z.string().min(1).default('.sutro-sync/pg'),
   SUTRO_EMBEDDED_PG_PORT: integer(1, 65535).default(54329),
   SUTRO_SYNC_SCHEDULE: cronExpression.default('*/15 * * * *'),
@@ -88,6 +85,8 @@ const envSchema = z.object({
 
 export type Environment = Record<string, string | undefined>;
 
+const API_KEY_MISSING = 'SUTRO_API_KEY: is required for this command (or set SUTRO_API_KEY_FILE)';
+
 function readSecretFile(variable: string, file: string, problems: string[]): string | undefined {
   try {
     const value = readFileSync(file, 'utf8').trim();
@@ -100,34 +99,58 @@ function readSecretFile(variable: string, file: string, problems: string[]): str
 }
 
 /**
+ * A variable's value as an error message may quote it: the password of a database URL masked, and
+ * the API key not at all. The message goes to a terminal, a log collector, a Kubernetes event.
+ */
+function quotable(variable: string, value: string | undefined): string {
+  if (value === undefined) return 'null';
+  if (variable === 'SUTRO_API_KEY') return '(hidden)';
+  if (variable === 'DATABASE_URL') return JSON.stringify(value.replace(/(\/\/[^/@:]*:)[^@]*@/, '$1***@'));
+  return JSON.stringify(value);
+}
+
+export interface LoadOptions {
+  /** The command calls the API (sync, start): a missing key is one more problem to report. */
+  readonly needsApiKey?: boolean;
+}
+
+/**
  * Validates the whole environment at once so that one start reports every bad variable, not the first.
  * `*_FILE` variables (Docker and Kubernetes secrets) take the place of their plain counterparts.
  */
-export function loadConfig(env: Environment = process.env, cwd = process.cwd()): Config {
+export function loadConfig(
+  env: Environment = process.env,
+  cwd = process.cwd(),
+  options: LoadOptions = {},
+): Config {
   const parsed = envSchema.safeParse(env);
   const problems: string[] = [];
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const variable = issue.path.join('.');
-      problems.push(`${variable}: ${issue.message} (got ${JSON.stringify(env[variable] ?? null)})`);
+      problems.push(`${variable}: ${issue.message} (got ${quotable(variable, env[variable])})`);
     }
   }
   const e = parsed.data;
 
-  let apiKey = e?.SUTRO_API_KEY;
-  if (e?.SUTRO_API_KEY_FILE !== undefined) {
+  // Read apart from the schema, so that their problems are named even when another variable fails it.
+  let apiKey = optionalText.parse(env.SUTRO_API_KEY);
+  const apiKeyFile = optionalText.parse(env.SUTRO_API_KEY_FILE);
+  if (apiKeyFile !== undefined) {
     if (apiKey !== undefined)
       problems.push('SUTRO_API_KEY_FILE: set either SUTRO_API_KEY or SUTRO_API_KEY_FILE, not both');
-    else apiKey = readSecretFile('SUTRO_API_KEY_FILE', e.SUTRO_API_KEY_FILE, problems);
+    else apiKey = readSecretFile('SUTRO_API_KEY_FILE', apiKeyFile, problems);
   }
   if (apiKey !== undefined && /\s/.test(apiKey)) problems.push('SUTRO_API_KEY: must not contain whitespace');
+  if (apiKey === undefined && apiKeyFile === undefined && options.needsApiKey) problems.push(API_KEY_MISSING);
 
   let databaseUrl = e?.DATABASE_URL;
-  if (e?.DATABASE_URL_FILE !== undefined) {
-    if (databaseUrl !== undefined)
+  const databaseUrlFile = optionalText.parse(env.DATABASE_URL_FILE);
+  if (databaseUrlFile !== undefined) {
+    if (optionalText.parse(env.DATABASE_URL) !== undefined)
       problems.push('DATABASE_URL_FILE: set either DATABASE_URL or DATABASE_URL_FILE, not both');
     else {
-      databaseUrl = readSecretFile('DATABASE_URL_FILE', e.DATABASE_URL_FILE, problems);
+      databaseUrl = readSecretFile('DATABASE_URL_FILE', databaseUrlFile, problems);
       const check = postgresUrl.safeParse(databaseUrl);
       if (databaseUrl !== undefined && !check.success) {
         problems.push(
@@ -160,11 +183,12 @@ export function loadConfig(env: Environment = process.env, cwd = process.cwd()):
   };
 }
 
-/** Commands that call the API need the key; `migrate`, `status` and `report` do not. */
+/**
+ * Commands that call the API need the key; `migrate`, `status` and `report` do not. Those that do
+ * load their configuration with `needsApiKey`, so that a missing key is reported with the rest.
+ */
 export function requireApiKey(config: Config): string {
-  if (config.sutro.apiKey === undefined) {
-    throw new ConfigError(['SUTRO_API_KEY: is required for this command (or set SUTRO_API_KEY_FILE)']);
-  }
+  if (config.sutro.apiKey === undefined) throw new ConfigError([API_KEY_MISSING]);
   return config.sutro.apiKey;
 }
 

@@ -176,10 +176,11 @@ describe('configuration and other commands', () => {
     expect(result.stderr).toContain('SUTRO_SYNC_SCHEDULE');
   });
 
-  it('asks for the API key when it is missing', async () => {
-    const result = await runCli(['sync'], { DATABASE_URL: db.url });
+  it('asks for the API key when it is missing, together with every other bad variable', async () => {
+    const result = await runCli(['sync'], { DATABASE_URL: db.url, SUTRO_SYNC_SCHEDULE: 'hourly' });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('SUTRO_API_KEY: is required');
+    expect(result.stderr).toContain('SUTRO_SYNC_SCHEDULE');
   });
 
   it('exits 3 when the database cannot be reached', async () => {

@@ -79,9 +79,32 @@ describe('loadConfig', () => {
     );
   });
 
-  it('requires the API key only where it is used', () => {
+  it('requires the API key only where it is used, and names it with the other problems', () => {
     const config = loadConfig({});
     expect(() => requireApiKey(config)).toThrow(/SUTRO_API_KEY: is required/);
-    expect(requireApiKey(loadConfig({ SUTRO_API_KEY: 'sk_x' }))).toBe('sk_x');
+    expect(requireApiKey(loadConfig({ SUTRO_API_KEY: 'sk_x' }, '/srv', { needsApiKey: true }))).toBe('sk_x');
+    let error: unknown;
+    try {
+      loadConfig({ SUTRO_PAGE_LIMIT: '0' }, '/srv', { needsApiKey: true });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems.map((p) => p.split(':')[0])).toEqual([
+      'SUTRO_PAGE_LIMIT',
+      'SUTRO_API_KEY',
+    ]);
+  });
+
+  it('never quotes a password or the API key back', () => {
+    const error = configError({
+      DATABASE_URL: 'postgresql://app:hunter2@db.internal:notaport/sutro',
+      SUTRO_API_KEY: 'sk live key',
+    });
+    expect(error.message).toContain('DATABASE_URL: is not a valid URL');
+    expect(error.message).toContain('"postgresql://app:***@db.internal:notaport/sutro"');
+    expect(error.message).toContain('SUTRO_API_KEY: must not contain whitespace');
+    expect(error.message).not.toContain('hunter2');
+    expect(error.message).not.toContain('sk live key');
   });
 });
