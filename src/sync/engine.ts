@@ -146,13 +146,20 @@ export function isBelowFloor(page: Pick<ParsedPage, 'newest'>, floor: Date | nul
 /**
  * The API lists newest first. A page holding a job newer than the previous pages' oldest means the
  * order cannot be trusted, and with it the stop rule. Jobs repeated across pages (offset paging
- * under new arrivals) carry the same creation time, so they never trip it; the tolerance only
- * absorbs an API that sorts by an internal timestamp a few seconds off `datetime_created`.
+ * under new arrivals) carry the same creation time, so they never trip it. The safety margin is the
+ * tolerance: it is how far off `datetime_created` the stop rule already allows the API's order to be,
+ * so an inversion within it is one the floor absorbs, and only one beyond it makes the run unsafe.
  */
-export const ORDER_TOLERANCE_MS = 60_000;
-
-export function isOutOfOrder(page: Pick<ParsedPage, 'newest'>, previousOldest: number | null): boolean {
-  return previousOldest !== null && page.newest !== null && page.newest > previousOldest + ORDER_TOLERANCE_MS;
+export function isOutOfOrder(
+  page: Pick<ParsedPage, 'newest'>,
+  previousOldest: number | null,
+  safetyMarginSeconds: number,
+): boolean {
+  return (
+    previousOldest !== null &&
+    page.newest !== null &&
+    page.newest > previousOldest + safetyMarginSeconds * 1000
+  );
 }
 
 function errorText(error: unknown): string {
@@ -485,7 +492,7 @@ class Run {
       // last (the stop rule below), so that a run that stops fetches nothing extra.
       pending = this.mode === 'full' && next !== null && !signal?.aborted ? this.fetch(next) : null;
 
-      if (isOutOfOrder(parsed, this.previousOldest)) {
+      if (isOutOfOrder(parsed, this.previousOldest, this.options.safetyMarginSeconds)) {
         this.log.warn(
           {
             page: this.page,

@@ -2,7 +2,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { PageWrite, SyncStore } from '../../src/db/store.js';
 import type { JobsApi } from '../../src/sutro/client.js';
-import { runSync } from '../../src/sync/engine.js';
+import { isOutOfOrder, runSync } from '../../src/sync/engine.js';
 
 const HOUR = 3_600_000;
 const NOW = Date.parse('2026-11-28T12:00:00Z');
@@ -102,5 +102,22 @@ describe('runSync paging', () => {
       stopReason: 'below_floor',
     });
     expect(events).toEqual(['request 0', 'request 1', 'write 0', 'write 1']);
+  });
+});
+
+describe('isOutOfOrder', () => {
+  const at = (iso: string) => new Date(iso).getTime();
+  const previousOldest = at('2026-11-01T12:00:00Z');
+
+  it('lets a page reach back up to the safety margin above the oldest job seen so far', () => {
+    expect(isOutOfOrder({ newest: at('2026-11-01T12:00:00Z') }, previousOldest, 300)).toBe(false);
+    expect(isOutOfOrder({ newest: at('2026-11-01T12:05:00Z') }, previousOldest, 300)).toBe(false);
+    expect(isOutOfOrder({ newest: at('2026-11-01T12:05:01Z') }, previousOldest, 300)).toBe(true);
+    expect(isOutOfOrder({ newest: at('2026-11-01T12:00:01Z') }, previousOldest, 0)).toBe(true);
+  });
+
+  it('has nothing to compare on the first page or a page without creation times', () => {
+    expect(isOutOfOrder({ newest: at('2026-11-02T00:00:00Z') }, null, 300)).toBe(false);
+    expect(isOutOfOrder({ newest: null }, previousOldest, 300)).toBe(false);
   });
 });
