@@ -14,6 +14,7 @@ import { createProgressLine } from './progress.js';
 import { HealthServerError } from './worker/http.js';
 import { runGrantReader } from './commands/grant-reader.js';
 import { REPORT_FORMATS, runReport, utcDay, type ReportOptions } from './commands/report.js';
+import { parseIsoDatetime } from './sutro/job.js';
 
 /**
  * Exit codes of every command, documented in the README. A run skipped because another holds the
@@ -30,12 +31,14 @@ function positiveInt(name: string, max = Number.MAX_SAFE_INTEGER) {
   };
 }
 
+/** A datetime option: UTC unless it says otherwise, and a day alone is its midnight. */
 function datetime(name: string) {
   return (value: string): Date => {
-    const at = new Date(value);
-    if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(at.getTime()))
+    const text = value.trim();
+    const at = parseIsoDatetime(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text);
+    if (at === null)
       throw new InvalidArgumentError(
-        `${name} must be an ISO 8601 date or datetime, such as 2026-11-01T00:00:00Z`,
+        `${name} must be an ISO 8601 date or datetime on the calendar, such as 2026-11-01T00:00:00Z (got ${JSON.stringify(value)})`,
       );
     return at;
   };
@@ -202,7 +205,12 @@ function program(setExit: (code: number) => void): Command {
     .description('serve a simulated Sutro list-jobs API (for demos, tests and benchmarks)')
     .option('--port <port>', 'port to listen on (0: any free port)', positiveInt('--port', 65535), 8787)
     .option('--jobs <n>', 'jobs in the account', positiveInt('--jobs'), 2000)
-    .option('--seed <n>', 'random seed; the same seed serves the same jobs', positiveInt('--seed'), 1)
+    .option(
+      '--seed <n>',
+      'random seed; the same seed at the same --now serves the same jobs',
+      positiveInt('--seed'),
+      1,
+    )
     .option('--days <n>', 'days the jobs are spread over', positiveInt('--days', 3650), 200)
     .option(
       '--retention-days <n>',

@@ -40,18 +40,23 @@ const optionalString = z
   .transform((v) => v ?? null);
 
 /**
- * Datetimes without an offset are read as UTC: the API prints UTC, and reading them in the server's
- * local zone would shift every figure by the machine's offset. The fields are checked against the
- * calendar because `Date` rolls 2026-02-30 over into March rather than refusing it, and year 0000,
- * which `Date` takes as 1 BC, is a year PostgreSQL does not have.
+ * Reads an ISO 8601 datetime, or null when it is not one. Without an offset it is read as UTC: the
+ * API prints UTC, and reading it in the server's local zone would shift every figure by the
+ * machine's offset. The fields are checked against the calendar because `Date` rolls 2026-02-30
+ * over into March rather than refusing it, and takes year 0000, which PostgreSQL does not have, as
+ * 1 BC.
  */
+export function parseIsoDatetime(text: string): Date | null {
+  const fields = ISO_DATETIME.exec(text);
+  if (fields === null || !isOnCalendar(fields)) return null;
+  const date = new Date(fields[8] === undefined ? `${text}Z` : text);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
 const datetime = z.union([z.string(), z.null(), z.undefined()]).transform((value, ctx) => {
   if (value === null || value === undefined || value.trim() === '') return null;
-  const text = value.trim();
-  const fields = ISO_DATETIME.exec(text);
-  const hasZone = fields?.[8] !== undefined;
-  const date = fields && isOnCalendar(fields) ? new Date(hasZone ? text : `${text}Z`) : new Date(Number.NaN);
-  if (Number.isNaN(date.getTime())) {
+  const date = parseIsoDatetime(value.trim());
+  if (date === null) {
     ctx.addIssue({ code: 'custom', message: `is not an ISO 8601 datetime (got ${JSON.stringify(value)})` });
     return z.NEVER;
   }

@@ -211,8 +211,8 @@ describe('configuration and other commands', () => {
 
 describe('sutro-sync simulate', () => {
   /** Starts the simulator CLI, reads the newest job it lists, and stops it with SIGTERM. */
-  async function newestCreated(args: string[]): Promise<number> {
-    const cli = startCli(['simulate', '--port', '0', '--jobs', '50', '--api-key', 'k', ...args], {});
+  async function newestCreated(args: string[], env: Record<string, string> = {}): Promise<number> {
+    const cli = startCli(['simulate', '--port', '0', '--jobs', '50', '--api-key', 'k', ...args], env);
     try {
       let url: string | undefined;
       for (let tries = 0; url === undefined && tries < 200; tries += 1) {
@@ -237,11 +237,17 @@ describe('sutro-sync simulate', () => {
     const then = await newestCreated(['--now', '2025-01-15T00:00:00Z']);
     expect(at - then).toBeGreaterThanOrEqual(0);
     expect(at - then).toBeLessThan(86_400_000);
+    // Without an offset, --now is UTC whatever the machine's zone, as the API's datetimes are.
+    expect(await newestCreated(['--now', '2025-01-15T00:00:00'], { TZ: 'Asia/Tokyo' })).toBe(then);
   });
 
   it('refuses a --now that is not a date, naming the flag', async () => {
     const result = await runCli(['simulate', '--now', 'yesterday'], {});
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('--now must be an ISO 8601 date');
+    const offCalendar = await runCli(['simulate', '--now', '2026-02-30'], {});
+    expect(offCalendar.code).toBe(2);
+    expect(offCalendar.stderr).toContain('--now must be an ISO 8601 date or datetime on the calendar');
+    expect(offCalendar.stderr).toContain('"2026-02-30"');
   });
 });
