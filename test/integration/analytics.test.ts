@@ -531,6 +531,8 @@ interface DocContext {
   readonly now: number;
   /** The job of the newest history row, which one example picks. */
   readonly lastChangedJob: string;
+  /** sutro.job_status_changes after a first sighting, itself checked against the truth above. */
+  readonly statusChanges: readonly { from: string; changedMs: number; seconds: number }[];
 }
 
 type Row = Record<string, unknown>;
@@ -736,16 +738,38 @@ const DOC_EXAMPLES: Record<string, { columns: string[]; check?: Check }> = {
       'p95_run_seconds',
     ],
     check(rows) {
-      expect(Object.fromEntries(rows.map((r) => [str(r.model), Number(r.jobs)]))).toEqual(
-        Object.fromEntries([...groupBy(all(), (j) => String(j.model))].map(([m, jobs]) => [m, jobs.length])),
+      const byModel = groupBy(all(), (j) => String(j.model));
+      expect(
+        rows.map((r) => [str(r.model), Number(r.jobs), nanoUsd(str(r.cost_usd)), Number(r.failure_rate)]),
+      ).toEqual(
+        [...byModel]
+          .map(([model, jobs]) => {
+            const finished = jobs.filter((j) => TERMINAL.has(j.status)).length;
+            const failed = jobs.filter((j) => j.status === 'FAILED').length;
+            return [model, jobs.length, sum(jobs.map((j) => j.cost)), failed / finished] as const;
+          })
+          .sort((a, b) => (a[2] === b[2] ? a[0].localeCompare(b[0]) : a[2] > b[2] ? -1 : 1))
+          .map(([model, jobs, cost, rate]) => [model, jobs, cost, expect.closeTo(rate, 12) as unknown]),
       );
     },
   },
   'Time spent in each status, last 30 days': {
     columns: ['status', 'transitions', 'avg_seconds', 'p95_seconds'],
-    check(rows) {
-      expect(rows.length).toBeGreaterThan(0);
-      for (const r of rows) expect(Number(r.avg_seconds)).toBeGreaterThanOrEqual(0);
+    check(rows, { now, statusChanges }) {
+      const recent = statusChanges.filter((c) => c.changedMs >= now - 30 * DAY_MS);
+      const byStatus = groupBy(recent, (c) => c.from);
+      expect(byStatus.size).toBeGreaterThan(1);
+      expect(
+        rows.map((r) => [str(r.status), Number(r.transitions), Number(r.avg_seconds), Number(r.p95_seconds)]),
+      ).toEqual(
+        [...byStatus]
+          .sort(([a], [b]) => a.localeCompare(b))
+          .map(([status, changes]) => {
+            const seconds = changes.map((c) => c.seconds).sort((a, b) => a - b);
+            const mean = seconds.reduce((a, b) => a + b, 0) / seconds.length;
+            return [status, changes.length, Math.round(mean), Math.round(percentile(seconds, 0.95))];
+          }),
+      );
     },
   },
   'Every recorded change of one job': {
@@ -849,6 +873,11 @@ describe('docs/analytics.md', () => {
                   (SELECT job_id FROM sutro.job_history ORDER BY id DESC LIMIT 1) AS last_changed_job`,
         )
       ).rows;
+      const statusChanges = await client.query<{ from: string; changed_ms: number; seconds: number }>(
+        `SELECT from_status AS from, extract(epoch FROM changed_at)::float8 * 1000 AS changed_ms,
+                seconds_in_previous_status::float8 AS seconds
+           FROM sutro.job_status_changes WHERE from_status IS NOT NULL`,
+      );
       const result = await client.query<Row>(sql);
       const example = DOC_EXAMPLES[heading];
       expect(result.fields.map((f) => f.name)).toEqual(example?.columns);
@@ -856,6 +885,11 @@ describe('docs/analytics.md', () => {
         today: context?.today ?? '',
         now: context?.now.getTime() ?? 0,
         lastChangedJob: context?.last_changed_job ?? '',
+        statusChanges: statusChanges.rows.map((r) => ({
+          from: r.from,
+          changedMs: r.changed_ms,
+          seconds: r.seconds,
+        })),
       });
     });
   }
