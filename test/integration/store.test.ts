@@ -92,7 +92,14 @@ describe('writePage', () => {
   it('inserts new jobs with one first_seen history row each, and counts the run', async () => {
     const runId = await newRun();
     const result = await db.store.writePage(page(runId, [job(apiJob('a')), job(apiJob('b'))]));
-    expect(result).toEqual({ inserted: 2, updated: 0, unchanged: 0, rejected: 0, historyRows: 2 });
+    expect(result).toEqual({
+      inserted: 2,
+      updated: 0,
+      unchanged: 0,
+      rejected: 0,
+      historyRows: 2,
+      refused: [],
+    });
     expect(await count(`SELECT count(*)::int AS n FROM sutro.job_history WHERE change = 'first_seen'`)).toBe(
       2,
     );
@@ -110,7 +117,14 @@ describe('writePage', () => {
       `SELECT job_id, xmin::text, last_changed_at FROM sutro.jobs ORDER BY job_id`,
     );
     const again = await db.store.writePage(page(runId, [job(apiJob('a')), job(apiJob('b'))]));
-    expect(again).toEqual({ inserted: 0, updated: 0, unchanged: 2, rejected: 0, historyRows: 0 });
+    expect(again).toEqual({
+      inserted: 0,
+      updated: 0,
+      unchanged: 2,
+      rejected: 0,
+      historyRows: 0,
+      refused: [],
+    });
     const after = await db.pool.query(
       `SELECT job_id, xmin::text, last_changed_at FROM sutro.jobs ORDER BY job_id`,
     );
@@ -194,15 +208,46 @@ describe('writePage', () => {
     await db.store.writePage(page(runId, [job(apiJob('a'))], { pass: { runId, nextCursor: 'c1' } }));
     const state = await db.store.readState(SOURCE);
     expect(state).toMatchObject({ resumeCursor: 'c1', resumePassRunId: runId, resumePages: 1 });
-    // A page that fails half-way (here: a status the column refuses) leaves everything as it was.
-    const broken = { ...job(apiJob('b')), status: null as unknown as string };
-    await expect(
-      db.store.writePage(page(runId, [broken], { page: 1, pass: { runId, nextCursor: 'c2' } })),
-    ).rejects.toThrow();
+    // A page that fails half-way (here: a trigger raising an error after job b is inserted) leaves
+    // everything as it was, job b included.
+    await db.pool.query(`
+      CREATE FUNCTION public.fail_on_c() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'refusing job c'; END $$;
+      CREATE TRIGGER fail_on_c AFTER INSERT ON sutro.jobs FOR EACH ROW WHEN (NEW.job_id = 'c')
+        EXECUTE FUNCTION public.fail_on_c();`);
+    try {
+      await expect(
+        db.store.writePage(
+          page(runId, [job(apiJob('b')), job(apiJob('c'))], { page: 1, pass: { runId, nextCursor: 'c2' } }),
+        ),
+      ).rejects.toThrow('refusing job c');
+    } finally {
+      await db.pool.query('DROP TRIGGER fail_on_c ON sutro.jobs; DROP FUNCTION public.fail_on_c()');
+    }
     expect(await db.store.readState(SOURCE)).toMatchObject({ resumeCursor: 'c1', resumePages: 1 });
     expect(await count('SELECT count(*)::int AS n FROM sutro.jobs')).toBe(1);
     expect(await count('SELECT count(*)::int AS n FROM sutro.full_pass_seen')).toBe(1);
     expect(await count('SELECT pages AS n FROM sutro.sync_runs WHERE id = $1', [runId])).toBe(1);
+  });
+
+  it('dead-letters a job the table refuses, with the error, and writes the rest of the page', async () => {
+    const runId = await newRun('full');
+    const refused = { ...job(apiJob('no-status')), status: null as unknown as string };
+    const result = await db.store.writePage(
+      page(runId, [job(apiJob('a')), refused, job(apiJob('b'))], { pass: { runId, nextCursor: null } }),
+    );
+    expect(result).toMatchObject({ inserted: 2, rejected: 1, unchanged: 0 });
+    expect(result.refused).toEqual([
+      {
+        jobId: 'no-status',
+        reason: expect.stringMatching(/^PostgreSQL refused it: null value in column "status"/) as unknown,
+      },
+    ]);
+    const rows = await db.pool.query(
+      `SELECT job_id, reason, raw->>'job_id' AS raw_id, position_on_page FROM sutro.rejected_jobs`,
+    );
+    expect(rows.rows).toMatchObject([{ job_id: 'no-status', raw_id: 'no-status', position_on_page: null }]);
+    expect(await count('SELECT jobs_rejected AS n FROM sutro.sync_runs WHERE id = $1', [runId])).toBe(1);
   });
 });
 
