@@ -611,6 +611,8 @@ async function writePage(pool: pg.Pool, write: PageWrite): Promise<PageResult> {
     return await writePageOnce(pool, write);
   } catch (error) {
     if (!isRefusedData(error) || write.jobs.length === 0) throw error;
+    // A probe that fails in turn (the connection went) or finds every job storable alone leaves
+    // the page's own error as the one to report.
     const refused = await findRefusedJobs(pool, write).catch(() => []);
     if (refused.length === 0) throw error;
     const refusedIds = new Set(refused.map((r) => r.jobId));
