@@ -496,15 +496,17 @@ describe('the views equal figures computed from the simulator', () => {
     expect(age).toBeLessThan(120);
   });
 
-  it('daily_usage over a range of days can be read from the day index alone', async () => {
-    // Wherever a plain index scan would do, the planner is denied it: only an index-only scan of
-    // jobs_created_day_idx can answer without a sequential scan, and it can only if the index
-    // carries every column the view reads (see drizzle/0002). Holds for one source or all.
+  it('daily_usage over a range of days is read from the day index alone', async () => {
+    // Vacuumed, as autovacuum leaves a table, so that the visibility map lets an index-only scan
+    // skip the heap. Sequential and bitmap scans are denied, so the test shows which index the
+    // planner picks: jobs_created_day_idx index-only, which it can only if the index carries every
+    // column the view reads (see drizzle/0002). Holds for one source or all. (enable_indexscan
+    // stays on: turning it off turns index-only scans off too.)
+    await db.pool.query('VACUUM (ANALYZE) sutro.jobs');
     const client = await db.pool.connect();
     try {
       await client.query('BEGIN');
       await client.query('SET LOCAL enable_seqscan = off');
-      await client.query('SET LOCAL enable_indexscan = off');
       await client.query('SET LOCAL enable_bitmapscan = off');
       for (const where of [`source = '${SOURCE}' AND day >= current_date - 29`, 'day >= current_date - 29']) {
         const plan = await client.query<{ 'QUERY PLAN': string }>(
@@ -513,7 +515,7 @@ describe('the views equal figures computed from the simulator', () => {
         );
         const text = plan.rows.map((r) => r['QUERY PLAN']).join('\n');
         expect(text).toContain('Index Only Scan using jobs_created_day_idx');
-        expect(text).not.toContain('Seq Scan');
+        expect(text).not.toMatch(/Seq Scan|Index Scan using/);
       }
     } finally {
       await client.query('ROLLBACK');
