@@ -611,10 +611,13 @@ async function writePage(pool: pg.Pool, write: PageWrite): Promise<PageResult> {
     return await writePageOnce(pool, write);
   } catch (error) {
     if (!isRefusedData(error) || write.jobs.length === 0) throw error;
-    // A probe that fails in turn (the connection went) or finds every job storable alone leaves
-    // the page's own error as the one to report.
+    // A probe that fails in turn (the connection went, or the page fails without any job) or finds
+    // every job storable alone leaves the page's own error as the one to report. So does one that
+    // refuses every job of a page of several: a fault they share (a constraint or trigger added to
+    // the tables, a defect of the statement) must fail the run, not empty the page into
+    // rejected_jobs and move the checkpoint on.
     const refused = await findRefusedJobs(pool, write).catch(() => []);
-    if (refused.length === 0) throw error;
+    if (refused.length === 0 || (refused.length === write.jobs.length && write.jobs.length > 1)) throw error;
     const refusedIds = new Set(refused.map((r) => r.jobId));
     const result = await writePageOnce(pool, {
       ...write,
@@ -638,16 +641,23 @@ function isRefusedData(error: unknown): boolean {
   return typeof code === 'string' && ['22', '23', '54'].includes(code.slice(0, 2));
 }
 
-/** Tries each job of the page alone, in a transaction rolled back at the end. */
+/**
+ * Tries the page without its jobs, then each job alone, in a transaction rolled back at the end.
+ * The page without jobs must pass: if it fails too, the fault is the page's, not a job's.
+ */
 async function findRefusedJobs(
   pool: pg.Pool,
   write: PageWrite,
 ): Promise<{ jobId: string; reason: string; raw: unknown }[]> {
   const client = await pool.connect();
+  // As in inTransaction: an error between two statements arrives as an event, the next one fails.
+  const ignore = () => undefined;
+  client.on('error', ignore);
   const refused: { jobId: string; reason: string; raw: unknown }[] = [];
   let broken: Error | undefined;
   try {
     await client.query('BEGIN');
+    await client.query(pageQuery({ ...write, jobs: [], rejected: [], listed: 0 }, false));
     for (const job of write.jobs) {
       await client.query('SAVEPOINT probe');
       try {
@@ -660,13 +670,17 @@ async function findRefusedJobs(
           raw: job.raw,
         });
       }
+      // ROLLBACK TO keeps the savepoint; releasing it keeps the next one from nesting inside it,
+      // each level holding a transaction id until the probe ends.
       await client.query('ROLLBACK TO SAVEPOINT probe');
+      await client.query('RELEASE SAVEPOINT probe');
     }
   } catch (error) {
     broken = error as Error;
     throw error;
   } finally {
     await client.query('ROLLBACK').catch(() => undefined);
+    client.off('error', ignore);
     client.release(broken);
   }
   return refused;

@@ -230,6 +230,23 @@ describe('writePage', () => {
     expect(await count('SELECT pages AS n FROM sutro.sync_runs WHERE id = $1', [runId])).toBe(1);
   });
 
+  it('fails the page, rather than dead-lettering it whole, when every job is refused for a fault they share', async () => {
+    const runId = await newRun('full');
+    await db.pool.query('ALTER TABLE sutro.job_history ADD CONSTRAINT drift CHECK (run_id < 0) NOT VALID');
+    try {
+      await expect(
+        db.store.writePage(
+          page(runId, [job(apiJob('x')), job(apiJob('y'))], { pass: { runId, nextCursor: 'c1' } }),
+        ),
+      ).rejects.toThrow(/violates check constraint "drift"/);
+    } finally {
+      await db.pool.query('ALTER TABLE sutro.job_history DROP CONSTRAINT drift');
+    }
+    expect(await count('SELECT count(*)::int AS n FROM sutro.jobs')).toBe(0);
+    expect(await count('SELECT count(*)::int AS n FROM sutro.rejected_jobs')).toBe(0);
+    expect(await db.store.readState(SOURCE)).toMatchObject({ resumeCursor: null });
+  });
+
   it('dead-letters a job the table refuses, with the error, and writes the rest of the page', async () => {
     const runId = await newRun('full');
     const refused = { ...job(apiJob('no-status')), status: null as unknown as string };
