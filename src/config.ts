@@ -99,13 +99,14 @@ function readSecretFile(variable: string, file: string, problems: string[]): str
 }
 
 /**
- * A variable's value as an error message may quote it: the password of a database URL masked, and
- * the API key not at all. The message goes to a terminal, a log collector, a Kubernetes event.
+ * A variable's value as an error message may quote it: never a secret. DATABASE_URL is not quoted
+ * at all, because a value that fails to parse cannot be masked reliably (a key=value string, a
+ * password holding '@', one in the query string).
  */
 function quotable(variable: string, value: string | undefined): string {
   if (value === undefined) return 'null';
-  if (variable === 'SUTRO_API_KEY') return '(hidden)';
-  if (variable === 'DATABASE_URL') return JSON.stringify(value.replace(/(\/\/[^/@:]*:)[^@]*@/, '$1***@'));
+  if (variable === 'SUTRO_API_KEY' || variable === 'DATABASE_URL')
+    return 'a value not shown, as it may hold a secret';
   return JSON.stringify(value);
 }
 

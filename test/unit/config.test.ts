@@ -97,14 +97,16 @@ describe('loadConfig', () => {
   });
 
   it('never quotes a password or the API key back', () => {
-    const error = configError({
-      DATABASE_URL: 'postgresql://app:hunter2@db.internal:notaport/sutro',
-      SUTRO_API_KEY: 'sk live key',
-    });
-    expect(error.message).toContain('DATABASE_URL: is not a valid URL');
-    expect(error.message).toContain('"postgresql://app:***@db.internal:notaport/sutro"');
-    expect(error.message).toContain('SUTRO_API_KEY: must not contain whitespace');
-    expect(error.message).not.toContain('hunter2');
-    expect(error.message).not.toContain('sk live key');
+    for (const url of [
+      'postgresql://app:hunter2@db.internal:notaport/sutro',
+      'postgresql://app:hun@ter2@db:notaport/x',
+      'host=db user=app password=hunter2',
+      'postgres:/app:hunter2@db/x',
+    ]) {
+      const error = configError({ DATABASE_URL: url, SUTRO_API_KEY: 'sk live key' });
+      expect(error.message).toMatch(/DATABASE_URL: .* \(got a value not shown, as it may hold a secret\)/);
+      expect(error.message).toContain('SUTRO_API_KEY: must not contain whitespace');
+      expect(error.message).not.toMatch(/hunter2|ter2|sk live key/);
+    }
   });
 });
