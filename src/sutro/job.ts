@@ -49,8 +49,12 @@ const optionalString = z
 export function parseIsoDatetime(text: string): Date | null {
   const fields = ISO_DATETIME.exec(text);
   if (fields === null || !isOnCalendar(fields)) return null;
-  const date = new Date(fields[8] === undefined ? `${text}Z` : text);
-  return Number.isNaN(date.getTime()) ? null : date;
+  const zone = fields[8];
+  // Date reads "+05" only as "+05:00"; an offset can also carry the instant out of years 1-9999,
+  // which toISOString then prints in a form PostgreSQL refuses ("+010000-01-01…").
+  const date = new Date(zone === undefined ? `${text}Z` : /^[+-]\d{2}$/.test(zone) ? `${text}:00` : text);
+  const year = date.getUTCFullYear();
+  return Number.isNaN(date.getTime()) || year < 1 || year > 9999 ? null : date;
 }
 
 const datetime = z.union([z.string(), z.null(), z.undefined()]).transform((value, ctx) => {
@@ -136,7 +140,7 @@ const money = z.union([z.number(), z.string(), z.null(), z.undefined()]).transfo
     });
     return z.NEVER;
   }
-  if (text.startsWith('-') && Number(text) !== 0) {
+  if (isNegativeDecimal(text)) {
     ctx.addIssue({ code: 'custom', message: `must not be negative (got ${JSON.stringify(value)})` });
     return z.NEVER;
   }
@@ -155,7 +159,14 @@ function fitsNumeric(text: string): boolean {
   const significant = digits.search(/[1-9]/);
   const scale = fractionPart.length - exponent;
   const integerDigits = integerPart.length + exponent - significant;
+  // PostgreSQL refuses an exponent this large even on a zero.
+  if (Math.abs(exponent) >= 1_073_741_823) return false;
   return scale <= 16_383 && (significant === -1 || integerDigits <= 131_072);
+}
+
+/** Whether decimal `text` (matching DECIMAL) is below zero; Number() would round -1e-400 to -0. */
+function isNegativeDecimal(text: string): boolean {
+  return text.startsWith('-') && /[1-9]/.test(text.split(/e/i)[0] ?? '');
 }
 
 /** job_priority is an `integer` column; a larger value would make PostgreSQL refuse the page. */

@@ -133,6 +133,19 @@ describe('parseJob', () => {
       ok({ ...reference, datetime_created: '0001-01-01T00:00:00Z' }).datetimeCreated?.toISOString(),
     ).toBe('0001-01-01T00:00:00.000Z');
 
+    expect(reason({ ...reference, datetime_created: '9999-12-31T23:59:59-05:00' })).toMatch(
+      /^datetime_created: is not/,
+    );
+    expect(reason({ ...reference, datetime_created: '0001-01-01T00:00:00+05:00' })).toMatch(
+      /^datetime_created: is not/,
+    );
+    expect(ok({ ...reference, datetime_created: '2026-01-01T00:00:00+05' }).datetimeCreated).toEqual(
+      new Date('2025-12-31T19:00:00Z'),
+    );
+    expect(
+      ok({ ...reference, datetime_created: '9999-12-31T23:59:59Z' }).datetimeCreated?.getUTCFullYear(),
+    ).toBe(9999);
+
     expect(reason({ ...reference, job_priority: 2 ** 31 })).toBe('job_priority: must be a 32-bit integer');
     expect(ok({ ...reference, job_priority: -(2 ** 31) }).jobPriority).toBe(-(2 ** 31));
 
@@ -145,6 +158,9 @@ describe('parseJob', () => {
     expect(ok({ ...reference, job_cost: '10e131070' }).jobCost).toBe('10e131070');
     expect(ok({ ...reference, job_cost: '0.1e-16382' }).jobCost).toBe('0.1e-16382');
     expect(ok({ ...reference, job_cost: '0.000e131075' }).jobCost).toBe('0.000e131075');
+    expect(reason({ ...reference, job_cost: '0e9999999999' })).toMatch(/^job_cost: has more digits/);
+    expect(reason({ ...reference, job_cost: '-1e-400' })).toMatch(/^job_cost: must not be negative/);
+    expect(ok({ ...reference, job_cost: '-0.000' }).jobCost).toBe('-0.000');
   });
 
   it('reports the job id of a rejected row when it has one', () => {
