@@ -5,7 +5,13 @@
 -- datetime_created is included because PostgreSQL scans an expression index index-only only when
 -- the columns the expression reads are in the index too. The day comes first, not the source, so
 -- that queries over all sources (as in docs/analytics.md) use it as well.
+--
+-- Built under another name first: the migrations run in one transaction, and CREATE INDEX only
+-- blocks writes while it builds, whereas DROP INDEX locks the table against reads too until the
+-- transaction ends. Dropping the old index last keeps that lock to the moment before COMMIT.
+CREATE INDEX "jobs_created_day_covering_idx" ON "sutro"."jobs" USING btree (((datetime_created AT TIME ZONE 'UTC')::date))
+  INCLUDE ("source", "datetime_created", "model", "status", "num_rows", "input_tokens", "output_tokens", "job_cost", "cost_estimate");
+--> statement-breakpoint
 DROP INDEX "sutro"."jobs_created_day_idx";
 --> statement-breakpoint
-CREATE INDEX "jobs_created_day_idx" ON "sutro"."jobs" USING btree (((datetime_created AT TIME ZONE 'UTC')::date))
-  INCLUDE ("source", "datetime_created", "model", "status", "num_rows", "input_tokens", "output_tokens", "job_cost", "cost_estimate");
+ALTER INDEX "sutro"."jobs_created_day_covering_idx" RENAME TO "jobs_created_day_idx";
