@@ -237,9 +237,16 @@ describe('bad input', () => {
       [huge, huge],
     ]);
     for (const row of rejected.rows) expect(row.reason).toMatch(/^PostgreSQL refused it: index row/);
-    // The refused jobs are sighted by the pass, like every rejected row: not marked missing.
+    // A stored job refused later keeps its stored row, which the pass sights: not marked missing.
+    const stored = sim.account.jobAt(100);
+    sim.account.mutate(stored.job_id, { model: huge });
     const again = await sync(sim, 'refused', { mode: 'full' });
-    expect(again).toMatchObject({ status: 'succeeded', inserted: 0, rejected: 2, markedMissing: 0 });
+    expect(again).toMatchObject({ status: 'succeeded', inserted: 0, rejected: 3, markedMissing: 0 });
+    const row = await db.pool.query(
+      `SELECT model, missing_since FROM sutro.jobs WHERE source = 'refused' AND job_id = $1`,
+      [stored.job_id],
+    );
+    expect(row.rows).toEqual([{ model: stored.model, missing_since: null }]);
   });
 
   it('fails the run cleanly on a page that stays malformed, keeping what was committed', async () => {
