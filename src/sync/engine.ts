@@ -144,11 +144,31 @@ export function isBelowFloor(page: Pick<ParsedPage, 'newest'>, floor: Date | nul
 }
 
 /**
+ * The newest creation time of the page's jobs that the page before did not list. New arrivals
+ * between two requests push the oldest jobs of a page onto the next one, and those repeats are
+ * newer than that page's oldest job without being out of order.
+ */
+export function newestUnrepeated(
+  page: Pick<ParsedPage, 'jobs'>,
+  previousIds: ReadonlySet<string>,
+): number | null {
+  let newest: number | null = null;
+  for (const job of page.jobs) {
+    const created = job.datetimeCreated?.getTime();
+    if (created === undefined || previousIds.has(job.jobId)) continue;
+    newest = newest === null ? created : Math.max(newest, created);
+  }
+  return newest;
+}
+
+/**
  * The API lists newest first. A page holding a job newer than the previous pages' oldest means the
- * order cannot be trusted, and with it the stop rule. Jobs repeated across pages (offset paging
- * under new arrivals) carry the same creation time, so they never trip it. The safety margin is the
- * tolerance: it is how far off `datetime_created` the stop rule already allows the API's order to be,
- * so an inversion within it is one the floor absorbs, and only one beyond it makes the run unsafe.
+ * order cannot be trusted, and with it the stop rule. `newest` leaves out the jobs the page before
+ * listed too (see newestUnrepeated), so offset paging under new arrivals does not trip it (more
+ * than a page of arrivals between two requests still would: a needless full pass, never a missed
+ * job). The safety margin is the tolerance: it is how far off `datetime_created` the stop rule
+ * already allows the API's order to be, so an inversion within it is one the floor absorbs, and
+ * only one beyond it makes the run unsafe.
  */
 export function isOutOfOrder(
   page: Pick<ParsedPage, 'newest'>,
@@ -245,6 +265,8 @@ class Run {
   private page = 0;
   private resumedFromRunId: number | null = null;
   private previousOldest: number | null = null;
+  /** Jobs of the page before, whose repeats on this page are no inversion (see newestUnrepeated). */
+  private previousPageIds: ReadonlySet<string> = new Set();
   private totals = {
     pages: 0,
     seen: 0,
@@ -492,7 +514,8 @@ class Run {
       // last (the stop rule below), so that a run that stops fetches nothing extra.
       pending = this.mode === 'full' && next !== null && !signal?.aborted ? this.fetch(next) : null;
 
-      if (isOutOfOrder(parsed, this.previousOldest, this.options.safetyMarginSeconds)) {
+      const newest = newestUnrepeated(parsed, this.previousPageIds);
+      if (isOutOfOrder({ newest }, this.previousOldest, this.options.safetyMarginSeconds)) {
         this.log.warn(
           {
             page: this.page,
@@ -508,6 +531,7 @@ class Run {
           await store.setRunMode(this.runId, 'full');
         }
       }
+      this.previousPageIds = new Set(parsed.jobs.map((job) => job.jobId));
       if (parsed.oldest !== null) {
         this.previousOldest =
           this.previousOldest === null ? parsed.oldest : Math.min(this.previousOldest, parsed.oldest);

@@ -273,6 +273,34 @@ describe('the order guard', () => {
     });
     expect(await diffAgainstTruth(db.pool, 'order', account.snapshot())).toEqual([]);
   });
+
+  it('stays incremental when new arrivals push jobs of one page onto the next, even with no margin', async () => {
+    const account = new SimulatedAccount({ jobs: 600, seed: 14, quirks: false });
+    // Jobs left running three pages down, so that the run reads past the page the arrivals shift.
+    for (let index = 300; index < 320; index += 1) {
+      account.mutate(account.jobAt(index).job_id, {
+        status: 'RUNNING',
+        datetime_completed: null,
+        job_cost: null,
+      });
+    }
+    const sim = await simulator(account);
+    await sync(sim, 'shift');
+    let pushed = false;
+    const result = await sync(sim, 'shift', {
+      safetyMarginSeconds: 0,
+      onPage: ({ page }) => {
+        if (page === 0 && !pushed) {
+          pushed = true;
+          account.advance({ seconds: 1, newJobs: 7, transitions: false });
+        }
+      },
+    });
+    expect(result).toMatchObject({ status: 'succeeded', requestedMode: 'incremental', mode: 'incremental' });
+    expect(result.pages).toBeGreaterThanOrEqual(3);
+    // The arrivals landed above the pages this run had read; the next run picks them up.
+    expect(await sync(sim, 'shift', { safetyMarginSeconds: 0 })).toMatchObject({ inserted: 7 });
+  });
 });
 
 describe('runs of one source', () => {

@@ -2,7 +2,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { PageWrite, SyncStore } from '../../src/db/store.js';
 import type { JobsApi } from '../../src/sutro/client.js';
-import { isOutOfOrder, runSync } from '../../src/sync/engine.js';
+import { isOutOfOrder, newestUnrepeated, runSync } from '../../src/sync/engine.js';
 
 const HOUR = 3_600_000;
 const NOW = Date.parse('2026-11-28T12:00:00Z');
@@ -119,5 +119,21 @@ describe('isOutOfOrder', () => {
   it('has nothing to compare on the first page or a page without creation times', () => {
     expect(isOutOfOrder({ newest: at('2026-11-02T00:00:00Z') }, null, 300)).toBe(false);
     expect(isOutOfOrder({ newest: null }, previousOldest, 300)).toBe(false);
+  });
+});
+
+describe('newestUnrepeated', () => {
+  const job = (jobId: string, created: string | null) => ({
+    jobId,
+    datetimeCreated: created === null ? null : new Date(created),
+  });
+
+  it('leaves out the jobs the page before listed, and those without a creation time', () => {
+    const page = {
+      jobs: [job('a', '2026-11-01T12:10:00Z'), job('b', '2026-11-01T12:05:00Z'), job('c', null)],
+    } as unknown as Parameters<typeof newestUnrepeated>[0];
+    expect(newestUnrepeated(page, new Set())).toBe(Date.parse('2026-11-01T12:10:00Z'));
+    expect(newestUnrepeated(page, new Set(['a']))).toBe(Date.parse('2026-11-01T12:05:00Z'));
+    expect(newestUnrepeated(page, new Set(['a', 'b']))).toBeNull();
   });
 });
