@@ -81,7 +81,9 @@ function isOnCalendar(fields: RegExpExecArray): boolean {
     day >= 1 &&
     day <= (DAYS_IN_MONTH[month - 1] ?? 0) &&
     !(month === 2 && day === 29 && !isLeap(year)) &&
-    hour <= 23 &&
+    // 24:00:00 is the end of the day, which ISO 8601, Date and PostgreSQL all read as the next
+    // midnight. A leap second (:60) Date cannot read.
+    (hour <= 23 || (hour === 24 && minute === 0 && second === 0 && Number(fields[7] ?? 0) === 0)) &&
     minute <= 59 &&
     second <= 59
   );

@@ -120,8 +120,14 @@ describe('parseJob', () => {
     expect(reason({ ...reference, datetime_created: '0000-01-01T00:00:00Z' })).toMatch(
       /^datetime_created: is not/,
     );
-    expect(reason({ ...reference, datetime_started: '2026-01-01T24:00:00Z' })).toMatch(
+    expect(reason({ ...reference, datetime_started: '2026-01-01T24:00:01Z' })).toMatch(
       /^datetime_started: is not/,
+    );
+    expect(reason({ ...reference, datetime_started: '2026-01-01T24:00:00.5Z' })).toMatch(
+      /^datetime_started: is not/,
+    );
+    expect(ok({ ...reference, datetime_started: '2026-12-31T24:00:00Z' }).datetimeStarted).toEqual(
+      new Date('2027-01-01T00:00:00Z'),
     );
     expect(reason({ ...reference, datetime_started: '2026-01-01T10:00:60Z' })).toMatch(
       /^datetime_started: is not/,
