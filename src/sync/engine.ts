@@ -150,8 +150,9 @@ export function isBelowFloor(page: Pick<ParsedPage, 'newest'>, floor: Date | nul
  */
 export function newestUnrepeated(
   page: Pick<ParsedPage, 'jobs'>,
-  previousIds: ReadonlySet<string>,
+  previousPage: readonly Job[],
 ): number | null {
+  const previousIds = new Set(previousPage.map((job) => job.jobId));
   let newest: number | null = null;
   for (const job of page.jobs) {
     const created = job.datetimeCreated?.getTime();
@@ -266,7 +267,7 @@ class Run {
   private resumedFromRunId: number | null = null;
   private previousOldest: number | null = null;
   /** Jobs of the page before, whose repeats on this page are no inversion (see newestUnrepeated). */
-  private previousPageIds: ReadonlySet<string> = new Set();
+  private previousPage: readonly Job[] = [];
   private totals = {
     pages: 0,
     seen: 0,
@@ -514,8 +515,13 @@ class Run {
       // last (the stop rule below), so that a run that stops fetches nothing extra.
       pending = this.mode === 'full' && next !== null && !signal?.aborted ? this.fetch(next) : null;
 
-      const newest = newestUnrepeated(parsed, this.previousPageIds);
-      if (isOutOfOrder({ newest }, this.previousOldest, this.options.safetyMarginSeconds)) {
+      // The page's newest job says whether the order may be broken; only then are the repeats of
+      // the page before looked for, to see whether it is.
+      const margin = this.options.safetyMarginSeconds;
+      if (
+        isOutOfOrder(parsed, this.previousOldest, margin) &&
+        isOutOfOrder({ newest: newestUnrepeated(parsed, this.previousPage) }, this.previousOldest, margin)
+      ) {
         this.log.warn(
           {
             page: this.page,
@@ -531,7 +537,7 @@ class Run {
           await store.setRunMode(this.runId, 'full');
         }
       }
-      this.previousPageIds = new Set(parsed.jobs.map((job) => job.jobId));
+      this.previousPage = parsed.jobs;
       if (parsed.oldest !== null) {
         this.previousOldest =
           this.previousOldest === null ? parsed.oldest : Math.min(this.previousOldest, parsed.oldest);
