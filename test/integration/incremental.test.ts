@@ -246,18 +246,26 @@ describe('resuming a full pass', () => {
   });
 });
 
+/**
+ * Puts `count` jobs from index `from` (0 the oldest) back to RUNNING, so that the floor of an
+ * incremental run sits that deep; twenty are too many to fetch one by one instead of paging.
+ */
+function leaveRunning(account: SimulatedAccount, from: number, count: number): void {
+  for (let index = from; index < from + count; index += 1) {
+    account.mutate(account.jobAt(index).job_id, {
+      status: 'RUNNING',
+      datetime_completed: null,
+      job_cost: null,
+    });
+  }
+}
+
 describe('the order guard', () => {
   it('turns an incremental run into a full pass when pages come out of order', async () => {
     const account = new SimulatedAccount({ jobs: 1_500, seed: 10, quirks: false });
-    // Jobs left running a few pages down put the floor there, so that the run reads on to the page
-    // that comes back out of order; there are too many of them to fetch one by one instead.
-    for (let index = 1_000; index < 1_020; index += 1) {
-      account.mutate(account.jobAt(index).job_id, {
-        status: 'RUNNING',
-        datetime_completed: null,
-        job_cost: null,
-      });
-    }
+    // Jobs left running a few pages down, so that the run reads on to the page that comes back out
+    // of order.
+    leaveRunning(account, 1_000, 20);
     const sim = await simulator(account);
     await sync(sim, 'order');
     account.advance({ seconds: 600, newJobs: 5 });
@@ -277,13 +285,7 @@ describe('the order guard', () => {
   it('stays incremental when new arrivals push jobs of one page onto the next, even with no margin', async () => {
     const account = new SimulatedAccount({ jobs: 600, seed: 14, quirks: false });
     // Jobs left running three pages down, so that the run reads past the page the arrivals shift.
-    for (let index = 300; index < 320; index += 1) {
-      account.mutate(account.jobAt(index).job_id, {
-        status: 'RUNNING',
-        datetime_completed: null,
-        job_cost: null,
-      });
-    }
+    leaveRunning(account, 300, 20);
     const sim = await simulator(account);
     await sync(sim, 'shift');
     let pushed = false;

@@ -111,26 +111,21 @@ describe('parseJob', () => {
   });
 
   it('rejects what PostgreSQL would refuse, so that one job cannot fail its page for ever', () => {
-    expect(reason({ ...reference, datetime_created: '2026-02-30T00:00:00Z' })).toMatch(
-      /^datetime_created: is not/,
-    );
-    expect(reason({ ...reference, datetime_created: '2023-02-29T00:00:00Z' })).toMatch(
-      /^datetime_created: is not/,
-    );
-    expect(reason({ ...reference, datetime_created: '0000-01-01T00:00:00Z' })).toMatch(
-      /^datetime_created: is not/,
-    );
-    expect(reason({ ...reference, datetime_started: '2026-01-01T24:00:01Z' })).toMatch(
-      /^datetime_started: is not/,
-    );
-    expect(reason({ ...reference, datetime_started: '2026-01-01T24:00:00.5Z' })).toMatch(
-      /^datetime_started: is not/,
-    );
+    const offCalendar: [field: string, value: string][] = [
+      ['datetime_created', '2026-02-30T00:00:00Z'],
+      ['datetime_created', '2023-02-29T00:00:00Z'],
+      ['datetime_created', '0000-01-01T00:00:00Z'],
+      ['datetime_created', '9999-12-31T23:59:59-05:00'],
+      ['datetime_created', '0001-01-01T00:00:00+05:00'],
+      ['datetime_started', '2026-01-01T24:00:01Z'],
+      ['datetime_started', '2026-01-01T24:00:00.5Z'],
+      ['datetime_started', '2026-01-01T10:00:60Z'],
+    ];
+    for (const [field, value] of offCalendar) {
+      expect(reason({ ...reference, [field]: value })).toMatch(new RegExp(`^${field}: is not`));
+    }
     expect(ok({ ...reference, datetime_started: '2026-12-31T24:00:00Z' }).datetimeStarted).toEqual(
       new Date('2027-01-01T00:00:00Z'),
-    );
-    expect(reason({ ...reference, datetime_started: '2026-01-01T10:00:60Z' })).toMatch(
-      /^datetime_started: is not/,
     );
     expect(ok({ ...reference, datetime_created: '2024-02-29T23:59:59.999+01:00' }).datetimeCreated).toEqual(
       new Date('2024-02-29T22:59:59.999Z'),
@@ -138,13 +133,6 @@ describe('parseJob', () => {
     expect(
       ok({ ...reference, datetime_created: '0001-01-01T00:00:00Z' }).datetimeCreated?.toISOString(),
     ).toBe('0001-01-01T00:00:00.000Z');
-
-    expect(reason({ ...reference, datetime_created: '9999-12-31T23:59:59-05:00' })).toMatch(
-      /^datetime_created: is not/,
-    );
-    expect(reason({ ...reference, datetime_created: '0001-01-01T00:00:00+05:00' })).toMatch(
-      /^datetime_created: is not/,
-    );
     expect(ok({ ...reference, datetime_created: '2026-01-01T00:00:00+05' }).datetimeCreated).toEqual(
       new Date('2025-12-31T19:00:00Z'),
     );
