@@ -1,11 +1,11 @@
 import pino, { type Logger } from 'pino';
+import type { Secrets } from './redact.js';
 
 export type { Logger } from 'pino';
 
 /**
- * Paths pino blanks out wherever they appear in a log object. The API key itself is also scrubbed
- * from every serialized error (see `redactSecrets`), because a secret can hide in a message string
- * where no path reaches it.
+ * Paths pino blanks out wherever they appear in a log object. Every serialized line is also scrubbed
+ * (see redact.ts), because a secret can hide in a message string where no path reaches it.
  */
 const REDACTED_PATHS = [
   'apiKey',
@@ -22,29 +22,18 @@ const REDACTED_PATHS = [
 
 export interface LogOptions {
   readonly level: string;
-  /** Strings that must never reach a log line (the API key, the database password). */
-  readonly secrets: readonly string[];
+  /**
+   * What must never reach a log line (the API key, the database password). Read at every write, so
+   * a secret learned later (the embedded server's password) is scrubbed from then on.
+   */
+  readonly secrets: Secrets;
   /** Human-readable output; the default is JSON unless stdout is a terminal. */
   readonly pretty?: boolean;
   readonly destination?: pino.DestinationStream;
 }
 
-export function redactSecrets(text: string, secrets: readonly string[]): string {
-  let result = text;
-  for (const secret of secrets) {
-    if (secret.length >= 4) result = result.split(secret).join('[REDACTED]');
-  }
-  return result;
-}
-
-export function passwordOf(databaseUrl: string | undefined): string[] {
-  if (databaseUrl === undefined) return [];
-  const password = URL.canParse(databaseUrl) ? decodeURIComponent(new URL(databaseUrl).password) : '';
-  return password === '' ? [] : [password];
-}
-
 export function createLogger(options: LogOptions): Logger {
-  const secrets = options.secrets.filter((s) => s.length >= 4);
+  const { secrets } = options;
   const pretty = options.pretty ?? (process.stdout.isTTY && options.destination === undefined);
   const loggerOptions: pino.LoggerOptions = {
     level: options.level,
@@ -54,8 +43,9 @@ export function createLogger(options: LogOptions): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     hooks: {
       // The last line of defence: whatever path a secret took into a log call (an error message, a
-      // cause, a URL), the serialized line is scrubbed before it is written.
-      streamWrite: (line) => redactSecrets(line, secrets),
+      // cause, a URL, an API error body that echoes the Authorization header), the serialized line
+      // is scrubbed before it is written.
+      streamWrite: (line) => secrets.redact(line),
     },
   };
   if (options.destination !== undefined) return pino(loggerOptions, options.destination);

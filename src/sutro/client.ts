@@ -1,4 +1,5 @@
 import pRetry, { AbortError } from 'p-retry';
+import { redactSecrets } from '../redact.js';
 
 /** One page of `GET /list-jobs?limit=…`. `jobs` are unparsed: validation is the sync's concern. */
 export interface ListJobsPage {
@@ -146,8 +147,18 @@ function describeUrl(url: URL): string {
   return `${url.origin}${url.pathname}`;
 }
 
-async function apiError(response: Response, url: URL, policy: RetryPolicy): Promise<SutroApiError> {
-  const text = await response.text().catch(() => '');
+/**
+ * `secrets`: the API key. An error body that repeats the request's Authorization header (some
+ * gateways and debug pages do) is scrubbed before anything is taken from it: the message ends up in
+ * logs, in the database and in `status`.
+ */
+async function apiError(
+  response: Response,
+  url: URL,
+  policy: RetryPolicy,
+  secrets: readonly string[],
+): Promise<SutroApiError> {
+  const text = redactSecrets(await response.text().catch(() => ''), secrets);
   let body: unknown = null;
   try {
     body = JSON.parse(text);
@@ -239,7 +250,7 @@ export function createSutroClient(options: ClientOptions): JobsApi {
           return onNotFound();
         }
         if (!response.ok) {
-          const error = await apiError(response, url, policy);
+          const error = await apiError(response, url, policy, [options.apiKey]);
           if (!error.retryable) {
             observe(attempt, false);
             throw new AbortError(error);
@@ -262,7 +273,7 @@ export function createSutroClient(options: ClientOptions): JobsApi {
           body = JSON.parse(text);
         } catch (error) {
           throw new MalformedResponseError(
-            `GET ${describeUrl(url)} answered 200 with a body that is not JSON (${text.slice(0, 80)}…)`,
+            `GET ${describeUrl(url)} answered 200 with a body that is not JSON (${redactSecrets(text, [options.apiKey]).slice(0, 80)}…)`,
             { cause: error },
           );
         }
