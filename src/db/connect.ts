@@ -1,32 +1,52 @@
 import pg from 'pg';
-import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type { Logger } from '../log.js';
-import * as schema from './schema.js';
-
-export type Db = NodePgDatabase<typeof schema>;
+import { clientTimeoutMs, type DatabaseLimits } from './errors.js';
+import type { DatabaseConnection } from './tls.js';
 
 export interface Database {
   readonly pool: pg.Pool;
-  readonly db: Db;
+  /** Ends the pool; gives up waiting after CLOSE_TIMEOUT_MS, so a frozen connection cannot hold the exit. */
   close(): Promise<void>;
 }
+
+export interface ConnectOptions {
+  readonly limits: DatabaseLimits;
+  /** Three are busy at most: the page writer, the lease's renewal and a health probe or scrape. */
+  readonly max?: number;
+  readonly applicationName?: string;
+}
+
+/**
+ * A connection that stops answering must end the run, not hang it: the client gives up a query
+ * CLIENT_GRACE_MS after the server's own statement_timeout would have ended it (see errors.ts),
+ * connecting gives up after 10 s, and TCP keepalive finds dead idle connections. Idle connections
+ * are closed after 10 s, so that after a freeze the next transaction gets a fresh connection rather
+ * than another frozen one.
+ */
+const CONNECT_TIMEOUT_MS = 10_000;
+const IDLE_TIMEOUT_MS = 10_000;
+const KEEPALIVE_DELAY_MS = 10_000;
+const CLOSE_TIMEOUT_MS = 5_000;
 
 /**
  * pg returns int8 and numeric as strings by default; sutro-sync keeps money as decimal text
  * anyway, and converts counts where it reads them, so the global parsers are left alone.
  */
 export function connect(
-  url: string,
+  connection: Pick<DatabaseConnection, 'connectionString' | 'ssl'>,
   log: Logger,
-  options: { max?: number; applicationName?: string } = {},
+  options: ConnectOptions,
 ): Database {
   const pool = new pg.Pool({
-    connectionString: url,
-    // Three are enough: the run's advisory-lock session, the page writer and a health probe.
+    connectionString: connection.connectionString,
+    ssl: connection.ssl,
     max: options.max ?? 4,
     application_name: options.applicationName ?? 'sutro-sync',
-    connectionTimeoutMillis: 10_000,
-    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    idleTimeoutMillis: IDLE_TIMEOUT_MS,
+    query_timeout: clientTimeoutMs(options.limits),
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
   });
   // An idle client whose server went away (a Postgres restart) emits 'error' on the pool; without a
   // listener that would crash the process, and the next run would have recovered by itself.
@@ -36,11 +56,19 @@ export function connect(
   });
   return {
     pool,
-    db: drizzle(pool, { schema }),
     async close() {
       if (closed) return;
       closed = true;
-      await pool.end();
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), CLOSE_TIMEOUT_MS);
+        timer.unref();
+      });
+      const ended = pool.end().then(() => false);
+      if (await Promise.race([ended, gaveUp])) {
+        log.warn({ waitedMs: CLOSE_TIMEOUT_MS }, 'database connections did not close in time; leaving them');
+      }
+      clearTimeout(timer);
     },
   };
 }

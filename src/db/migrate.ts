@@ -1,35 +1,157 @@
 import { fileURLToPath } from 'node:url';
-import { drizzle } from 'drizzle-orm/node-postgres';
-import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
 import type pg from 'pg';
 import type { Logger } from '../log.js';
+import { DatabaseError, SQLSTATE, type DatabaseLimits } from './errors.js';
+import { inTransaction } from './transaction.js';
 
 /** drizzle/ sits at the package root, two levels above both src/db and dist/db. */
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
 /**
- * Replicas, a CronJob and a manual run can all start at once; without a lock two of them would
- * both see a migration as pending and the second would fail on "relation already exists".
- * The key is an arbitrary constant that only sutro-sync uses.
+ * drizzle-kit writes the migrations; this applies them, in the table drizzle's own migrator keeps
+ * (drizzle.__drizzle_migrations: the hash and `when` of each applied migration), so that databases
+ * migrated by either agree. It exists because drizzle's migrator reads which migrations are pending
+ * before it opens its transaction, so two processes starting together both apply the same ones, and
+ * serializing them needs a lock: a session-level advisory lock breaks behind a transaction pooler,
+ * and any role that can connect, the read-only BI role included, could take its key and hold every
+ * migration up. Here the lock is the migrations table itself, locked in EXCLUSIVE mode inside the
+ * one transaction that reads what is pending and applies it: only its owner can take that mode
+ * (readers get ACCESS SHARE, which does not conflict), and it ends with the transaction.
  */
-const MIGRATION_LOCK_KEY = 7_346_172_001;
 
-export async function migrate(pool: pg.Pool, log: Logger): Promise<void> {
-  const client = await pool.connect();
-  let released = false;
+/**
+ * Applying a migration may build an index over millions of rows: its statements may run for half an
+ * hour. Waiting for a lock is bounded separately, by SUTRO_MIGRATION_LOCK_TIMEOUT_MS.
+ */
+const APPLY_TIMEOUT_MS = 30 * 60_000;
+
+export interface MigrateOptions {
+  /** The worker's limits; the lock wait is `lockTimeoutMs` instead. */
+  readonly limits: DatabaseLimits;
+  /** SUTRO_MIGRATION_LOCK_TIMEOUT_MS. */
+  readonly lockTimeoutMs: number;
+  /** Another folder of migrations (tests). */
+  readonly folder?: string;
+}
+
+const CREATE_LEDGER = [
+  'CREATE SCHEMA IF NOT EXISTS drizzle',
+  `CREATE TABLE IF NOT EXISTS drizzle.__drizzle_migrations (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`,
+];
+
+/** Sessions holding locks on sutro's tables (or the ledger), to name in a lock timeout. */
+const LOCK_HOLDERS = `
+SELECT a.pid, a.usename AS "user", a.application_name AS application, a.state,
+       a.xact_start, left(a.query, 120) AS query,
+       string_agg(DISTINCT n.nspname || '.' || c.relname, ', ') AS relations
+  FROM pg_locks l
+  JOIN pg_class c ON c.oid = l.relation
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_stat_activity a ON a.pid = l.pid
+ WHERE l.granted AND n.nspname IN ('sutro', 'drizzle') AND l.pid <> pg_backend_pid()
+ GROUP BY 1, 2, 3, 4, 5, 6
+ ORDER BY a.xact_start NULLS LAST`;
+
+interface Holder {
+  pid: number;
+  user: string | null;
+  application: string | null;
+  state: string | null;
+  xact_start: Date | null;
+  query: string | null;
+  relations: string;
+}
+
+async function describeLockHolders(pool: pg.Pool): Promise<string> {
   try {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-    const started = performance.now();
-    await drizzleMigrate(drizzle(client), { migrationsFolder: MIGRATIONS_FOLDER });
-    log.debug({ ms: Math.round(performance.now() - started) }, 'migrations applied');
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+    const { rows } = await pool.query<Holder>(LOCK_HOLDERS);
+    if (rows.length === 0) return 'no session holds a lock on them any more; try again';
+    return rows
+      .map(
+        (h) =>
+          `pid ${h.pid} (user ${h.user ?? '?'}, application "${h.application ?? ''}", ${h.state ?? 'state unknown'}` +
+          `${h.xact_start ? ` in a transaction since ${h.xact_start.toISOString()}` : ''}, holding ${h.relations}` +
+          `${h.query ? `: ${h.query.replace(/\s+/g, ' ')}` : ''})`,
+      )
+      .join('; ');
   } catch (error) {
-    // A failed migration may leave the session in an aborted state; dropping the connection
-    // releases the lock with it.
-    client.release(error as Error);
-    released = true;
-    throw new Error(`Database migration failed: ${(error as Error).message}`, { cause: error });
-  } finally {
-    if (!released) client.release();
+    return `(could not list them: ${(error as Error).message})`;
+  }
+}
+
+async function applyPending(
+  pool: pg.Pool,
+  log: Logger,
+  options: MigrateOptions,
+  migrations: ReturnType<typeof readMigrationFiles>,
+): Promise<number> {
+  const limits = { ...options.limits, lockTimeoutMs: options.lockTimeoutMs };
+  return inTransaction(pool, { what: 'migrating the database', limits }, async (client) => {
+    const ledger = await client.query<{ exists: boolean }>(
+      `SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS exists`,
+    );
+    if (ledger.rows[0]?.exists !== true) for (const statement of CREATE_LEDGER) await client.query(statement);
+    await client.query('LOCK TABLE drizzle.__drizzle_migrations IN EXCLUSIVE MODE');
+    const last = await client.query<{ created_at: string | null }>(
+      'SELECT created_at FROM drizzle.__drizzle_migrations ORDER BY created_at DESC LIMIT 1',
+    );
+    const appliedUpTo = Number(last.rows[0]?.created_at ?? 0);
+    const pending = migrations.filter((m) => m.folderMillis > appliedUpTo);
+    if (pending.length === 0) return 0;
+    await client.query(`SET LOCAL statement_timeout = ${APPLY_TIMEOUT_MS}`);
+    for (const migration of pending) {
+      const started = performance.now();
+      for (const statement of migration.sql) {
+        if (statement.trim() === '') continue;
+        // query_timeout (pg's client-side limit) is honoured per query, but @types/pg does not declare it.
+        const query: pg.QueryConfig & { query_timeout: number } = {
+          text: statement,
+          query_timeout: APPLY_TIMEOUT_MS + 10_000,
+        };
+        await client.query(query);
+      }
+      await client.query('INSERT INTO drizzle.__drizzle_migrations (hash, created_at) VALUES ($1, $2)', [
+        migration.hash,
+        migration.folderMillis,
+      ]);
+      log.info(
+        { migration: migration.folderMillis, ms: Math.round(performance.now() - started) },
+        'migration applied',
+      );
+    }
+    return pending.length;
+  });
+}
+
+/** Concurrent first migrations race to create the ledger; the loser finds it on its second try. */
+const CREATION_RACE: readonly string[] = [
+  SQLSTATE.uniqueViolation,
+  SQLSTATE.duplicateSchema,
+  SQLSTATE.duplicateTable,
+];
+
+export async function migrate(pool: pg.Pool, log: Logger, options: MigrateOptions): Promise<void> {
+  const migrations = readMigrationFiles({ migrationsFolder: options.folder ?? MIGRATIONS_FOLDER });
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const applied = await applyPending(pool, log, options, migrations);
+      log.debug({ applied }, 'database schema is up to date');
+      return;
+    } catch (error) {
+      const code = (error as DatabaseError).code;
+      if (attempt === 1 && code !== undefined && CREATION_RACE.includes(code)) continue;
+      if (code === SQLSTATE.lockNotAvailable) {
+        throw new DatabaseError(
+          `Database migration gave up after waiting ${options.lockTimeoutMs / 1000} s for a lock ` +
+            `(SUTRO_MIGRATION_LOCK_TIMEOUT_MS). Sessions holding sutro's tables: ${await describeLockHolders(pool)}`,
+          code,
+          { cause: error },
+        );
+      }
+      throw new DatabaseError(`Database migration failed: ${(error as Error).message}`, code, {
+        cause: error,
+      });
+    }
   }
 }
