@@ -164,6 +164,30 @@ export const syncState = sutro.table('sync_state', {
 });
 
 /**
+ * Who may run a source now: one row per source, written only by the worker's role (readers get
+ * SELECT), so no other role can take or hold it, and kept in ordinary rows, so it works through any
+ * connection pooler. A run takes the lease when it is free or expired, renews it while it lives, and
+ * every write of the run checks in its own transaction that it still holds it (lease.ts); a holder
+ * that dies stops renewing, and the lease expires.
+ */
+export const syncLeases = sutro.table('sync_leases', {
+  source: text('source').primaryKey(),
+  /**
+   * The fencing token: raised by one at every taking of the lease, so a process that lost the lease
+   * (it expired and another took it) can no longer match it, whatever its clock or its state.
+   */
+  token: bigint('token', { mode: 'number' }).notNull(),
+  /** host:pid:nonce of the process holding it; null once released. */
+  holder: text('holder'),
+  /** The run the lease serves, once started. */
+  runId: bigint('run_id', { mode: 'number' }),
+  acquiredAt: tz('acquired_at').notNull().defaultNow(),
+  renewedAt: tz('renewed_at').notNull().defaultNow(),
+  /** The lease is free from this time on (the database's clock, so host clocks cannot disagree). */
+  expiresAt: tz('expires_at').notNull(),
+});
+
+/**
  * The job ids a full pass has listed so far, written with each page so that a pass resumed after a
  * crash still knows what its first pages saw when it marks the unlisted jobs missing.
  */

@@ -1,8 +1,21 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from '../log.js';
 import type { JobsApi, ListJobsPage } from '../sutro/client.js';
 import { SutroApiError } from '../sutro/client.js';
 import { makeStorable, parseJob, type Job } from '../sutro/job.js';
-import type { PageResult, RejectedRow, RunMode, RunOutcome, StopReason, SyncStore } from '../db/store.js';
+import { describeHolder, keepLease, takeLease, type HeldLease } from './lease-keeper.js';
+import {
+  LeaseLostError,
+  type Lease,
+  type LeaseHolder,
+  type PageResult,
+  type RejectedRow,
+  type RunMode,
+  type RunOutcome,
+  type StopReason,
+  type SyncStore,
+} from './port.js';
 
 export interface SyncOptions {
   readonly source: string;
@@ -14,8 +27,15 @@ export interface SyncOptions {
   readonly pageLimit?: number;
   /** Tuning of the incremental plan; see `INCREMENTAL_DEFAULTS`. */
   readonly plan?: Partial<typeof INCREMENTAL_DEFAULTS>;
-  /** Wait for a run of the same source held elsewhere instead of returning `skipped`. */
-  readonly waitForLock?: boolean;
+  /** How long the lease lasts past each renewal (SUTRO_LEASE_SECONDS). */
+  readonly leaseSeconds: number;
+  /** How long to wait for a run of the same source held elsewhere; 0 or absent: return `skipped`. */
+  readonly waitSeconds?: number;
+  /**
+   * The end of an earlier run of this process that the database could not take when it happened
+   * (RunSummary.unrecorded): recorded first, with that run's lease, once the database answers again.
+   */
+  readonly lateEnd?: UnrecordedEnd;
   /** Abort to stop after the page being written; the run is recorded as interrupted. */
   readonly signal?: AbortSignal;
 }
@@ -47,10 +67,32 @@ export interface RunSummary {
   readonly floor: Date | null;
   readonly durationMs: number;
   readonly error: Error | null;
+  /** The outcome as the database should hold it. */
+  readonly outcome: RunOutcome;
+  /** Set when the database could not take the outcome: hand it to the process's next run (lateEnd). */
+  readonly unrecorded: UnrecordedEnd | null;
 }
 
-export type SyncResult =
-  { readonly skipped: true; readonly reason: string } | ({ readonly skipped: false } & RunSummary);
+/**
+ * The end of a run that the database did not answer for, with the lease the run held: the next run
+ * of the same process records it and frees the lease, unless another process took the source over
+ * meanwhile (it then found the run left running and marked it abandoned).
+ */
+export interface UnrecordedEnd {
+  readonly lease: Lease;
+  readonly runId: number;
+  readonly outcome: RunOutcome;
+}
+
+export interface SkippedRun {
+  readonly skipped: true;
+  readonly reason: string;
+  readonly heldBy: LeaseHolder;
+  /** The run was asked to wait for the source and the wait ran out (not: stopped by a signal). */
+  readonly gaveUpWaiting: boolean;
+}
+
+export type SyncResult = SkippedRun | ({ readonly skipped: false } & RunSummary);
 
 export interface SyncDependencies {
   readonly store: SyncStore;
@@ -187,23 +229,55 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+async function recordLateEnd(store: SyncStore, late: UnrecordedEnd, log: Logger): Promise<void> {
+  const { lease, runId, outcome } = late;
+  try {
+    await store.finishRun(lease, runId, null, outcome);
+    log.info({ runId, status: outcome.status, source: lease.source }, 'recorded the end of an earlier run');
+  } catch (error) {
+    if (!(error instanceof LeaseLostError)) throw error;
+    log.info(
+      { runId, source: lease.source },
+      'an earlier run was marked abandoned by another process meanwhile',
+    );
+  }
+}
+
+/** Names this process's claim to a lease: which machine and process, and which of its runs. */
+function newHolder(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+}
+
 /**
- * One sync run of one source: takes the source's lock, pages through list-jobs and commits each
+ * One sync run of one source: takes the source's lease, pages through list-jobs and commits each
  * page with its checkpoint. Fetching page n+1 overlaps validating and writing page n (one page of
  * look-ahead, so memory stays at two pages however long the account's history).
  */
 export async function runSync(deps: SyncDependencies, options: SyncOptions): Promise<SyncResult> {
   const { store, log: baseLog } = deps;
   const started = performance.now();
-  const lock = options.waitForLock
-    ? await store.lockSource(options.source, options.signal)
-    : await store.tryLockSource(options.source);
-  if (lock === null) {
-    return { skipped: true, reason: `another sync of source "${options.source}" is in progress` };
+  if (options.lateEnd !== undefined) await recordLateEnd(store, options.lateEnd, baseLog);
+  const waitSeconds = options.waitSeconds ?? 0;
+  const attempt = await takeLease(
+    store,
+    { source: options.source, holder: newHolder(), seconds: options.leaseSeconds },
+    { waitSeconds, log: baseLog, ...(options.signal ? { signal: options.signal } : {}) },
+  );
+  if (!('lease' in attempt)) {
+    const held = describeHolder(options.source, attempt.heldBy);
+    const gaveUpWaiting = waitSeconds > 0 && !attempt.stopped;
+    return {
+      skipped: true,
+      reason: gaveUpWaiting ? `${held}; gave up waiting after ${Math.round(attempt.waitedSeconds)} s` : held,
+      heldBy: attempt.heldBy,
+      gaveUpWaiting,
+    };
   }
-
+  const { lease } = attempt;
+  const held = keepLease(store, lease, baseLog);
+  let ended = false;
   try {
-    const abandoned = await store.recoverStaleRuns(options.source);
+    const abandoned = await store.recoverStaleRuns(lease);
     if (abandoned.length > 0) {
       baseLog.warn(
         { runIds: abandoned, source: options.source },
@@ -229,8 +303,7 @@ export async function runSync(deps: SyncDependencies, options: SyncOptions): Pro
       // Nothing stored yet: the first run reads everything.
       if (floor === null) mode = 'full';
     }
-    const runId = await store.startRun({
-      source: options.source,
+    const runId = await store.startRun(lease, {
       mode,
       requestedMode: options.mode,
       trigger: options.trigger,
@@ -250,11 +323,24 @@ export async function runSync(deps: SyncDependencies, options: SyncOptions): Pro
       resuming ? 'sync run started, continuing an unfinished full pass' : 'sync run started',
     );
 
-    const run = new Run(deps, options, log, runId, mode, floor, refreshById);
+    const run = new Run(deps, options, log, lease, held, runId, mode, floor, refreshById);
     if (resuming) run.resumeFrom(state.resumePassRunId, state.resumeCursor, state.resumePages);
+    ended = true;
     return { skipped: false, ...(await run.execute(started)) };
   } finally {
-    await lock.release();
+    held.stop();
+    // A run that got as far as execute() ends by finishRun, which frees the lease. Before that, the
+    // database failed: freeing it may fail too, and then the lease lapses after its length anyway.
+    if (!ended) {
+      await store
+        .releaseLease(lease)
+        .catch((error: unknown) =>
+          baseLog.warn(
+            { err: error, source: options.source },
+            'could not release the lease; it lapses by itself',
+          ),
+        );
+    }
   }
 }
 
@@ -287,6 +373,8 @@ class Run {
     private readonly deps: SyncDependencies,
     private readonly options: SyncOptions,
     private readonly log: Logger,
+    private readonly lease: Lease,
+    private readonly held: HeldLease,
     private readonly runId: number,
     mode: RunMode,
     private readonly floor: Date | null,
@@ -324,35 +412,35 @@ class Run {
 
     const fullPassCompleted =
       status === 'succeeded' && this.passRunId !== null && stopReason === 'end_of_list';
-    const outcome: RunOutcome = {
+    let outcome: RunOutcome = {
       status,
       mode: this.mode,
       stopReason,
       error: failure?.message ?? null,
       fullPassCompleted,
     };
+    // The run's own renewals stop here: finishRun renews the lease in its fence and then frees it.
+    this.held.stop();
     let markedMissing = 0;
+    let unrecorded: UnrecordedEnd | null = null;
     try {
-      markedMissing = await this.deps.store.finishRun(
-        this.options.source,
-        this.runId,
-        this.passRunId,
-        outcome,
-      );
+      markedMissing = await this.deps.store.finishRun(this.lease, this.runId, this.passRunId, outcome);
     } catch (error) {
-      // The database is gone (a restart): the run stays 'running' and the next run marks it
-      // abandoned. The original failure, if any, is the one worth reporting.
+      // The database is gone or frozen: the run stays 'running' until a later run of this process
+      // records this outcome (RunSummary.unrecorded), or another process marks it abandoned.
       this.log.error({ err: error }, 'could not record the end of the run');
-      failure ??= new SyncRunError(
-        `run ${this.runId}: could not record its end: ${errorText(error)}`,
-        this.runId,
-        this.page,
-        this.cursor,
-        {
-          cause: error,
-        },
-      );
+      const notRecorded = `its end could not be recorded in the database: ${errorText(error)}`;
+      failure =
+        failure === null
+          ? new SyncRunError(`run ${this.runId}: ${notRecorded}`, this.runId, this.page, this.cursor, {
+              cause: error,
+            })
+          : new SyncRunError(`${failure.message}; ${notRecorded}`, this.runId, this.page, this.cursor, {
+              cause: failure,
+            });
       status = 'failed';
+      outcome = { ...outcome, status, stopReason: 'error', error: failure.message, fullPassCompleted: false };
+      unrecorded = { lease: this.lease, runId: this.runId, outcome };
     }
     const summary = {
       runId: this.runId,
@@ -367,6 +455,8 @@ class Run {
       floor: this.floor,
       durationMs: performance.now() - started,
       error: failure,
+      outcome,
+      unrecorded,
     };
     this.log[status === 'succeeded' ? 'info' : status === 'interrupted' ? 'warn' : 'error'](
       // runId and source are already bound to this logger.
@@ -377,6 +467,8 @@ class Run {
         floor: this.floor?.toISOString() ?? null,
         durationMs: Math.round(summary.durationMs),
         error: failure?.message ?? null,
+        outcome: undefined,
+        unrecorded: undefined,
       },
       `sync run ${status}`,
     );
@@ -396,7 +488,11 @@ class Run {
    * time the page before it is committed.
    */
   private fetch(cursor: string | null): Promise<FetchedPage> {
-    const signals = [this.fetches.signal, ...(this.options.signal ? [this.options.signal] : [])];
+    const signals = [
+      this.fetches.signal,
+      this.held.lost,
+      ...(this.options.signal ? [this.options.signal] : []),
+    ];
     const pending = this.deps.api
       .listJobs(cursor, AbortSignal.any(signals))
       .then((response) => ({ response, parsed: parsePage(response.jobs) }));
@@ -415,7 +511,7 @@ class Run {
         { err: error, resumedFromRunId: this.resumedFromRunId, page: this.page },
         'the API rejected the saved cursor; starting the full pass again from the head',
       );
-      await this.deps.store.discardPass(this.options.source, this.resumedFromRunId);
+      await this.deps.store.discardPass(this.lease, this.resumedFromRunId);
       this.passRunId = this.runId;
       this.resumedFromRunId = null;
       this.cursor = null;
@@ -433,7 +529,7 @@ class Run {
   private async refreshStragglers(): Promise<boolean> {
     if (this.refreshById.size === 0) return true;
     const stop = this.options.signal;
-    const signal = AbortSignal.any([this.fetches.signal, ...(stop ? [stop] : [])]);
+    const signal = AbortSignal.any([this.fetches.signal, this.held.lost, ...(stop ? [stop] : [])]);
     const found: unknown[] = [];
     for (const jobId of this.refreshById) {
       if (stop?.aborted) return false;
@@ -447,8 +543,7 @@ class Run {
       if (job !== null) found.push(job);
     }
     const parsed = parsePage(found);
-    const result = await this.deps.store.writePage({
-      source: this.options.source,
+    const result = await this.deps.store.writePage(this.lease, {
       runId: this.runId,
       page: this.page,
       jobs: parsed.jobs,
@@ -507,8 +602,10 @@ class Run {
         ({ response, parsed } = await pending);
       } catch (error) {
         if (signal?.aborted) return 'interrupted';
-        throw error;
+        throw this.held.lost.aborted ? (this.held.lost.reason as Error) : error;
       }
+      // A renewal found the lease taken: the write below would be refused, so say why now.
+      this.held.lost.throwIfAborted();
       const next = response.nextCursor;
       // A full pass reads every page, so the next one is asked for at once and its request hides
       // behind this page's write. An incremental run asks only once it knows this page is not its
@@ -534,7 +631,7 @@ class Run {
         );
         if (this.mode === 'incremental') {
           this.mode = 'full';
-          await store.setRunMode(this.runId, 'full');
+          await store.setRunMode(this.lease, this.runId, 'full');
         }
       }
       this.previousPage = parsed.jobs;
@@ -546,8 +643,7 @@ class Run {
       const below = this.mode === 'incremental' && isBelowFloor(parsed, this.floor);
       if (pending === null && next !== null && !below && !signal?.aborted) pending = this.fetch(next);
 
-      const result = await store.writePage({
-        source: this.options.source,
+      const result = await store.writePage(this.lease, {
         runId: this.runId,
         page: this.page,
         jobs: parsed.jobs,

@@ -1,0 +1,396 @@
+import type pg from 'pg';
+import type { Job } from '../sutro/job.js';
+import type { Lease, PageResult, PageWrite } from '../sync/port.js';
+import type { DatabaseLimits } from './errors.js';
+import { fencedTransaction } from './lease.js';
+import { inTransaction } from './transaction.js';
+
+/** Columns of sutro.jobs filled from the API, in the order of the recordset below. */
+const RECORDSET = `job_id text, status text, model text, system_prompt text, job_priority integer,
+  datetime_created timestamptz, datetime_started timestamptz, datetime_completed timestamptz,
+  json_schema jsonb, sampling_params jsonb, name text, description text, dataset_id text,
+  input_tokens bigint, output_tokens bigint, job_cost numeric, num_rows bigint,
+  failure_reason jsonb, cost_estimate numeric, run_type text, raw jsonb`;
+
+/**
+ * The fields parseJob takes from the raw job unchanged (any string, or any JSON value with null for
+ * JSON null or absent). When every job of a page has them so, they are not sent a second time:
+ * the statement reads them from `raw`, which Postgres has to parse anyway, and the page it parses
+ * shrinks by a third. Columns are in the order of RECORDSET.
+ */
+const FROM_RAW = {
+  model: 'text',
+  system_prompt: 'text',
+  json_schema: 'jsonb',
+  sampling_params: 'jsonb',
+  name: 'text',
+  description: 'text',
+  dataset_id: 'text',
+  failure_reason: 'jsonb',
+  run_type: 'text',
+} as const;
+
+const SLIM_RECORDSET = `job_id text, status text, job_priority integer,
+  datetime_created timestamptz, datetime_started timestamptz, datetime_completed timestamptz,
+  input_tokens bigint, output_tokens bigint, job_cost numeric, num_rows bigint,
+  cost_estimate numeric, raw jsonb`;
+
+const API_COLUMNS = [
+  'status',
+  'model',
+  'system_prompt',
+  'job_priority',
+  'datetime_created',
+  'datetime_started',
+  'datetime_completed',
+  'json_schema',
+  'sampling_params',
+  'name',
+  'description',
+  'dataset_id',
+  'input_tokens',
+  'output_tokens',
+  'job_cost',
+  'num_rows',
+  'failure_reason',
+  'cost_estimate',
+  'run_type',
+  'raw',
+] as const;
+
+/** The fields whose change is history: what a job did and what it cost. */
+const TRACKED = [
+  'status',
+  'datetime_created',
+  'datetime_started',
+  'datetime_completed',
+  'input_tokens',
+  'output_tokens',
+  'num_rows',
+  'job_cost',
+  'cost_estimate',
+  'failure_reason',
+] as const;
+
+const changedFields = TRACKED.map((f) => `CASE WHEN p.${f} IS DISTINCT FROM w.${f} THEN '${f}' END`).join(
+  ', ',
+);
+
+/**
+ * A page is ONE statement: its own transaction, so the page, its history, its rejected rows, its
+ * sightings, the run's counters and the checkpoint are committed together or not at all, in one
+ * round trip and one commit. Data-modifying CTEs all run to completion and all read the snapshot the
+ * statement started with, so `previous` holds the jobs as they were before this page.
+ *
+ * - `previous` looks each listed job up by primary key (the LATERAL … LIMIT 1 keeps it a nested
+ *   loop of index probes whatever the statistics say: a hash join over every stored job of the
+ *   source would make each page cost as much as the whole table).
+ * - `written` only offers the upsert the jobs that are new, changed (raw JSON differs) or coming
+ *   back from missing. An unchanged job is never touched: no new tuple, no row lock, no WAL, which
+ *   is what keeps a no-change run at zero writes. The DO UPDATE's WHERE repeats the test for a row
+ *   that another transaction changed in between. `xmax = 0` tells an inserted row from an updated one.
+ * - `history` appends a row per job first seen or whose tracked fields changed.
+ * - `seen` records, when the page belongs to a full pass, the ids it listed of jobs stored before
+ *   the page: only those can be marked missing when the pass ends (see finishRun), so a first load
+ *   writes no sightings at all. Rejected rows count as listed. `checkpoint` saves where the pass
+ *   continues, `run` adds the page to the run's counters.
+ *
+ * Parameters: $1 source, $2 jobs (jsonb array of records), $3 run id, $4 rejected rows (jsonb
+ * array), $5 pass run id or null, $6 ids of rejected rows, $7 next cursor, $8 page number,
+ * $9 jobs listed, $10 pages to count (0 for jobs fetched by id), $11 rejected rows.
+ */
+const writePageSql = (incoming: string) => `
+WITH incoming AS (${incoming}),
+previous AS (
+  SELECT p.job_id, p.raw, p.missing_since, ${TRACKED.map((f) => `p.${f}`).join(', ')}
+  FROM incoming i
+  CROSS JOIN LATERAL (SELECT * FROM sutro.jobs j WHERE j.source = $1 AND j.job_id = i.job_id LIMIT 1) p
+),
+written AS (
+  INSERT INTO sutro.jobs AS j (source, job_id, ${API_COLUMNS.join(', ')}, first_run_id, last_changed_run_id)
+  SELECT $1, i.job_id, ${API_COLUMNS.map((c) => `i.${c}`).join(', ')}, $3, $3
+  FROM incoming i
+  LEFT JOIN previous p ON p.job_id = i.job_id
+  WHERE p.job_id IS NULL OR p.raw IS DISTINCT FROM i.raw OR p.missing_since IS NOT NULL
+  ON CONFLICT (source, job_id) DO UPDATE SET
+    ${API_COLUMNS.map((c) => `${c} = excluded.${c}`).join(',\n    ')},
+    last_changed_at = now(),
+    last_changed_run_id = excluded.last_changed_run_id,
+    missing_since = NULL
+  WHERE j.raw IS DISTINCT FROM excluded.raw OR j.missing_since IS NOT NULL
+  RETURNING j.job_id, (j.xmax = 0) AS inserted, ${TRACKED.map((f) => `j.${f}`).join(', ')}
+),
+history AS (
+  INSERT INTO sutro.job_history (source, job_id, run_id, change, changed_fields, previous_status,
+                                 ${TRACKED.join(', ')})
+  SELECT $1, w.job_id, $3,
+         CASE WHEN p.job_id IS NULL THEN 'first_seen' ELSE 'changed' END,
+         CASE WHEN p.job_id IS NULL THEN '{}'::text[] ELSE c.fields END,
+         p.status, ${TRACKED.map((f) => `w.${f}`).join(', ')}
+  FROM written w
+  LEFT JOIN previous p ON p.job_id = w.job_id
+  CROSS JOIN LATERAL (SELECT array_remove(ARRAY[${changedFields}], NULL) AS fields) c
+  WHERE p.job_id IS NULL OR cardinality(c.fields) > 0
+  RETURNING 1
+),
+rejected AS (
+  INSERT INTO sutro.rejected_jobs AS r (source, job_id, reason, raw, raw_hash, first_run_id, last_run_id, page, position_on_page)
+  SELECT DISTINCT ON (md5(x.raw::text)) $1, x.job_id, x.reason, x.raw, md5(x.raw::text), $3, $3, $8::int, x.position
+  -- A row that is JSON null arrives from the recordset as SQL NULL; it is kept as the JSON it was.
+  FROM (SELECT job_id, reason, coalesce(raw, 'null') AS raw, position
+          FROM jsonb_to_recordset($4::jsonb) AS r(job_id text, reason text, raw jsonb, position int)) x
+  ON CONFLICT (source, raw_hash) DO UPDATE SET
+    reason = excluded.reason, last_run_id = excluded.last_run_id, page = excluded.page,
+    position_on_page = excluded.position_on_page, last_seen_at = now(), times_seen = r.times_seen + 1
+  RETURNING 1
+),
+seen AS (
+  INSERT INTO sutro.full_pass_seen (pass_run_id, job_id)
+  SELECT $5::bigint, s.job_id
+  FROM (SELECT job_id FROM previous
+        UNION ALL
+        -- A rejected row keeps its stored job from being marked missing. One that was never stored
+        -- needs no sighting, and may not fit one: PostgreSQL refused a job_id too long to index.
+        SELECT r.job_id FROM unnest($6::text[]) AS r(job_id)
+        WHERE EXISTS (SELECT 1 FROM sutro.jobs j WHERE j.source = $1 AND j.job_id = r.job_id)) s
+  WHERE $5::bigint IS NOT NULL
+  ON CONFLICT DO NOTHING
+  RETURNING 1
+),
+-- After the last page there is nothing to resume: the pass is complete once the run's end is
+-- recorded, and a crash before that leaves the marking to the next full pass.
+checkpoint AS (
+  UPDATE sutro.sync_state
+     SET resume_cursor = $7::text,
+         resume_pass_run_id = CASE WHEN $7::text IS NULL THEN NULL ELSE $5::bigint END,
+         resume_pages = CASE WHEN $7::text IS NULL THEN 0 ELSE $8::int + 1 END,
+         updated_at = now()
+   WHERE source = $1 AND $5::bigint IS NOT NULL
+  RETURNING 1
+),
+counts AS (
+  SELECT (SELECT count(*) FROM written WHERE inserted)::int AS inserted,
+         (SELECT count(*) FROM written WHERE NOT inserted)::int AS updated,
+         (SELECT count(*) FROM history)::int AS history_rows
+),
+run AS (
+  UPDATE sutro.sync_runs r
+     SET pages = r.pages + $10::int, jobs_seen = r.jobs_seen + $9::int,
+         jobs_inserted = r.jobs_inserted + c.inserted, jobs_updated = r.jobs_updated + c.updated,
+         jobs_unchanged = r.jobs_unchanged + ($9::int - $11::int - c.inserted - c.updated),
+         jobs_rejected = r.jobs_rejected + $11::int, history_rows = r.history_rows + c.history_rows,
+         heartbeat_at = now()
+    FROM counts c
+   WHERE r.id = $3
+  RETURNING 1
+)
+SELECT inserted, updated, history_rows FROM counts`;
+
+const WRITE_PAGE = writePageSql(`SELECT * FROM jsonb_to_recordset($2::jsonb) AS i(${RECORDSET})`);
+
+const WRITE_SLIM_PAGE = writePageSql(`
+  SELECT i.*, ${Object.entries(FROM_RAW)
+    .map(([f, type]) =>
+      type === 'text' ? `i.raw->>'${f}' AS ${f}` : `nullif(i.raw->'${f}', 'null') AS ${f}`,
+    )
+    .join(', ')}
+  FROM jsonb_to_recordset($2::jsonb) AS i(${SLIM_RECORDSET})`);
+
+function toRecord(job: Job): Record<string, unknown> {
+  return {
+    job_id: job.jobId,
+    status: job.status,
+    model: job.model,
+    system_prompt: job.systemPrompt,
+    job_priority: job.jobPriority,
+    datetime_created: job.datetimeCreated?.toISOString() ?? null,
+    datetime_started: job.datetimeStarted?.toISOString() ?? null,
+    datetime_completed: job.datetimeCompleted?.toISOString() ?? null,
+    json_schema: job.jsonSchema,
+    sampling_params: job.samplingParams,
+    name: job.name,
+    description: job.description,
+    dataset_id: job.datasetId,
+    // As text: JSON numbers cannot carry a 64-bit count exactly, and Postgres casts text to bigint.
+    input_tokens: job.inputTokens?.toString() ?? null,
+    output_tokens: job.outputTokens?.toString() ?? null,
+    job_cost: job.jobCost,
+    num_rows: job.numRows?.toString() ?? null,
+    failure_reason: job.failureReason,
+    cost_estimate: job.costEstimate,
+    run_type: job.runType,
+    raw: job.raw,
+  };
+}
+
+/** toRecord less the FROM_RAW fields. */
+function toSlimRecord(job: Job): Record<string, unknown> {
+  return {
+    job_id: job.jobId,
+    status: job.status,
+    job_priority: job.jobPriority,
+    datetime_created: job.datetimeCreated?.toISOString() ?? null,
+    datetime_started: job.datetimeStarted?.toISOString() ?? null,
+    datetime_completed: job.datetimeCompleted?.toISOString() ?? null,
+    input_tokens: job.inputTokens?.toString() ?? null,
+    output_tokens: job.outputTokens?.toString() ?? null,
+    job_cost: job.jobCost,
+    num_rows: job.numRows?.toString() ?? null,
+    cost_estimate: job.costEstimate,
+    raw: job.raw,
+  };
+}
+
+/** Whether the statement may read the FROM_RAW fields of `job` from its raw JSON (see FROM_RAW). */
+function fieldsAreRaw(job: Job): boolean {
+  const raw = job.raw;
+  const same = (value: unknown, key: keyof typeof FROM_RAW) => value === (raw[key] ?? null);
+  return (
+    same(job.model, 'model') &&
+    same(job.systemPrompt, 'system_prompt') &&
+    same(job.jsonSchema, 'json_schema') &&
+    same(job.samplingParams, 'sampling_params') &&
+    same(job.name, 'name') &&
+    same(job.description, 'description') &&
+    same(job.datasetId, 'dataset_id') &&
+    same(job.failureReason, 'failure_reason') &&
+    same(job.runType, 'run_type')
+  );
+}
+
+/**
+ * The page, its sightings, the run's counters and the checkpoint: all or nothing, as one statement
+ * (see WRITE_PAGE) in a transaction the lease's fence opens. It is planned afresh each time: a
+ * named prepared statement would live in a server session, which a transaction pooler does not
+ * keep (PgBouncer before 1.21 answers a second PREPARE of the name on another client's session with
+ * "prepared statement already exists", and that page then fails on every run).
+ *
+ * parseJob rejects every value it knows PostgreSQL would refuse, but not all: a job_id too long for
+ * the primary key's index, say. Such a job would fail its page on every run, and a full pass could
+ * never get past it, so when PostgreSQL refuses the page for its data, each job is tried alone, and
+ * the page is written again with the refused ones dead-lettered under PostgreSQL's own words.
+ */
+export async function writePage(
+  pool: pg.Pool,
+  limits: DatabaseLimits,
+  lease: Lease,
+  write: PageWrite,
+): Promise<PageResult> {
+  try {
+    return await writePageOnce(pool, limits, lease, write);
+  } catch (error) {
+    if (!isRefusedData(error) || write.jobs.length === 0) throw error;
+    // A probe that fails in turn (the connection went, or the page fails without any job) or finds
+    // every job storable alone leaves the page's own error as the one to report. So does one that
+    // refuses every job of a page of several: a fault they share (a constraint or trigger added to
+    // the tables, a defect of the statement) must fail the run, not empty the page into
+    // rejected_jobs and move the checkpoint on.
+    const refused = await findRefusedJobs(pool, limits, lease.source, write).catch(() => []);
+    if (refused.length === 0 || (refused.length === write.jobs.length && write.jobs.length > 1)) throw error;
+    const refusedIds = new Set(refused.map((r) => r.jobId));
+    const result = await writePageOnce(pool, limits, lease, {
+      ...write,
+      jobs: write.jobs.filter((job) => !refusedIds.has(job.jobId)),
+      rejected: [
+        ...write.rejected,
+        ...refused.map((r) => ({ raw: r.raw, reason: r.reason, jobId: r.jobId, position: null })),
+      ],
+    });
+    return { ...result, refused: refused.map(({ jobId, reason }) => ({ jobId, reason })) };
+  }
+}
+
+/**
+ * SQLSTATE classes of a statement refused for the values it carries: 22 data exception (a value out
+ * of range, invalid JSON), 23 integrity constraint violation, 54 program limit exceeded (an index
+ * row too large). Anything else (a lost connection, a shutdown) says nothing about the jobs.
+ */
+function isRefusedData(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && ['22', '23', '54'].includes(code.slice(0, 2));
+}
+
+/**
+ * Tries the page without its jobs, then each job alone, in a transaction rolled back at the end.
+ * The page without jobs must pass: if it fails too, the fault is the page's, not a job's.
+ */
+async function findRefusedJobs(
+  pool: pg.Pool,
+  limits: DatabaseLimits,
+  source: string,
+  write: PageWrite,
+): Promise<{ jobId: string; reason: string; raw: unknown }[]> {
+  const what = `probing page ${write.page} job by job`;
+  return inTransaction(pool, { what, limits, rollback: true }, async (client) => {
+    const refused: { jobId: string; reason: string; raw: unknown }[] = [];
+    await client.query(pageQuery(source, { ...write, jobs: [], rejected: [], listed: 0 }));
+    for (const job of write.jobs) {
+      await client.query('SAVEPOINT probe');
+      try {
+        await client.query(pageQuery(source, { ...write, jobs: [job], rejected: [], listed: 1 }));
+      } catch (error) {
+        if (!isRefusedData(error)) throw error;
+        refused.push({
+          jobId: job.jobId,
+          reason: `PostgreSQL refused it: ${(error as Error).message}`,
+          raw: job.raw,
+        });
+      }
+      // ROLLBACK TO keeps the savepoint; releasing it keeps the next one from nesting inside it,
+      // each level holding a transaction id until the probe ends.
+      await client.query('ROLLBACK TO SAVEPOINT probe');
+      await client.query('RELEASE SAVEPOINT probe');
+    }
+    return refused;
+  });
+}
+
+async function writePageOnce(
+  pool: pg.Pool,
+  limits: DatabaseLimits,
+  lease: Lease,
+  write: PageWrite,
+): Promise<PageResult> {
+  const result = await fencedTransaction(pool, limits, lease, `writing page ${write.page}`, (client) =>
+    client.query<{ inserted: number; updated: number; history_rows: number }>(pageQuery(lease.source, write)),
+  );
+  const row = result.rows[0];
+  const inserted = row?.inserted ?? 0;
+  const updated = row?.updated ?? 0;
+  return {
+    inserted,
+    updated,
+    unchanged: write.listed - write.rejected.length - inserted - updated,
+    rejected: write.rejected.length,
+    historyRows: row?.history_rows ?? 0,
+    refused: [],
+  };
+}
+
+function pageQuery(source: string, write: PageWrite): pg.QueryConfig {
+  const rejectedIds = write.rejected.flatMap((r) => (r.jobId === null ? [] : [r.jobId]));
+  const slim = write.jobs.every(fieldsAreRaw);
+  return {
+    text: slim ? WRITE_SLIM_PAGE : WRITE_PAGE,
+    values: [
+      source,
+      JSON.stringify(write.jobs.map(slim ? toSlimRecord : toRecord)),
+      write.runId,
+      JSON.stringify(
+        write.rejected.map((r) => ({
+          job_id: r.jobId,
+          reason: r.reason,
+          raw: r.raw ?? null,
+          position: r.position,
+        })),
+      ),
+      write.pass?.runId ?? null,
+      rejectedIds,
+      write.pass?.nextCursor ?? null,
+      write.page,
+      write.listed,
+      write.fetchedById === true ? 0 : 1,
+      write.rejected.length,
+    ],
+  };
+}

@@ -1,0 +1,170 @@
+import { hostname } from 'node:os';
+import { and, eq, sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import type pg from 'pg';
+import { redactSecrets } from '../redact.js';
+import type { Lease, RunMode, RunOutcome, RunStart, SyncStateRow } from '../sync/port.js';
+import type { DatabaseLimits } from './errors.js';
+import { fencedTransaction, RELEASE_LEASE } from './lease.js';
+import { syncLeases, syncRuns, syncState } from './schema.js';
+import { inTransaction } from './transaction.js';
+
+/**
+ * The bookkeeping of runs: sutro.sync_runs, the checkpoint in sutro.sync_state, and the sightings
+ * of full passes. Every write here is fenced by the run's lease (see lease.ts).
+ */
+
+/** What a run left `running` is said to have become, when the next run finds it. */
+const ABANDONED =
+  'its process stopped, or lost the database, before finishing it: its lease lapsed and a later run took the source over';
+
+/** Called with the lease just taken, so any run still marked running for the source is dead. */
+export function recoverStaleRuns(pool: pg.Pool, limits: DatabaseLimits, lease: Lease): Promise<number[]> {
+  return fencedTransaction(pool, limits, lease, 'recovering runs left running', async (client) => {
+    // Sightings of passes that can no longer be resumed (a crash after the last page, before the
+    // run's end was recorded) go with them.
+    await client.query(
+      `DELETE FROM sutro.full_pass_seen
+        WHERE pass_run_id IN (SELECT id FROM sutro.sync_runs WHERE source = $1)
+          AND pass_run_id IS DISTINCT FROM (SELECT resume_pass_run_id FROM sutro.sync_state WHERE source = $1)`,
+      [lease.source],
+    );
+    const rows = await drizzle(client)
+      .update(syncRuns)
+      .set({
+        status: 'abandoned',
+        finishedAt: sql`now()`,
+        stopReason: 'error',
+        error: sql`coalesce(${syncRuns.error}, ${ABANDONED})`,
+      })
+      .where(and(eq(syncRuns.source, lease.source), eq(syncRuns.status, 'running')))
+      .returning({ id: syncRuns.id });
+    return rows.map((r) => r.id);
+  });
+}
+
+export async function readState(
+  pool: pg.Pool,
+  limits: DatabaseLimits,
+  source: string,
+): Promise<SyncStateRow | null> {
+  const what = `reading the checkpoint of source "${source}"`;
+  const [row] = await inTransaction(pool, { what, limits, readOnly: true }, (client) =>
+    drizzle(client)
+      .select({
+        resumeCursor: syncState.resumeCursor,
+        resumePassRunId: syncState.resumePassRunId,
+        resumePages: syncState.resumePages,
+        lastSuccessAt: syncState.lastSuccessAt,
+        lastFullPassAt: syncState.lastFullPassAt,
+      })
+      .from(syncState)
+      .where(eq(syncState.source, source)),
+  );
+  return row ?? null;
+}
+
+export function startRun(
+  pool: pg.Pool,
+  limits: DatabaseLimits,
+  lease: Lease,
+  start: RunStart,
+): Promise<number> {
+  return fencedTransaction(pool, limits, lease, 'recording the start of a run', async (client) => {
+    const tx = drizzle(client);
+    const [row] = await tx
+      .insert(syncRuns)
+      .values({ source: lease.source, ...start, host: hostname(), pid: process.pid })
+      .returning({ id: syncRuns.id });
+    if (row === undefined) throw new Error('INSERT INTO sutro.sync_runs returned no row');
+    await tx
+      .insert(syncState)
+      .values({ source: lease.source, lastRunId: row.id })
+      .onConflictDoUpdate({ target: syncState.source, set: { lastRunId: row.id, updatedAt: sql`now()` } });
+    await tx.update(syncLeases).set({ runId: row.id }).where(eq(syncLeases.source, lease.source));
+    return row.id;
+  });
+}
+
+export function discardPass(
+  pool: pg.Pool,
+  limits: DatabaseLimits,
+  lease: Lease,
+  passRunId: number,
+): Promise<void> {
+  return fencedTransaction(pool, limits, lease, `discarding the pass of run ${passRunId}`, async (client) => {
+    await client.query('DELETE FROM sutro.full_pass_seen WHERE pass_run_id = $1', [passRunId]);
+    await drizzle(client)
+      .update(syncState)
+      .set({ resumeCursor: null, resumePassRunId: null, resumePages: 0, updatedAt: sql`now()` })
+      .where(eq(syncState.source, lease.source));
+  });
+}
+
+export function setRunMode(
+  pool: pg.Pool,
+  limits: DatabaseLimits,
+  lease: Lease,
+  runId: number,
+  mode: RunMode,
+): Promise<void> {
+  return fencedTransaction(pool, limits, lease, `recording run ${runId} as ${mode}`, async (client) => {
+    await drizzle(client).update(syncRuns).set({ mode }).where(eq(syncRuns.id, runId));
+  });
+}
+
+/** The run's end, the jobs a complete pass did not list, the checkpoint and the lease's release. */
+export function finishRun(
+  pool: pg.Pool,
+  limits: DatabaseLimits,
+  lease: Lease,
+  runId: number,
+  passRunId: number | null,
+  outcome: RunOutcome,
+): Promise<number> {
+  const { source } = lease;
+  const error = outcome.error === null ? null : redactSecrets(outcome.error);
+  return fencedTransaction(pool, limits, lease, `recording the end of run ${runId}`, async (client) => {
+    let markedMissing = 0;
+    if (outcome.fullPassCompleted && passRunId !== null) {
+      // Jobs a complete pass did not list have left the API's window; they stay, marked. A job
+      // first stored by a run of this pass (run ids grow, and no other run of the source happens
+      // until the pass ends) was listed by it, so only older jobs have sightings to check.
+      const marked = await client.query(
+        `UPDATE sutro.jobs j SET missing_since = now()
+          WHERE j.source = $1 AND j.missing_since IS NULL
+            AND (j.first_run_id IS NULL OR j.first_run_id < $2)
+            AND NOT EXISTS (SELECT 1 FROM sutro.full_pass_seen s WHERE s.pass_run_id = $2 AND s.job_id = j.job_id)`,
+        [source, passRunId],
+      );
+      markedMissing = marked.rowCount ?? 0;
+    }
+    const succeeded = outcome.status === 'succeeded';
+    if (succeeded && passRunId !== null) {
+      await client.query('DELETE FROM sutro.full_pass_seen WHERE pass_run_id = $1', [passRunId]);
+    }
+    await client.query(
+      `UPDATE sutro.sync_runs
+          SET status = $2, mode = $3, stop_reason = $4, error = $5, jobs_marked_missing = $6, finished_at = now()
+        WHERE id = $1`,
+      [runId, outcome.status, outcome.mode, outcome.stopReason, error, markedMissing],
+    );
+    // A success ends any pass; a failure or interruption keeps the checkpoint for the next run.
+    await client.query(
+      `UPDATE sutro.sync_state SET
+         last_success_at = CASE WHEN $2 THEN now() ELSE last_success_at END,
+         last_success_run_id = CASE WHEN $2 THEN $3::bigint ELSE last_success_run_id END,
+         last_full_pass_at = CASE WHEN $4 THEN now() ELSE last_full_pass_at END,
+         resume_cursor = CASE WHEN $2 THEN NULL ELSE resume_cursor END,
+         resume_pass_run_id = CASE WHEN $2 THEN NULL ELSE resume_pass_run_id END,
+         resume_pages = CASE WHEN $2 THEN 0 ELSE resume_pages END,
+         last_error = CASE WHEN $2 THEN NULL ELSE $5 END,
+         last_error_at = CASE WHEN $2 THEN last_error_at ELSE now() END,
+         updated_at = now()
+       WHERE source = $1`,
+      [source, succeeded, runId, outcome.fullPassCompleted, error],
+    );
+    await client.query(RELEASE_LEASE, [lease.source, lease.token, lease.holder]);
+    return markedMissing;
+  });
+}
