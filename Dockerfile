@@ -13,7 +13,8 @@ RUN npm run build
 
 # Final stage: production dependencies, the compiled code, the migrations. Nothing else.
 FROM node:22-bookworm-slim
-ENV NODE_ENV=production
+# Probes and Prometheus reach the container from outside it: listen on every interface here.
+ENV NODE_ENV=production SUTRO_HTTP_HOST=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --omit=optional leaves out the embedded PostgreSQL server binaries (about 60 MB): in a container

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import pino from 'pino';
+import { loadConfig } from '../src/config.js';
 import { migrate } from '../src/db/migrate.js';
 
 /** Scratch databases on one server, created fresh and dropped at the end of the run. */
@@ -38,7 +39,11 @@ export class Scratch {
     if (!options.empty) {
       const pool = new pg.Pool({ connectionString: url, max: 1 });
       try {
-        await migrate(pool, pino({ level: 'silent' }));
+        const { database } = loadConfig({});
+        await migrate(pool, pino({ level: 'silent' }), {
+          limits: database.limits,
+          lockTimeoutMs: database.migrationLockTimeoutMs,
+        });
       } finally {
         await pool.end();
       }

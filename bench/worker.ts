@@ -11,7 +11,9 @@ import pg from 'pg';
 import pino from 'pino';
 import { connect } from '../src/db/connect.js';
 import { jobs as jobsTable } from '../src/db/schema.js';
-import { createSyncStore, type RunMode } from '../src/db/store.js';
+import { loadConfig } from '../src/config.js';
+import { createSyncStore } from '../src/db/store.js';
+import type { RunMode } from '../src/sync/port.js';
 import { createSutroClient, type JobsApi } from '../src/sutro/client.js';
 import { runSync, parsePage } from '../src/sync/engine.js';
 import { COLUMNS, columnTexts } from './records.js';
@@ -260,9 +262,14 @@ async function run(task: Task): Promise<Omit<TaskResult, 'peakRssMb' | 'cpuSecon
     }
 
     case 'sync': {
-      const database = connect(task.databaseUrl, log, { applicationName: 'sutro-sync-bench' });
+      // What a user gets without configuring anything: the default limits and lease.
+      const defaults = loadConfig({});
+      const database = connect({ connectionString: task.databaseUrl, ssl: false }, log, {
+        limits: defaults.database.limits,
+        applicationName: 'sutro-sync-bench',
+      });
       try {
-        const store = createSyncStore(database.db, database.pool, log);
+        const store = createSyncStore(database.pool, defaults.database.limits);
         const started = performance.now();
         const result = await runSync(
           { store, api: api(task.apiUrl), log },
@@ -272,6 +279,7 @@ async function run(task: Task): Promise<Omit<TaskResult, 'peakRssMb' | 'cpuSecon
             trigger: 'bench',
             safetyMarginSeconds: task.marginSeconds,
             pageLimit: PAGE_LIMIT,
+            leaseSeconds: defaults.sync.leaseSeconds,
           },
         );
         const wallMs = performance.now() - started;

@@ -7,3 +7,6 @@ process.stdout.on('error', (error) => {
 });
 
 process.exitCode = await main(process.argv);
+// A connection to a database that froze may stay open until the kernel gives up on it, minutes
+// later; it must not keep a command that has finished, and said so, from exiting.
+setTimeout(() => process.exit(), 1_000).unref();

@@ -1,8 +1,9 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig, type Config, type LoadOptions } from './config.js';
+import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig, type LoadOptions } from './config.js';
 import { readStatus } from './db/status.js';
-import { createLogger, passwordOf, redactSecrets, type Logger } from './log.js';
-import { createApi, DatabaseUnavailableError, openDatabase } from './runtime.js';
+import { createLogger } from './log.js';
+import { passwordOf, Secrets } from './redact.js';
+import { createApi, DatabaseUnavailableError, openDatabase, type CommandContext } from './runtime.js';
 import { runSync, type SyncResult } from './sync/engine.js';
 import { formatTable } from './format.js';
 import { runDemo } from './commands/demo.js';
@@ -44,32 +45,40 @@ function datetime(name: string) {
   };
 }
 
-interface Context {
-  readonly config: Config;
-  readonly log: Logger;
-}
-
 /** Secrets of the loaded configuration, so that `main` can scrub them from what it prints. */
-const knownSecrets: string[] = [];
+const secrets = new Secrets();
 
 /** `needsApiKey`: the command calls the Sutro API (see loadConfig). */
-function context(options: LoadOptions = {}): Context {
+function context(options: LoadOptions = {}): CommandContext {
   const config = loadConfig(process.env, process.cwd(), options);
-  knownSecrets.push(...(config.sutro.apiKey ? [config.sutro.apiKey] : []), ...passwordOf(config.databaseUrl));
-  const log = createLogger({ level: config.logLevel, secrets: knownSecrets });
-  return { config, log };
+  secrets.add(config.sutro.apiKey, ...passwordOf(config.database.url));
+  const log = createLogger({ level: config.logLevel, secrets });
+  return { config, log, secrets };
 }
 
 function fail(message: string, code: number): number {
-  process.stderr.write(`sutro-sync: ${redactSecrets(message, knownSecrets)}\n`);
+  process.stderr.write(`sutro-sync: ${secrets.redact(message)}\n`);
   return code;
 }
 
-async function syncCommand(options: { full?: boolean; wait?: boolean; trigger: string }): Promise<number> {
+/**
+ * How long `sync --wait` waits for a run of the same source elsewhere: the default schedule's
+ * interval, after which a scheduled run would have been due anyway.
+ */
+const DEFAULT_WAIT_SECONDS = 900;
+
+interface SyncCommandOptions {
+  full?: boolean;
+  /** true: --wait without a value. */
+  wait?: boolean | number;
+  trigger: string;
+}
+
+async function syncCommand(options: SyncCommandOptions): Promise<number> {
   const { config, log } = context({ needsApiKey: true });
   const api = createApi(config);
   const shutdown = handleShutdownSignals(log);
-  const database = await openDatabase(config, log);
+  const database = await openDatabase(config, log, { secrets });
   // A full pass of a large account takes minutes: show its pages on a terminal (only there).
   const progress = createProgressLine();
   let result: SyncResult;
@@ -82,7 +91,8 @@ async function syncCommand(options: { full?: boolean; wait?: boolean; trigger: s
         trigger: options.trigger,
         safetyMarginSeconds: config.sync.safetyMarginSeconds,
         pageLimit: config.sutro.pageLimit,
-        waitForLock: options.wait ?? false,
+        leaseSeconds: config.sync.leaseSeconds,
+        waitSeconds: options.wait === true ? DEFAULT_WAIT_SECONDS : options.wait || 0,
         signal: shutdown.signal,
       },
     );
@@ -92,6 +102,7 @@ async function syncCommand(options: { full?: boolean; wait?: boolean; trigger: s
     await database.close();
   }
   if (result.skipped) {
+    if (result.gaveUpWaiting) return fail(`sync did not run: ${result.reason} (--wait)`, EXIT.syncFailed);
     log.info({ source: config.source }, `${result.reason}; nothing to do`);
     return EXIT.ok;
   }
@@ -102,21 +113,27 @@ async function syncCommand(options: { full?: boolean; wait?: boolean; trigger: s
 
 async function statusCommand(options: { json?: boolean; runs: number }): Promise<number> {
   const { config, log } = context();
-  const database = await openDatabase(config, log, { migrate: false });
+  const database = await openDatabase(config, log, { migrate: false, secrets });
+  // Errors stored before redaction existed may still hold a credential an API echoed back.
+  const print = (text: string) => process.stdout.write(`${secrets.redact(text)}\n`);
   try {
-    const report = await readStatus(database.pool, config.source, options.runs);
+    const report = await readStatus(database.pool, config.database.limits, config.source, options.runs);
     if (options.json) {
-      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      print(JSON.stringify(report, null, 2));
       return EXIT.ok;
     }
     const s = report.state;
+    const lease = report.lease;
     const lines = [
-      `source: ${report.source}    database: ${database.url.replace(/:[^:@/]*@/, ':***@')}`,
+      `source: ${report.source}    database: ${database.displayUrl}`,
       `last success: ${s?.last_success_at?.toISOString() ?? 'never'}    last full pass: ${s?.last_full_pass_at?.toISOString() ?? 'never'}`,
       s?.resume_cursor
         ? `unfinished full pass: continues at page ${s.resume_pages}`
         : 'no unfinished full pass',
       s?.last_error ? `last error (${s.last_error_at?.toISOString() ?? ''}): ${s.last_error}` : '',
+      lease?.holder
+        ? `running: run ${lease.run_id ?? '(starting)'} held by ${lease.holder}, lease ${lease.expires_in_seconds > 0 ? `expires in ${Math.ceil(lease.expires_in_seconds)} s unless renewed` : `expired ${Math.floor(-lease.expires_in_seconds)} s ago (its holder stopped; the next run takes over)`}`
+        : '',
       '',
       'jobs by status:',
       formatTable(report.jobsByStatus),
@@ -138,7 +155,7 @@ async function statusCommand(options: { json?: boolean; runs: number }): Promise
         'stop_reason',
       ]),
     ];
-    process.stdout.write(`${lines.filter((l, i) => l !== '' || i > 3).join('\n')}\n`);
+    print(lines.filter((l, i) => l !== '' || i > 4).join('\n'));
     return EXIT.ok;
   } finally {
     await database.close();
@@ -147,9 +164,12 @@ async function statusCommand(options: { json?: boolean; runs: number }): Promise
 
 async function migrateCommand(): Promise<number> {
   const { config, log } = context();
-  const database = await openDatabase(config, log, { migrate: false });
+  const database = await openDatabase(config, log, { migrate: false, secrets });
   try {
-    await migrate(database.pool, log);
+    await migrate(database.pool, log, {
+      limits: config.database.limits,
+      lockTimeoutMs: config.database.migrationLockTimeoutMs,
+    });
     log.info('database schema is up to date');
     return EXIT.ok;
   } finally {
@@ -171,21 +191,22 @@ function program(setExit: (code: number) => void): Command {
     .command('sync')
     .description('run one sync: incremental (pages until the stop rule), or a full pass')
     .option('--full', 'page through the whole list and mark jobs the API no longer lists')
-    .option('--wait', 'wait for a sync of the same source running elsewhere instead of exiting')
+    .option(
+      '--wait [seconds]',
+      `wait for a sync of the same source running elsewhere, at most this long [${DEFAULT_WAIT_SECONDS}], then exit 1`,
+      positiveInt('--wait'),
+    )
     .addOption(
       new Option('--trigger <name>', 'recorded in sutro.sync_runs.trigger').default('cli').hideHelp(),
     )
-    .action(async (options: { full?: boolean; wait?: boolean; trigger: string }) =>
-      setExit(await syncCommand(options)),
-    );
+    .action(async (options: SyncCommandOptions) => setExit(await syncCommand(options)));
 
   cli
     .command('start')
     .description('run as a service: sync on SUTRO_SYNC_SCHEDULE and SUTRO_FULL_SYNC_SCHEDULE until SIGTERM')
     .option('--no-initial-run', 'wait for the first scheduled tick instead of syncing at start')
     .action(async (options: { initialRun: boolean }) => {
-      const { config, log } = context({ needsApiKey: true });
-      setExit(await runService(config, log, { runAtStart: options.initialRun }));
+      setExit(await runService(context({ needsApiKey: true }), { runAtStart: options.initialRun }));
     });
 
   cli
@@ -238,8 +259,7 @@ function program(setExit: (code: number) => void): Command {
     )
     .option('--jobs <n>', 'jobs in the simulated account', positiveInt('--jobs'), 2000)
     .action(async (options: { jobs: number }) => {
-      const { config, log } = context();
-      setExit(await runDemo(config, log, options));
+      setExit(await runDemo(context(), options));
     });
 
   cli
@@ -249,8 +269,7 @@ function program(setExit: (code: number) => void): Command {
     )
     .argument('<role>', 'the role, e.g. one a BI tool connects as (case-sensitive)')
     .action(async (role: string) => {
-      const { config, log } = context();
-      setExit(EXIT[await runGrantReader(config, log, role)]);
+      setExit(EXIT[await runGrantReader(context(), role)]);
     });
 
   cli
@@ -268,8 +287,7 @@ function program(setExit: (code: number) => void): Command {
     .option('--top <n>', 'how many of the costliest jobs to list', positiveInt('--top', 1000), 10)
     .option('--source <name>', 'the account to report on [default: SUTRO_SOURCE]')
     .action(async (options: ReportOptions) => {
-      const { config, log } = context();
-      setExit(EXIT[await runReport(config, log, options)]);
+      setExit(EXIT[await runReport(context(), options)]);
     });
 
   return cli;

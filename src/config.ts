@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import cron from 'node-cron';
 import { z } from 'zod';
+import type { DatabaseLimits } from './db/errors.js';
+import { databaseConnection, type DatabaseConnection } from './db/tls.js';
 
 /**
  * Every setting of the worker, read once from the environment by `loadConfig` and passed down.
@@ -18,15 +20,30 @@ export interface Config {
     readonly maxRetries: number;
   };
   readonly source: string;
-  /** undefined: start an embedded PostgreSQL (see db/embedded.ts). */
-  readonly databaseUrl: string | undefined;
+  readonly database: {
+    /** DATABASE_URL as given; undefined: start an embedded PostgreSQL (see db/embedded.ts). */
+    readonly url: string | undefined;
+    /** The URL less its TLS parameters, and the TLS options they ask for (see db/tls.ts). */
+    readonly connection: DatabaseConnection | undefined;
+    readonly limits: DatabaseLimits;
+    /** How long `migrate` waits for another migration, or for a session that holds a table it alters. */
+    readonly migrationLockTimeoutMs: number;
+  };
   readonly embedded: { readonly dataDir: string; readonly port: number };
   readonly sync: {
     readonly schedule: string;
     readonly fullSchedule: string;
     readonly safetyMarginSeconds: number;
+    /** How long a run's lease lasts past each renewal: how long a crashed worker blocks its source. */
+    readonly leaseSeconds: number;
   };
-  readonly http: { readonly port: number; readonly readyMaxAgeSeconds: number };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    readonly readyMaxAgeSeconds: number;
+    /** /healthz fails when a run has made no progress for this long. */
+    readonly stallSeconds: number;
+  };
   readonly logLevel: string;
 }
 
@@ -70,6 +87,20 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 characters of letters, digits, _ . : -')
     .default('default'),
   DATABASE_URL: optionalText.pipe(postgresUrl.optional()),
+  DATABASE_CA_FILE: optionalText,
+  // A statement of the worker's takes milliseconds; the slowest, marking a million jobs missing at
+  // the end of a full pass, a few seconds. A minute is far past both and still ends a run whose
+  // database froze well within two minutes (the client gives up 10 s later, see db/errors.ts).
+  SUTRO_DB_STATEMENT_TIMEOUT_MS: integer(1_000, 3_600_000).default(60_000),
+  // The worker's own writes never wait on each other (one run per source); a lock wait means a
+  // stranger holds a row or table, and ten seconds says so early.
+  SUTRO_DB_LOCK_TIMEOUT_MS: integer(100, 600_000).default(10_000),
+  // A migration waits for another process's migration to finish and for sessions (a BI query) that
+  // hold a table it alters; a minute covers an index built on a large table.
+  SUTRO_MIGRATION_LOCK_TIMEOUT_MS: integer(100, 3_600_000).default(60_000),
+  // Renewed every third of it: a live worker keeps the lease through two failed renewals in a row,
+  // and a crashed one blocks its source for at most this long. (A run's own writes renew it too.)
+  SUTRO_LEASE_SECONDS: integer(2, 3_600).default(30),
   SUTRO_EMBEDDED_PG_DIR: z.string().min(1).default('.sutro-sync/pg'),
   SUTRO_EMBEDDED_PG_PORT: integer(1, 65535).default(54329),
   SUTRO_SYNC_SCHEDULE: cronExpression.default('*/15 * * * *'),
@@ -78,7 +109,12 @@ const envSchema = z.object({
   // staying within a page or two of the floor at a million jobs (~8 new jobs a minute); an hour
   // would make every no-change run read five pages at that density.
   SUTRO_SAFETY_MARGIN_SECONDS: integer(0, 30 * 86_400).default(300),
+  SUTRO_HTTP_HOST: z.string().trim().min(1).default('127.0.0.1'),
   SUTRO_HTTP_PORT: integer(0, 65535).default(9464),
+  // Longer than the longest quiet a healthy run can have: a capped Retry-After (300 s) or a
+  // database statement at its timeout (70 s). A run is in progress whenever an API request or a
+  // page write finishes.
+  SUTRO_STALL_SECONDS: integer(10, 86_400).default(600),
   SUTRO_READY_MAX_AGE_SECONDS: integer(1, 30 * 86_400).default(3_600),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -161,6 +197,20 @@ export function loadConfig(
     }
   }
 
+  let connection: DatabaseConnection | undefined;
+  const caFile = optionalText.parse(env.DATABASE_CA_FILE);
+  if (databaseUrl !== undefined && URL.canParse(databaseUrl)) {
+    const tls = databaseConnection({
+      url: databaseUrl,
+      caFile,
+      readFile: (file) => readFileSync(path.resolve(cwd, file), 'utf8'),
+    });
+    problems.push(...tls.problems);
+    connection = tls.connection;
+  } else if (caFile !== undefined && databaseUrl === undefined) {
+    problems.push('DATABASE_CA_FILE: the embedded PostgreSQL (DATABASE_URL unset) does not use TLS');
+  }
+
   if (problems.length > 0 || e === undefined) throw new ConfigError(problems);
 
   return {
@@ -172,14 +222,28 @@ export function loadConfig(
       maxRetries: e.SUTRO_MAX_RETRIES,
     },
     source: e.SUTRO_SOURCE,
-    databaseUrl,
+    database: {
+      url: databaseUrl,
+      connection,
+      limits: {
+        statementTimeoutMs: e.SUTRO_DB_STATEMENT_TIMEOUT_MS,
+        lockTimeoutMs: e.SUTRO_DB_LOCK_TIMEOUT_MS,
+      },
+      migrationLockTimeoutMs: e.SUTRO_MIGRATION_LOCK_TIMEOUT_MS,
+    },
     embedded: { dataDir: path.resolve(cwd, e.SUTRO_EMBEDDED_PG_DIR), port: e.SUTRO_EMBEDDED_PG_PORT },
     sync: {
       schedule: e.SUTRO_SYNC_SCHEDULE,
       fullSchedule: e.SUTRO_FULL_SYNC_SCHEDULE,
       safetyMarginSeconds: e.SUTRO_SAFETY_MARGIN_SECONDS,
+      leaseSeconds: e.SUTRO_LEASE_SECONDS,
     },
-    http: { port: e.SUTRO_HTTP_PORT, readyMaxAgeSeconds: e.SUTRO_READY_MAX_AGE_SECONDS },
+    http: {
+      host: e.SUTRO_HTTP_HOST,
+      port: e.SUTRO_HTTP_PORT,
+      readyMaxAgeSeconds: e.SUTRO_READY_MAX_AGE_SECONDS,
+      stallSeconds: e.SUTRO_STALL_SECONDS,
+    },
     logLevel: e.LOG_LEVEL,
   };
 }
@@ -212,6 +276,27 @@ export const ENVIRONMENT_VARIABLES: ReadonlyArray<
   ['DATABASE_URL', '(embedded PostgreSQL)', 'postgres:// URL; unset starts an embedded PostgreSQL'],
   ['DATABASE_URL_FILE', '', 'File holding DATABASE_URL'],
   [
+    'DATABASE_CA_FILE',
+    '',
+    'CA bundle that signed the server certificate (or sslrootcert= in DATABASE_URL); implies TLS',
+  ],
+  [
+    'SUTRO_DB_STATEMENT_TIMEOUT_MS',
+    '60000',
+    'Longest one database statement may run; the client gives a silent connection up 10 s later',
+  ],
+  ['SUTRO_DB_LOCK_TIMEOUT_MS', '10000', 'Longest a statement waits for a lock another session holds'],
+  [
+    'SUTRO_MIGRATION_LOCK_TIMEOUT_MS',
+    '60000',
+    'Longest `migrate` waits for another migration or a session holding a table it alters',
+  ],
+  [
+    'SUTRO_LEASE_SECONDS',
+    '30',
+    'A run holds its source by a lease renewed every third of this; a crashed run frees it after this long',
+  ],
+  [
     'SUTRO_EMBEDDED_PG_DIR',
     '.sutro-sync/pg',
     'Data folder of the embedded PostgreSQL (kept across restarts)',
@@ -227,7 +312,13 @@ export const ENVIRONMENT_VARIABLES: ReadonlyArray<
   ['SUTRO_PAGE_LIMIT', '100', 'Jobs per list-jobs page (1-100)'],
   ['SUTRO_REQUEST_TIMEOUT_MS', '30000', 'Timeout of one API request'],
   ['SUTRO_MAX_RETRIES', '5', 'Retries of one API request (network errors, 408, 429, 5xx)'],
+  [
+    'SUTRO_HTTP_HOST',
+    '127.0.0.1',
+    'Address /healthz, /readyz and /metrics listen on; 0.0.0.0 in a container (the image sets it)',
+  ],
   ['SUTRO_HTTP_PORT', '9464', 'Port of /healthz, /readyz and /metrics (`start`); 0 disables'],
   ['SUTRO_READY_MAX_AGE_SECONDS', '3600', '/readyz fails when the last successful sync is older'],
+  ['SUTRO_STALL_SECONDS', '600', '/healthz fails when a run has made no progress for this long'],
   ['LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent'],
 ];

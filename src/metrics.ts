@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { RunMode } from './db/store.js';
+import type { RunMode } from './sync/port.js';
 import type { Logger } from './log.js';
 import type { RequestObservation } from './sutro/client.js';
 import type { PageProgress, RunSummary } from './sync/engine.js';

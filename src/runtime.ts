@@ -2,18 +2,31 @@ import type { Config } from './config.js';
 import { requireApiKey } from './config.js';
 import { connect, type Database } from './db/connect.js';
 import { startEmbeddedPostgres } from './db/embedded.js';
+import { databaseError } from './db/errors.js';
 import { migrate } from './db/migrate.js';
-import { createSyncStore, type SyncStore } from './db/store.js';
+import { createSyncStore } from './db/store.js';
 import type { Logger } from './log.js';
+import type { Secrets } from './redact.js';
 import { createSutroClient, type JobsApi, type RequestObservation } from './sutro/client.js';
+import type { SyncStore } from './sync/port.js';
+
+/** What every command runs with: the configuration, read once, the logger, and what it must never print. */
+export interface CommandContext {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly secrets: Secrets;
+}
 
 /** A connected, migrated database, and how to let go of it (including an embedded server). */
 export interface OpenDatabase extends Database {
-  readonly url: string;
+  /** The database's URL to show: without a password. */
+  readonly displayUrl: string;
   readonly store: SyncStore;
-  readonly embedded: boolean;
+  /** Set when the embedded server is in use: the pgpass file psql needs (PGPASSFILE). */
+  readonly passwordFile: string | null;
 }
 
+/** The database cannot be used: it does not answer, or its migration failed (exit code 3). */
 export class DatabaseUnavailableError extends Error {
   constructor(message: string, options: ErrorOptions) {
     super(message, options);
@@ -27,6 +40,14 @@ function describe(url: string): string {
   return `${u.hostname}:${u.port || '5432'}${u.pathname}`;
 }
 
+/** A URL without its password, or nothing of it when it does not parse. */
+function withoutPassword(url: string): string {
+  if (!URL.canParse(url)) return '(DATABASE_URL)';
+  const u = new URL(url);
+  if (u.password !== '') u.password = '***';
+  return u.toString();
+}
+
 /**
  * Connects to DATABASE_URL, or starts the embedded server when it is unset, and applies pending
  * migrations (`sync` and `start` never run against an unmigrated schema).
@@ -34,42 +55,45 @@ function describe(url: string): string {
 export async function openDatabase(
   config: Config,
   log: Logger,
-  options: { migrate?: boolean; applicationName?: string } = {},
+  options: { migrate?: boolean; applicationName?: string; secrets?: Secrets } = {},
 ): Promise<OpenDatabase> {
   const embedded =
-    config.databaseUrl === undefined ? await startEmbeddedPostgres(config.embedded, log) : undefined;
-  const url = config.databaseUrl ?? embedded?.url ?? '';
-  const database = connect(
-    url,
-    log,
-    options.applicationName ? { applicationName: options.applicationName } : {},
-  );
+    config.database.url === undefined ? await startEmbeddedPostgres(config.embedded, log) : undefined;
+  options.secrets?.add(embedded?.password);
+  const connection = config.database.connection ?? { connectionString: embedded?.url ?? '', ssl: false };
+  const { limits } = config.database;
+  const database = connect(connection, log, {
+    limits,
+    ...(options.applicationName ? { applicationName: options.applicationName } : {}),
+  });
+  const close = async () => {
+    await database.close();
+    await embedded?.stop();
+  };
   try {
     await database.pool.query('SELECT 1');
   } catch (error) {
-    await database.close();
-    await embedded?.stop();
+    await close();
+    const target = describe(connection.connectionString);
     throw new DatabaseUnavailableError(
-      `Cannot connect to ${describe(url)} (DATABASE_URL): ${(error as Error).message}`,
+      `Cannot connect to ${target} (DATABASE_URL): ${databaseError(error, 'connecting', limits).message.replace(/^connecting: /, '')}`,
       { cause: error },
     );
   }
   try {
-    if (options.migrate !== false) await migrate(database.pool, log);
+    if (options.migrate !== false) {
+      await migrate(database.pool, log, { limits, lockTimeoutMs: config.database.migrationLockTimeoutMs });
+    }
   } catch (error) {
-    await database.close();
-    await embedded?.stop();
-    throw error;
+    await close();
+    throw new DatabaseUnavailableError((error as Error).message, { cause: error });
   }
   return {
     ...database,
-    url,
-    store: createSyncStore(database.db, database.pool, log),
-    embedded: embedded !== undefined,
-    async close() {
-      await database.close();
-      await embedded?.stop();
-    },
+    displayUrl: embedded?.displayUrl ?? withoutPassword(config.database.url ?? ''),
+    store: createSyncStore(database.pool, limits),
+    passwordFile: embedded?.passwordFile ?? null,
+    close,
   };
 }
 

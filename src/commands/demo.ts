@@ -1,8 +1,7 @@
 import type { Config } from '../config.js';
 import { forgetSource, spendByModel } from '../db/status.js';
 import { formatTable } from '../format.js';
-import type { Logger } from '../log.js';
-import { createApi, openDatabase } from '../runtime.js';
+import { createApi, openDatabase, type CommandContext } from '../runtime.js';
 import { SimulatedAccount, startSimulator } from '../simulator/index.js';
 import { runSync, type SyncResult } from '../sync/engine.js';
 
@@ -23,7 +22,10 @@ function describe(result: SyncResult): string {
  * the embedded database (or DATABASE_URL), a full sync, an hour of the account's life, an
  * incremental sync that reads only what changed, and where to look next.
  */
-export async function runDemo(config: Config, log: Logger, options: { jobs: number }): Promise<number> {
+export async function runDemo(
+  { config, log, secrets }: CommandContext,
+  options: { jobs: number },
+): Promise<number> {
   // The tour lets an hour pass, so the account starts an hour back: it ends at the real date, and
   // `sutro-sync report` over the last 30 days afterwards shows the demo's spend.
   const account = new SimulatedAccount({
@@ -38,10 +40,10 @@ export async function runDemo(config: Config, log: Logger, options: { jobs: numb
     sutro: { ...config.sutro, apiUrl: simulator.url, apiKey: DEMO_KEY },
   };
   const out = (line: string) => process.stdout.write(`${line}\n`);
-  const database = await openDatabase(demoConfig, log);
+  const database = await openDatabase(demoConfig, log, { secrets });
   // The tour is the same every time: the demo source is emptied first (other sources are kept).
   try {
-    await forgetSource(database.pool, DEMO_SOURCE);
+    await forgetSource(database.pool, demoConfig.database.limits, DEMO_SOURCE);
     const deps = { store: database.store, api: createApi(demoConfig), log };
     const sync = (mode: 'full' | 'incremental') =>
       runSync(deps, {
@@ -50,6 +52,7 @@ export async function runDemo(config: Config, log: Logger, options: { jobs: numb
         trigger: 'demo',
         safetyMarginSeconds: demoConfig.sync.safetyMarginSeconds,
         pageLimit: demoConfig.sutro.pageLimit,
+        leaseSeconds: demoConfig.sync.leaseSeconds,
       });
 
     out(`\n1. A simulated Sutro account with ${account.count()} jobs is served at ${simulator.url}.`);
@@ -67,13 +70,13 @@ export async function runDemo(config: Config, log: Logger, options: { jobs: numb
     if (!second.skipped && second.status !== 'succeeded') return 1;
 
     out('\n3. What the account spent, per model (sutro.jobs, source "demo"):');
-    out(formatTable(await spendByModel(database.pool, DEMO_SOURCE)));
-    const psqlUrl = database.embedded ? database.url : database.url.replace(/:[^:@/]*@/, ':***@');
+    out(formatTable(await spendByModel(database.pool, demoConfig.database.limits, DEMO_SOURCE)));
+    const passwordFile = database.passwordFile === null ? '' : `PGPASSFILE=${database.passwordFile} `;
     out(
-      `\nExplore it with SQL:\n  psql '${psqlUrl}' -c "SELECT * FROM sutro.jobs WHERE source = 'demo' LIMIT 5"` +
+      `\nExplore it with SQL:\n  ${passwordFile}psql '${database.displayUrl}' -c "SELECT * FROM sutro.jobs WHERE source = 'demo' LIMIT 5"` +
         `\nor the last 30 days in the terminal:\n  npx sutro-sync report --source ${DEMO_SOURCE}`,
     );
-    if (database.embedded) {
+    if (database.passwordFile !== null) {
       out('  (the embedded PostgreSQL runs while sutro-sync runs; `npx sutro-sync start` keeps it up)');
     }
     return 0;

@@ -1,21 +1,26 @@
-import type { Config } from '../config.js';
 import { grantReader, UnknownRoleError } from '../db/grants.js';
-import type { Logger } from '../log.js';
-import { openDatabase } from '../runtime.js';
+import { openDatabase, type CommandContext } from '../runtime.js';
 
 /**
  * `sutro-sync grant-reader <role>`: read-only access for a BI tool or an analyst. Migrates first, so
  * that the grant covers the views of this version. Returns 'usage' for a role that does not exist,
  * after saying so on stderr.
  */
-export async function runGrantReader(config: Config, log: Logger, role: string): Promise<'ok' | 'usage'> {
-  const database = await openDatabase(config, log, { applicationName: 'sutro-sync grant-reader' });
+export async function runGrantReader(
+  { config, log, secrets }: CommandContext,
+  role: string,
+): Promise<'ok' | 'usage'> {
+  const database = await openDatabase(config, log, { applicationName: 'sutro-sync grant-reader', secrets });
   try {
-    const grant = await grantReader(database.pool, role);
+    const grant = await grantReader(database.pool, config.database.limits, role);
     const out = (line: string) => process.stdout.write(`${line}\n`);
     out(
       `"${grant.role}" can now read schema sutro: ${grant.relations} tables and views, and those later ` +
-        `migrations create as "${grant.owner}".${grant.warnings.length === 0 ? ' It cannot write to them.' : ''}`,
+        `migrations create as "${grant.owner}".` +
+        (grant.readOnlyByDefault
+          ? ' Its transactions in this database are read-only unless it asks otherwise.'
+          : '') +
+        (grant.warnings.length === 0 ? ' It cannot write to them.' : ''),
     );
     for (const warning of grant.warnings) out(`warning: ${warning}`);
     return 'ok';

@@ -1,9 +1,7 @@
 import { InvalidArgumentError } from 'commander';
-import type { Config } from '../config.js';
 import { readUsageReport, type Freshness, type UsageReport } from '../db/analytics.js';
 import { formatTable } from '../format.js';
-import type { Logger } from '../log.js';
-import { openDatabase } from '../runtime.js';
+import { openDatabase, type CommandContext } from '../runtime.js';
 
 export const REPORT_FORMATS = ['table', 'csv', 'json'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
@@ -43,8 +41,7 @@ function isoDay(date: Date): string {
  * 'usage' for a period that ends before it starts, after saying so on stderr.
  */
 export async function runReport(
-  config: Config,
-  log: Logger,
+  { config, log, secrets }: CommandContext,
   options: ReportOptions,
 ): Promise<'ok' | 'usage'> {
   const today = new Date();
@@ -54,10 +51,14 @@ export async function runReport(
     process.stderr.write(`sutro-sync: the period is empty: --since ${since} is after --until ${until}\n`);
     return 'usage';
   }
-  const database = await openDatabase(config, log, { migrate: false, applicationName: 'sutro-sync report' });
+  const database = await openDatabase(config, log, {
+    migrate: false,
+    applicationName: 'sutro-sync report',
+    secrets,
+  });
   let report: UsageReport;
   try {
-    report = await readUsageReport(database.pool, {
+    report = await readUsageReport(database.pool, config.database.limits, {
       source: options.source ?? config.source,
       since,
       until,

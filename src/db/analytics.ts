@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import { SQLSTATE, type DatabaseLimits } from './errors.js';
+import { inTransaction } from './transaction.js';
 
 /**
  * The queries behind `sutro-sync report`. They read the analytics views (drizzle/0001_analytics_views.sql),
@@ -139,47 +141,44 @@ SELECT last_success_at, seconds_since_last_success::float8 AS seconds_since_last
   FROM sutro.sync_health
  WHERE source = $1`;
 
-/** Postgres' undefined_table: the views' migration has not been applied to this database. */
-const UNDEFINED_TABLE = '42P01';
-
 /**
  * Reads the whole report in one read-only snapshot, so that a sync committing meanwhile cannot make
  * the per-model figures disagree with the totals.
  */
-export async function readUsageReport(pool: pg.Pool, query: ReportQuery): Promise<UsageReport> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
+export async function readUsageReport(
+  pool: pg.Pool,
+  limits: DatabaseLimits,
+  query: ReportQuery,
+): Promise<UsageReport> {
+  const options = { what: 'reading the usage report', limits, readOnly: true, repeatableRead: true };
   try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const period = [query.source, query.since, query.until];
-    const totals = await client.query<UsageTotals>(TOTALS, period);
-    const models = await client.query<ModelSpend>(BY_MODEL, period);
-    const daily = await client.query<DailySpend>(BY_DAY, period);
-    const top = await client.query<TopJob>(TOP_JOBS, [...period, query.top]);
-    const freshness = await client.query<Freshness>(FRESHNESS, [query.source]);
-    await client.query('COMMIT');
-    const total = totals.rows[0];
-    if (total === undefined) throw new Error('the totals query of the report returned no row');
-    return {
-      source: query.source,
-      since: query.since,
-      until: query.until,
-      totals: total,
-      models: models.rows,
-      daily: daily.rows,
-      top_jobs: top.rows,
-      freshness: freshness.rows[0] ?? null,
-    };
+    return await inTransaction(pool, options, async (client) => {
+      const period = [query.source, query.since, query.until];
+      const totals = await client.query<UsageTotals>(TOTALS, period);
+      const models = await client.query<ModelSpend>(BY_MODEL, period);
+      const daily = await client.query<DailySpend>(BY_DAY, period);
+      const top = await client.query<TopJob>(TOP_JOBS, [...period, query.top]);
+      const freshness = await client.query<Freshness>(FRESHNESS, [query.source]);
+      const total = totals.rows[0];
+      if (total === undefined) throw new Error('the totals query of the report returned no row');
+      return {
+        source: query.source,
+        since: query.since,
+        until: query.until,
+        totals: total,
+        models: models.rows,
+        daily: daily.rows,
+        top_jobs: top.rows,
+        freshness: freshness.rows[0] ?? null,
+      };
+    });
   } catch (error) {
-    await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
-    if ((error as { code?: string }).code === UNDEFINED_TABLE) {
+    if ((error as { code?: string }).code === SQLSTATE.undefinedTable) {
       throw new Error(
         `this database has no analytics views yet (${(error as Error).message}): run \`sutro-sync migrate\` as the worker's database role`,
         { cause: error },
       );
     }
-    throw new Error(`cannot read the usage report: ${(error as Error).message}`, { cause: error });
-  } finally {
-    client.release(broken);
+    throw error;
   }
 }

@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import type { DatabaseLimits } from './errors.js';
+import { inTransaction } from './transaction.js';
 
 /** Read-only queries behind `sutro-sync status` and the demo's summary. */
 
@@ -29,40 +31,61 @@ export interface StatusReport {
     last_error: string | null;
     last_error_at: Date | null;
   } | null;
+  /** The source's lease while a run holds it (or held it and stopped without releasing it). */
+  lease: { holder: string | null; run_id: number | null; expires_in_seconds: number } | null;
   jobsByStatus: { status: string; jobs: number; missing: number }[];
   rejected: number;
   runs: RunRow[];
 }
 
-export async function readStatus(pool: pg.Pool, source: string, runs = 10): Promise<StatusReport> {
-  const [state, counts, rejected, recent] = await Promise.all([
-    pool.query(
+/** One read-only snapshot, so that the runs, the counts and the checkpoint agree with each other. */
+export function readStatus(
+  pool: pg.Pool,
+  limits: DatabaseLimits,
+  source: string,
+  runs = 10,
+): Promise<StatusReport> {
+  const options = {
+    what: `reading the status of source "${source}"`,
+    limits,
+    readOnly: true,
+    repeatableRead: true,
+  };
+  return inTransaction(pool, options, async (client) => {
+    const state = await client.query(
       `SELECT last_success_at, last_full_pass_at, resume_cursor, resume_pages, last_error, last_error_at
          FROM sutro.sync_state WHERE source = $1`,
       [source],
-    ),
-    pool.query<{ status: string; jobs: number; missing: number }>(
+    );
+    const lease = await client.query<NonNullable<StatusReport['lease']>>(
+      `SELECT holder, run_id::int, extract(epoch FROM expires_at - now())::float8 AS expires_in_seconds
+         FROM sutro.sync_leases WHERE source = $1 AND holder IS NOT NULL`,
+      [source],
+    );
+    const counts = await client.query<{ status: string; jobs: number; missing: number }>(
       `SELECT status, count(*)::int AS jobs, count(*) FILTER (WHERE missing_since IS NOT NULL)::int AS missing
          FROM sutro.jobs WHERE source = $1 GROUP BY status ORDER BY jobs DESC`,
       [source],
-    ),
-    pool.query<{ n: number }>('SELECT count(*)::int AS n FROM sutro.rejected_jobs WHERE source = $1', [
-      source,
-    ]),
-    pool.query<RunRow>(
+    );
+    const rejected = await client.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM sutro.rejected_jobs WHERE source = $1',
+      [source],
+    );
+    const recent = await client.query<RunRow>(
       `SELECT id::int, mode, trigger, status, started_at, finished_at, pages, jobs_seen, jobs_inserted,
               jobs_updated, jobs_unchanged, jobs_rejected, stop_reason, error
          FROM sutro.sync_runs WHERE source = $1 ORDER BY id DESC LIMIT $2`,
       [source, runs],
-    ),
-  ]);
-  return {
-    source,
-    state: (state.rows[0] as StatusReport['state']) ?? null,
-    jobsByStatus: counts.rows,
-    rejected: rejected.rows[0]?.n ?? 0,
-    runs: recent.rows,
-  };
+    );
+    return {
+      source,
+      state: (state.rows[0] as StatusReport['state']) ?? null,
+      lease: lease.rows[0] ?? null,
+      jobsByStatus: counts.rows,
+      rejected: rejected.rows[0]?.n ?? 0,
+      runs: recent.rows,
+    };
+  });
 }
 
 export interface ModelSpend {
@@ -74,24 +97,28 @@ export interface ModelSpend {
   cost_usd: string;
 }
 
-export async function spendByModel(pool: pg.Pool, source: string): Promise<ModelSpend[]> {
-  const result = await pool.query<ModelSpend>(
-    `SELECT coalesce(model, '(none)') AS model, count(*)::int AS jobs,
-            count(*) FILTER (WHERE status = 'SUCCEEDED')::int AS succeeded,
-            coalesce(sum(input_tokens), 0)::text AS input_tokens,
-            coalesce(sum(output_tokens), 0)::text AS output_tokens,
-            coalesce(sum(job_cost), 0)::numeric(20, 2)::text AS cost_usd
-       FROM sutro.jobs WHERE source = $1 GROUP BY 1 ORDER BY sum(job_cost) DESC NULLS LAST`,
-    [source],
-  );
-  return result.rows;
+export function spendByModel(pool: pg.Pool, limits: DatabaseLimits, source: string): Promise<ModelSpend[]> {
+  const options = { what: 'reading the spend per model', limits, readOnly: true };
+  return inTransaction(pool, options, async (client) => {
+    const result = await client.query<ModelSpend>(
+      `SELECT coalesce(model, '(none)') AS model, count(*)::int AS jobs,
+              count(*) FILTER (WHERE status = 'SUCCEEDED')::int AS succeeded,
+              coalesce(sum(input_tokens), 0)::text AS input_tokens,
+              coalesce(sum(output_tokens), 0)::text AS output_tokens,
+              coalesce(sum(job_cost), 0)::numeric(20, 2)::text AS cost_usd
+         FROM sutro.jobs WHERE source = $1 GROUP BY 1 ORDER BY sum(job_cost) DESC NULLS LAST`,
+      [source],
+    );
+    return result.rows;
+  });
 }
 
-/** Deletes everything stored for a source: the demo starts each tour from an empty account. */
-export async function forgetSource(pool: pg.Pool, source: string): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+/**
+ * Deletes everything stored for a source: the demo starts each tour from an empty account. Its lease
+ * row stays, so that the fencing token keeps rising.
+ */
+export function forgetSource(pool: pg.Pool, limits: DatabaseLimits, source: string): Promise<void> {
+  return inTransaction(pool, { what: `forgetting source "${source}"`, limits }, async (client) => {
     await client.query(
       'DELETE FROM sutro.full_pass_seen WHERE pass_run_id IN (SELECT id FROM sutro.sync_runs WHERE source = $1)',
       [source],
@@ -99,11 +126,5 @@ export async function forgetSource(pool: pg.Pool, source: string): Promise<void>
     for (const table of ['jobs', 'job_history', 'sync_runs', 'sync_state', 'rejected_jobs']) {
       await client.query(`DELETE FROM sutro.${table} WHERE source = $1`, [source]);
     }
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }

@@ -96,3 +96,49 @@ export function createReadinessCheck(options: ReadinessOptions): () => Promise<R
     return { ready: true, ...facts };
   };
 }
+
+export interface Liveness {
+  readonly healthy: boolean;
+  /** Why not healthy; absent when healthy. */
+  readonly reason?: string;
+  readonly secondsSinceProgress?: number;
+}
+
+/**
+ * Whether the run in progress still moves: every finished API request and every committed page
+ * counts. A run that has done neither for `stallSeconds` is stuck in a way no timeout caught, and
+ * /healthz says so, so that a liveness probe restarts the worker (its lease then lapses, and the
+ * next run takes the source over). Between runs the worker is idle, which is healthy.
+ */
+export class ProgressWatch {
+  private running: { readonly label: string; lastProgress: number } | null = null;
+
+  constructor(
+    private readonly stallSeconds: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  runStarted(label: string): void {
+    this.running = { label, lastProgress: this.now() };
+  }
+
+  progressed(): void {
+    if (this.running !== null) this.running.lastProgress = this.now();
+  }
+
+  runEnded(): void {
+    this.running = null;
+  }
+
+  liveness(): Liveness {
+    if (this.running === null) return { healthy: true };
+    const quiet = (this.now() - this.running.lastProgress) / 1000;
+    const secondsSinceProgress = Math.round(quiet);
+    if (quiet <= this.stallSeconds) return { healthy: true, secondsSinceProgress };
+    return {
+      healthy: false,
+      reason: `${this.running.label} has made no progress for ${secondsSinceProgress} s (SUTRO_STALL_SECONDS=${this.stallSeconds})`,
+      secondsSinceProgress,
+    };
+  }
+}

@@ -2,15 +2,17 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log.js';
-import type { Readiness } from './health.js';
+import type { Liveness, Readiness } from './health.js';
 
 export interface HealthServerOptions {
   /** 0 picks a free port (tests); `start` does not call this at all when SUTRO_HTTP_PORT is 0. */
   readonly port: number;
-  /** Default: every interface, as a container needs. */
-  readonly host?: string;
+  /** SUTRO_HTTP_HOST; a container needs 0.0.0.0 for its probes to reach it. */
+  readonly host: string;
   readonly registry: Registry;
   readonly readiness: () => Promise<Readiness>;
+  /** /healthz: 503 with the reason when the run in progress has stopped moving. */
+  readonly liveness: () => Liveness;
   readonly log?: Logger;
 }
 
@@ -40,11 +42,11 @@ function sendJson(res: ServerResponse, status: number, body: unknown, head: bool
 }
 
 /**
- * `/healthz` (the process answers), `/readyz` (the database answers and the last success is recent)
+ * `/healthz` (the process answers and its run moves), `/readyz` (the database answers and the last success is recent)
  * and `/metrics` (Prometheus text), on node:http: three routes do not need a framework.
  */
 export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
-  const { registry, readiness, log } = options;
+  const { registry, readiness, liveness, log } = options;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const head = req.method === 'HEAD';
@@ -54,8 +56,10 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
     }
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     switch (path) {
-      case '/healthz':
-        return sendJson(res, 200, { status: 'ok' }, head);
+      case '/healthz': {
+        const { healthy, ...details } = liveness();
+        return sendJson(res, healthy ? 200 : 503, { status: healthy ? 'ok' : 'stalled', ...details }, head);
+      }
       case '/readyz': {
         const result = await readiness();
         const { ready, ...details } = result;
@@ -82,7 +86,7 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
     server.once('error', (error) =>
       reject(
         new HealthServerError(
-          `cannot serve /healthz, /readyz and /metrics on port ${options.port} (SUTRO_HTTP_PORT): ${error.message}`,
+          `cannot serve /healthz, /readyz and /metrics on ${options.host}:${options.port} (SUTRO_HTTP_HOST, SUTRO_HTTP_PORT): ${error.message}`,
           { cause: error },
         ),
       ),
@@ -90,7 +94,10 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
     server.listen(options.port, options.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  log?.info({ port, paths: ['/healthz', '/readyz', '/metrics'] }, 'health and metrics endpoints listening');
+  log?.info(
+    { host: options.host, port, paths: ['/healthz', '/readyz', '/metrics'] },
+    'health and metrics endpoints listening',
+  );
 
   return {
     port,

@@ -1,6 +1,6 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from '../log.js';
-import type { RunMode } from '../db/store.js';
+import type { RunMode } from '../sync/port.js';
 
 export interface Schedules {
   readonly incremental: string;

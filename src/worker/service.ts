@@ -1,10 +1,8 @@
 import { once } from 'node:events';
-import type { Config } from '../config.js';
-import type { Logger } from '../log.js';
 import { createMetrics } from '../metrics.js';
-import { createApi, openDatabase } from '../runtime.js';
-import { runSync } from '../sync/engine.js';
-import { createReadinessCheck, readSourceHealth } from './health.js';
+import { createApi, openDatabase, type CommandContext } from '../runtime.js';
+import { runSync, type SyncOptions } from '../sync/engine.js';
+import { createReadinessCheck, ProgressWatch, readSourceHealth } from './health.js';
 import { startHealthServer, type HealthServer } from './http.js';
 import { startScheduler } from './scheduler.js';
 import { handleShutdownSignals } from './shutdown.js';
@@ -13,25 +11,36 @@ import { handleShutdownSignals } from './shutdown.js';
 const DATABASE_READ_TIMEOUT_MS = 3_000;
 
 /**
+ * The first run after a start waits for its source this much longer than a lease lasts: a worker
+ * restarted after a crash finds its predecessor's lease still there, and takes the source over once
+ * it lapses rather than skipping to the next tick.
+ */
+const STARTUP_WAIT_EXTRA_SECONDS = 5;
+
+/**
  * `sutro-sync start`: the long-running worker. SIGTERM or SIGINT stops scheduling first, lets the
  * run in progress stop after its current page (recorded as interrupted), then closes the health
  * endpoints and the pool.
  */
 export async function runService(
-  config: Config,
-  log: Logger,
+  { config, log, secrets }: CommandContext,
   options: { runAtStart: boolean },
 ): Promise<number> {
   const metrics = createMetrics({ source: config.source, log });
-  const api = createApi(config, metrics.observeRequest);
+  const watch = new ProgressWatch(config.http.stallSeconds);
+  const api = createApi(config, (observation) => {
+    metrics.observeRequest(observation);
+    watch.progressed();
+  });
   const shutdown = handleShutdownSignals(log);
-  const database = await openDatabase(config, log);
+  const database = await openDatabase(config, log, { secrets });
   metrics.attachDatabase(() => readSourceHealth(database.pool, config.source, DATABASE_READ_TIMEOUT_MS));
 
   let health: HealthServer | null = null;
   if (config.http.port !== 0) {
     try {
       health = await startHealthServer({
+        host: config.http.host,
         port: config.http.port,
         registry: metrics.registry,
         readiness: createReadinessCheck({
@@ -40,6 +49,7 @@ export async function runService(
           maxAgeSeconds: config.http.readyMaxAgeSeconds,
           timeoutMs: DATABASE_READ_TIMEOUT_MS,
         }),
+        liveness: () => watch.liveness(),
         log,
       });
     } catch (error) {
@@ -49,29 +59,49 @@ export async function runService(
     }
   }
 
+  // The end of a run the database could not take (it stopped answering), for the next run to record.
+  let lateEnd: SyncOptions['lateEnd'];
   const scheduler = startScheduler(
     { incremental: config.sync.schedule, full: config.sync.fullSchedule },
     async (mode, trigger) => {
       const started = performance.now();
+      watch.runStarted(`the ${mode} run started by ${trigger}`);
       let result;
       try {
         result = await runSync(
-          { store: database.store, api, log, onPage: metrics.observePage },
+          {
+            store: database.store,
+            api,
+            log,
+            onPage: (progress) => {
+              metrics.observePage(progress);
+              watch.progressed();
+            },
+          },
           {
             source: config.source,
             mode,
             trigger,
             safetyMarginSeconds: config.sync.safetyMarginSeconds,
             pageLimit: config.sutro.pageLimit,
+            leaseSeconds: config.sync.leaseSeconds,
+            waitSeconds: trigger === 'startup' ? config.sync.leaseSeconds + STARTUP_WAIT_EXTRA_SECONDS : 0,
+            ...(lateEnd ? { lateEnd } : {}),
             signal: shutdown.signal,
           },
         );
       } catch (error) {
         metrics.observeRunFailure(mode, performance.now() - started);
         throw error;
+      } finally {
+        watch.runEnded();
       }
-      if (result.skipped) log.info({ mode, trigger }, `${result.reason}; skipping this tick`);
-      else metrics.observeRun(result);
+      if (result.skipped) {
+        log.info({ mode, trigger }, `${result.reason}; skipping this tick`);
+        return;
+      }
+      lateEnd = result.unrecorded ?? undefined;
+      metrics.observeRun(result);
     },
     log,
     options,
