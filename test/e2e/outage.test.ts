@@ -61,11 +61,15 @@ describe('PostgreSQL restarting under a running worker', () => {
         pages: number;
         jobs_inserted: number;
         resumed_from_run_id: string | null;
+        error: string | null;
       }>(
-        `SELECT status, pages, jobs_inserted, resumed_from_run_id FROM sutro.sync_runs WHERE source = 'outage' ORDER BY id`,
+        `SELECT status, pages, jobs_inserted, resumed_from_run_id, error FROM sutro.sync_runs WHERE source = 'outage' ORDER BY id`,
       );
-      // The run cut off by the restart could not record its end; the next run marked it abandoned.
-      expect(runs[0]?.status).toBe('abandoned');
+      // The run cut off by the restart could not record its end then; the worker's next run did,
+      // with the real cause, and freed its lease rather than waiting for it to lapse.
+      expect(runs[0]?.status).toBe('failed');
+      expect(runs[0]?.error).toMatch(/terminat|connect|ECONNREFUSED|shut/i);
+      expect(runs[0]?.error).toMatch(/its end could not be recorded in the database/);
       expect(runs.map((r) => r.status)).toContain('succeeded');
       // The checkpoint survived: the first successful run continued the interrupted full pass.
       expect(runs.find((r) => r.status === 'succeeded')?.resumed_from_run_id).not.toBeNull();

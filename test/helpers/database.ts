@@ -3,10 +3,24 @@ import pg from 'pg';
 import pino from 'pino';
 import { inject } from 'vitest';
 import { connect, type Database } from '../../src/db/connect.js';
-import { createSyncStore, type SyncStore } from '../../src/db/store.js';
+import { createSyncStore } from '../../src/db/store.js';
+import type { SyncStore } from '../../src/sync/port.js';
+import { DEFAULT_LIMITS } from './limits.js';
+
+/** How the code under test reaches PostgreSQL: directly, or through PgBouncer in transaction mode. */
+export type Route = 'direct' | 'pooler';
+
+/** The routes this machine offers: the pooler only where PgBouncer is installed (see global-setup.ts). */
+export function routes(): Route[] {
+  return inject('poolerUrl') === null ? ['direct'] : ['direct', 'pooler'];
+}
 
 export interface TestDatabase extends Database {
+  /** The URL for the code under test, by the route asked for. */
   readonly url: string;
+  /** Straight to the server, whatever the route: for what a pooler would get in the way of. */
+  readonly directUrl: string;
+  readonly route: Route;
   readonly name: string;
   readonly store: SyncStore;
   /** Drops the database; call in afterAll. */
@@ -19,7 +33,10 @@ export const silentLog = pino({ level: 'silent' });
  * A fresh, migrated database of its own for one test file, copied from the suite's template;
  * `empty` gives an unmigrated one instead (for tests of the migrations themselves).
  */
-export async function createTestDatabase(options: { empty?: boolean } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(
+  options: { empty?: boolean; route?: Route } = {},
+): Promise<TestDatabase> {
+  const route = options.route ?? 'direct';
   const adminUrl = inject('adminUrl');
   const template = inject('templateDatabase');
   const name = `${template.replace('_template_', '_')}_${randomBytes(4).toString('hex')}`;
@@ -39,14 +56,24 @@ export async function createTestDatabase(options: { empty?: boolean } = {}): Pro
   } finally {
     await admin.end();
   }
-  const url = new URL(adminUrl);
+  const directUrl = new URL(adminUrl);
+  directUrl.pathname = `/${name}`;
+  const poolerUrl = inject('poolerUrl');
+  if (route === 'pooler' && poolerUrl === null)
+    throw new Error('no PgBouncer on this machine (see routes())');
+  const url = new URL(route === 'pooler' ? (poolerUrl ?? '') : adminUrl);
   url.pathname = `/${name}`;
-  const database = connect(url.toString(), silentLog, { max: 6 });
+  const database = connect({ connectionString: url.toString(), ssl: false }, silentLog, {
+    limits: DEFAULT_LIMITS,
+    max: 6,
+  });
   return {
     ...database,
     url: url.toString(),
+    directUrl: directUrl.toString(),
+    route,
     name,
-    store: createSyncStore(database.db, database.pool, silentLog),
+    store: createSyncStore(database.pool, DEFAULT_LIMITS),
     async drop() {
       await database.close();
       const client = new pg.Client({ connectionString: adminUrl });

@@ -2,6 +2,8 @@ import pg from 'pg';
 import pino from 'pino';
 import type { TestProject } from 'vitest/node';
 import { migrate } from '../../src/db/migrate.js';
+import { DEFAULT_LIMITS, MIGRATION_LOCK_TIMEOUT_MS } from './limits.js';
+import { findPgBouncer, startPgBouncer, type RunningPgBouncer } from './pgbouncer.js';
 import { startOwnPostgres } from './postgres.js';
 
 declare module 'vitest' {
@@ -12,6 +14,11 @@ declare module 'vitest' {
     templateDatabase: string;
     /** How the server was found, for the report. */
     databaseOrigin: string;
+    /**
+     * The same server behind a real PgBouncer in transaction mode (a superuser URL like adminUrl),
+     * or null when PgBouncer is not installed; TEST_REQUIRE_PGBOUNCER=1 (CI) makes that an error.
+     */
+    poolerUrl: string | null;
   }
 }
 
@@ -58,12 +65,31 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const templateUrl = new URL(server.url);
   templateUrl.pathname = `/${template}`;
   const pool = new pg.Pool({ connectionString: templateUrl.toString() });
-  await migrate(pool, pino({ level: 'silent' }));
+  await migrate(pool, pino({ level: 'silent' }), {
+    limits: DEFAULT_LIMITS,
+    lockTimeoutMs: MIGRATION_LOCK_TIMEOUT_MS,
+  });
   await pool.end();
+
+  const pgbouncer = findPgBouncer();
+  if (pgbouncer === null && process.env.TEST_REQUIRE_PGBOUNCER === '1') {
+    throw new Error('TEST_REQUIRE_PGBOUNCER=1 but no pgbouncer binary was found (apt-get install pgbouncer)');
+  }
+  const pooler: RunningPgBouncer | null =
+    pgbouncer === null ? null : await startPgBouncer(pgbouncer, server.url);
 
   project.provide('adminUrl', server.url);
   project.provide('templateDatabase', template);
   project.provide('databaseOrigin', server.origin);
+  project.provide('poolerUrl', pooler?.url ?? null);
+  const shown = new URL(server.url);
+  if (shown.password !== '') shown.password = '***';
+  process.stderr.write(
+    `sutro-sync tests: PostgreSQL from ${server.origin} (${shown.host}); ` +
+      (pooler === null
+        ? 'PgBouncer not installed, so the pooler variants are skipped\n'
+        : `PgBouncer in transaction mode at ${new URL(pooler.url).host}\n`),
+  );
 
   return async () => {
     const client = new pg.Client({ connectionString: server.url });
@@ -76,6 +102,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       await client.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`).catch(() => undefined);
     }
     await client.end();
+    await pooler?.stop();
     await server.stop();
   };
 }

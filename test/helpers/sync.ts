@@ -1,8 +1,9 @@
-import type { SyncStore } from '../../src/db/store.js';
+import type { SyncStore } from '../../src/sync/port.js';
 import { createSutroClient, type JobsApi } from '../../src/sutro/client.js';
 import { runSync, type SyncDependencies, type SyncOptions, type SyncResult } from '../../src/sync/engine.js';
 import { startSimulator, type RunningSimulator, type SimulatedAccount } from '../../src/simulator/index.js';
 import { silentLog } from './database.js';
+import { LEASE_SECONDS } from './limits.js';
 
 export const TEST_API_KEY = 'sk_test_sync_0123';
 
@@ -44,7 +45,14 @@ export async function syncOnce(
   const { pageLimit, onPage, ...rest } = options;
   const result = await runSync(
     { store, api: testApi(sim, pageLimit), log: silentLog, ...(onPage ? { onPage } : {}) },
-    { source, mode: 'incremental', trigger: 'test', safetyMarginSeconds: 600, ...rest },
+    {
+      source,
+      mode: 'incremental',
+      trigger: 'test',
+      safetyMarginSeconds: 600,
+      leaseSeconds: LEASE_SECONDS,
+      ...rest,
+    },
   );
   if (result.skipped) throw new Error(result.reason);
   return result;

@@ -13,6 +13,7 @@ import { createSutroClient } from '../../src/sutro/client.js';
 import { runSync, type SyncResult } from '../../src/sync/engine.js';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, silentLog, type TestDatabase } from '../helpers/database.js';
+import { DEFAULT_LIMITS, LEASE_SECONDS } from '../helpers/limits.js';
 
 /**
  * The analytics views, the docs' example queries, the reader role and `report`, all checked against
@@ -135,7 +136,7 @@ async function sync(): Promise<Extract<SyncResult, { skipped: false }>> {
   });
   const result = await runSync(
     { store: db.store, api, log: silentLog },
-    { source: SOURCE, mode: 'full', trigger: 'test', safetyMarginSeconds: 600 },
+    { source: SOURCE, mode: 'full', trigger: 'test', safetyMarginSeconds: 600, leaseSeconds: LEASE_SECONDS },
   );
   if (result.skipped) throw new Error(result.reason);
   return result;
@@ -201,7 +202,7 @@ afterAll(async () => {
   // Only now that the database holding their grants is gone can the roles be dropped.
   const admin = new pg.Client({ connectionString: inject('adminUrl') });
   await admin.connect();
-  for (const role of roles) await admin.query(`DROP ROLE IF EXISTS ${role}`);
+  for (const role of roles) await admin.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(role)}`);
   await admin.end();
 });
 
@@ -965,7 +966,15 @@ describe('grant-reader', () => {
   });
 
   async function expectReadOnly(reader: pg.Client): Promise<void> {
-    for (const relation of [...VIEWS, 'jobs', 'job_history', 'sync_runs', 'sync_state', 'rejected_jobs']) {
+    for (const relation of [
+      ...VIEWS,
+      'jobs',
+      'job_history',
+      'sync_runs',
+      'sync_state',
+      'rejected_jobs',
+      'sync_leases',
+    ]) {
       const result = await reader.query<{ n: string }>(`SELECT count(*) AS n FROM sutro.${relation}`);
       expect(Number(result.rows[0]?.n), relation).toBeGreaterThan(0);
     }
@@ -981,15 +990,19 @@ describe('grant-reader', () => {
       `CREATE INDEX reader_idx ON sutro.jobs (name)`,
     ];
     for (const sql of refused) {
+      // Read-only by default (25006), and without the privilege even when it asks to write (42501).
+      await expect(reader.query(sql), sql).rejects.toMatchObject({ code: '25006' });
+      await reader.query('BEGIN READ WRITE');
       await expect(reader.query(sql), sql).rejects.toMatchObject({ code: '42501' });
+      await reader.query('ROLLBACK');
     }
   }
 
   it('lets a role read every table and view, refuses it every write and DDL, and covers future tables', async () => {
     const { role, password } = await createRole();
-    const grant = await grantReader(db.pool, role);
+    const grant = await grantReader(db.pool, DEFAULT_LIMITS, role);
     expect(grant).toMatchObject({ role, warnings: [] });
-    expect(grant.relations).toBe(VIEWS.length + 6);
+    expect(grant.relations).toBe(VIEWS.length + 7);
     const reader = await connectAs(role, password);
     await expectReadOnly(reader);
 
@@ -1005,18 +1018,58 @@ describe('grant-reader', () => {
     expect((await reader.query(`SELECT answer FROM sutro.future_view_${suffix}`)).rows).toEqual([
       { answer: 42 },
     ]);
+    await reader.query('BEGIN READ WRITE');
     await expect(reader.query(`INSERT INTO sutro.future_${suffix} VALUES (8)`)).rejects.toMatchObject({
       code: '42501',
     });
+    await reader.query('ROLLBACK');
     await db.pool.query(`DROP VIEW sutro.future_view_${suffix}; DROP TABLE sutro.future_${suffix}`);
   });
 
+  it('makes the role read-only by default: no temporary tables, and never the lease of a source', async () => {
+    const { role, password } = await createRole();
+    const grant = await grantReader(db.pool, DEFAULT_LIMITS, role);
+    expect(grant).toMatchObject({ readOnlyByDefault: true, warnings: [] });
+    const reader = await connectAs(role, password);
+    await expect(reader.query('CREATE TEMP TABLE scratch (a int)')).rejects.toMatchObject({ code: '25006' });
+    // Even in a transaction it declares read-write, the lease table is beyond its privileges.
+    await reader.query('BEGIN READ WRITE');
+    await expect(
+      reader.query(
+        `INSERT INTO sutro.sync_leases (source, token, holder, expires_at) VALUES ('x', 1, 'bi', now() + interval '1 day')`,
+      ),
+    ).rejects.toMatchObject({ code: '42501' });
+    await reader.query('ROLLBACK');
+    await reader.query('BEGIN READ WRITE');
+    await expect(reader.query(`UPDATE sutro.sync_leases SET expires_at = 'infinity'`)).rejects.toMatchObject({
+      code: '42501',
+    });
+    await reader.query('ROLLBACK');
+  });
+
+  it.each([
+    `Émilie_${randomBytes(2).toString('hex')}`,
+    `BI "tool" ${randomBytes(2).toString('hex')}`,
+    `ÄÖÜ-${randomBytes(2).toString('hex')}`,
+  ])('works for the role %j, whatever its characters, and suggests it for a case slip', async (role) => {
+    await db.pool.query(
+      `CREATE ROLE ${pg.escapeIdentifier(role)} LOGIN PASSWORD 'x-${randomBytes(4).toString('hex')}'`,
+    );
+    roles.push(role);
+    expect(await grantReader(db.pool, DEFAULT_LIMITS, role)).toMatchObject({ role, readOnlyByDefault: true });
+    const slip = (await grantReader(db.pool, DEFAULT_LIMITS, role.toLowerCase()).catch(
+      (e: unknown) => e,
+    )) as Error;
+    expect(slip).toBeInstanceOf(UnknownRoleError);
+    expect(slip.message).toContain(`did you mean "${role}"`);
+  });
+
   it('says which role does not exist, and suggests the one a case slip meant', async () => {
-    await expect(grantReader(db.pool, 'no_such_reader_role')).rejects.toThrow(
+    await expect(grantReader(db.pool, DEFAULT_LIMITS, 'no_such_reader_role')).rejects.toThrow(
       /role "no_such_reader_role" does not exist/,
     );
     const { role } = await createRole();
-    const error = (await grantReader(db.pool, role.toUpperCase()).catch(
+    const error = (await grantReader(db.pool, DEFAULT_LIMITS, role.toUpperCase()).catch(
       (e: unknown) => e,
     )) as UnknownRoleError;
     expect(error).toBeInstanceOf(UnknownRoleError);
@@ -1025,9 +1078,11 @@ describe('grant-reader', () => {
 
   it('refuses the role it runs as, and warns of a role that can write anyway', async () => {
     const [me] = await rows<{ user: string }>('SELECT current_user AS user');
-    await expect(grantReader(db.pool, me?.user ?? '')).rejects.toThrow(/a reader must be another role/);
+    await expect(grantReader(db.pool, DEFAULT_LIMITS, me?.user ?? '')).rejects.toThrow(
+      /a reader must be another role/,
+    );
     const { role } = await createRole(`IN ROLE ${me?.user ?? ''}`);
-    const grant = await grantReader(db.pool, role);
+    const grant = await grantReader(db.pool, DEFAULT_LIMITS, role);
     expect(grant.warnings).toEqual([
       `"${role}" is a member of "${me?.user ?? ''}" and inherits its right to write`,
     ]);

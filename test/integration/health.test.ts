@@ -9,9 +9,16 @@ import { createMetrics } from '../../src/metrics.js';
 import { SimulatedAccount, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
 import { createSutroClient } from '../../src/sutro/client.js';
 import { runSync } from '../../src/sync/engine.js';
-import { createReadinessCheck, readSourceHealth, type Readiness } from '../../src/worker/health.js';
+import {
+  createReadinessCheck,
+  ProgressWatch,
+  readSourceHealth,
+  type Liveness,
+  type Readiness,
+} from '../../src/worker/health.js';
 import { startHealthServer, type HealthServer } from '../../src/worker/http.js';
 import { createTestDatabase, silentLog, type TestDatabase } from '../helpers/database.js';
+import { DEFAULT_LIMITS, LEASE_SECONDS, MIGRATION_LOCK_TIMEOUT_MS } from '../helpers/limits.js';
 import { startOwnPostgres } from '../helpers/postgres.js';
 
 const KEY = 'sk_test_health';
@@ -39,8 +46,9 @@ afterAll(async () => {
 async function serve(
   readiness: () => Promise<Readiness>,
   registry = createMetrics({ source: 'x' }).registry,
+  liveness: () => Liveness = () => ({ healthy: true }),
 ) {
-  const server = await startHealthServer({ port: 0, host: '127.0.0.1', registry, readiness });
+  const server = await startHealthServer({ port: 0, host: '127.0.0.1', registry, readiness, liveness });
   servers.push(server);
   return server;
 }
@@ -56,14 +64,14 @@ async function readyz(server: HealthServer) {
   return { status, body: JSON.parse(text) as { status: string; reason?: string } };
 }
 
-async function sync(database: Pick<Database, 'db' | 'pool'>, source: string) {
+async function sync(database: Pick<Database, 'pool'>, source: string) {
   const result = await runSync(
     {
-      store: createSyncStore(database.db, database.pool, silentLog),
+      store: createSyncStore(database.pool, DEFAULT_LIMITS),
       api: createSutroClient({ apiUrl: sim.url, apiKey: KEY, timeoutMs: 5_000, pageLimit: 100 }),
       log: silentLog,
     },
-    { source, mode: 'incremental', trigger: 'test', safetyMarginSeconds: 3_600 },
+    { source, mode: 'incremental', trigger: 'test', safetyMarginSeconds: 3_600, leaseSeconds: LEASE_SECONDS },
   );
   expect(result).toMatchObject({ skipped: false, status: 'succeeded' });
 }
@@ -103,8 +111,43 @@ describe('/healthz and the routes around it', () => {
         host: '127.0.0.1',
         registry: createMetrics({ source: 'x' }).registry,
         readiness: () => Promise.resolve({ ready: true }),
+        liveness: () => ({ healthy: true }),
       }),
-    ).rejects.toThrow(`port ${taken.port} (SUTRO_HTTP_PORT)`);
+    ).rejects.toThrow(`127.0.0.1:${taken.port} (SUTRO_HTTP_HOST, SUTRO_HTTP_PORT)`);
+  });
+
+  it('turns 503 with the reason once a run has made no progress for SUTRO_STALL_SECONDS', async () => {
+    let now = 0;
+    const watch = new ProgressWatch(600, () => now);
+    const server = await serve(
+      () => Promise.resolve({ ready: true }),
+      undefined,
+      () => watch.liveness(),
+    );
+    const healthz = async () => {
+      const { status, text } = await get(server, '/healthz');
+      return { status, body: JSON.parse(text) as Record<string, unknown> };
+    };
+    watch.runStarted('the full run started by schedule-full');
+    now = 599_000;
+    expect(await healthz()).toMatchObject({ status: 200, body: { status: 'ok', secondsSinceProgress: 599 } });
+    watch.progressed();
+    now = 1_199_000;
+    expect((await healthz()).status).toBe(200);
+    now = 1_200_001;
+    expect(await healthz()).toEqual({
+      status: 503,
+      body: {
+        status: 'stalled',
+        reason:
+          'the full run started by schedule-full has made no progress for 601 s (SUTRO_STALL_SECONDS=600)',
+        secondsSinceProgress: 601,
+      },
+    });
+    // Between runs the worker waits for the next tick, which is healthy however long it takes.
+    watch.runEnded();
+    now = 10_000_000;
+    expect(await healthz()).toEqual({ status: 200, body: { status: 'ok' } });
   });
 });
 
@@ -184,10 +227,12 @@ describe('/readyz', () => {
 describe('/readyz while PostgreSQL stops and starts again', () => {
   it('turns 503 when the server stops and 200 when it is back', async () => {
     const postgres = await startOwnPostgres();
-    const database = connect(postgres.url, silentLog);
+    const database = connect({ connectionString: postgres.url, ssl: false }, silentLog, {
+      limits: DEFAULT_LIMITS,
+    });
     const { pool } = database;
     try {
-      await migrate(pool, silentLog);
+      await migrate(pool, silentLog, { limits: DEFAULT_LIMITS, lockTimeoutMs: MIGRATION_LOCK_TIMEOUT_MS });
       await sync(database, 'restart');
       const server = await serve(readinessOf(pool, 'restart'));
       expect((await readyz(server)).status).toBe(200);

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PageWrite } from '../../src/db/store.js';
+import { LeaseLostError, type Lease, type PageWrite, type RunOutcome } from '../../src/sync/port.js';
 import { parseJob, type Job } from '../../src/sutro/job.js';
+import { createSyncStore } from '../../src/db/store.js';
+import type { DatabaseLimits } from '../../src/db/errors.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
 let db: TestDatabase;
@@ -44,9 +46,30 @@ function job(raw: Record<string, unknown>): Job {
   return parsed.job;
 }
 
+/** The lease of SOURCE, taken afresh before each test and after each finished run (which frees it). */
+let lease: Lease;
+
+async function takeLease(source = SOURCE, holder = 'store-test:1:aa', seconds = 3_600): Promise<Lease> {
+  const taken = await db.store.acquireLease({ source, holder, seconds });
+  if (!('lease' in taken)) throw new Error(`the lease of ${source} is held`);
+  return taken.lease;
+}
+
+const createSyncStoreWith = (limits: DatabaseLimits) => createSyncStore(db.pool, limits);
+
+/** The store's writes, with the current lease. */
+const store = {
+  writePage: (write: PageWrite) => db.store.writePage(lease, write),
+  recoverStaleRuns: () => db.store.recoverStaleRuns(lease),
+  async finishRun(runId: number, passRunId: number | null, outcome: RunOutcome): Promise<number> {
+    const marked = await db.store.finishRun(lease, runId, passRunId, outcome);
+    lease = await takeLease();
+    return marked;
+  },
+};
+
 async function newRun(mode: 'incremental' | 'full' = 'incremental'): Promise<number> {
-  return db.store.startRun({
-    source: SOURCE,
+  return db.store.startRun(lease, {
     mode,
     requestedMode: mode,
     trigger: 'test',
@@ -58,13 +81,13 @@ async function newRun(mode: 'incremental' | 'full' = 'incremental'): Promise<num
 /** Stores jobs through a finished incremental run, so that a later full pass finds them stored. */
 async function storeEarlier(ids: string[]): Promise<void> {
   const runId = await newRun();
-  await db.store.writePage(
+  await store.writePage(
     page(
       runId,
       ids.map((id) => job(apiJob(id))),
     ),
   );
-  await db.store.finishRun(SOURCE, runId, null, {
+  await store.finishRun(runId, null, {
     status: 'succeeded',
     mode: 'incremental',
     stopReason: 'below_floor',
@@ -74,7 +97,7 @@ async function storeEarlier(ids: string[]): Promise<void> {
 }
 
 function page(runId: number, jobs: Job[], extra: Partial<PageWrite> = {}): PageWrite {
-  return { source: SOURCE, runId, page: 0, jobs, rejected: [], listed: jobs.length, pass: null, ...extra };
+  return { runId, page: 0, jobs, rejected: [], listed: jobs.length, pass: null, ...extra };
 }
 
 async function count(sql: string, values: unknown[] = []): Promise<number> {
@@ -84,14 +107,15 @@ async function count(sql: string, values: unknown[] = []): Promise<number> {
 
 beforeEach(async () => {
   await db.pool.query(
-    'TRUNCATE sutro.jobs, sutro.job_history, sutro.sync_runs, sutro.sync_state, sutro.rejected_jobs, sutro.full_pass_seen',
+    'TRUNCATE sutro.jobs, sutro.job_history, sutro.sync_runs, sutro.sync_state, sutro.rejected_jobs, sutro.full_pass_seen, sutro.sync_leases',
   );
+  lease = await takeLease();
 });
 
 describe('writePage', () => {
   it('inserts new jobs with one first_seen history row each, and counts the run', async () => {
     const runId = await newRun();
-    const result = await db.store.writePage(page(runId, [job(apiJob('a')), job(apiJob('b'))]));
+    const result = await store.writePage(page(runId, [job(apiJob('a')), job(apiJob('b'))]));
     expect(result).toEqual({
       inserted: 2,
       updated: 0,
@@ -112,11 +136,11 @@ describe('writePage', () => {
 
   it('leaves unchanged jobs untouched: no update, no new tuple, no history', async () => {
     const runId = await newRun();
-    await db.store.writePage(page(runId, [job(apiJob('a')), job(apiJob('b'))]));
+    await store.writePage(page(runId, [job(apiJob('a')), job(apiJob('b'))]));
     const before = await db.pool.query(
       `SELECT job_id, xmin::text, last_changed_at FROM sutro.jobs ORDER BY job_id`,
     );
-    const again = await db.store.writePage(page(runId, [job(apiJob('a')), job(apiJob('b'))]));
+    const again = await store.writePage(page(runId, [job(apiJob('a')), job(apiJob('b'))]));
     expect(again).toEqual({
       inserted: 0,
       updated: 0,
@@ -134,7 +158,7 @@ describe('writePage', () => {
 
   it('records a change of a tracked field as history with the fields that changed', async () => {
     const runId = await newRun();
-    await db.store.writePage(page(runId, [job(apiJob('a'))]));
+    await store.writePage(page(runId, [job(apiJob('a'))]));
     const finished = apiJob('a', {
       status: 'succeeded',
       datetime_completed: '2026-10-01T11:00:00Z',
@@ -142,7 +166,7 @@ describe('writePage', () => {
       output_tokens: '12345',
       job_cost: '0.1234567890123456789',
     });
-    const result = await db.store.writePage(page(runId, [job(finished)]));
+    const result = await store.writePage(page(runId, [job(finished)]));
     expect(result).toMatchObject({ inserted: 0, updated: 1, historyRows: 1 });
     const history = await db.pool.query(
       `SELECT change, changed_fields, previous_status, status, input_tokens::text, job_cost::text
@@ -171,8 +195,8 @@ describe('writePage', () => {
 
   it('updates a change of an untracked field without a history row', async () => {
     const runId = await newRun();
-    await db.store.writePage(page(runId, [job(apiJob('a'))]));
-    const result = await db.store.writePage(page(runId, [job(apiJob('a', { description: 'renamed' }))]));
+    await store.writePage(page(runId, [job(apiJob('a'))]));
+    const result = await store.writePage(page(runId, [job(apiJob('a', { description: 'renamed' }))]));
     expect(result).toMatchObject({ updated: 1, historyRows: 0 });
     expect(await count(`SELECT count(*)::int AS n FROM sutro.jobs WHERE description = 'renamed'`)).toBe(1);
   });
@@ -186,8 +210,8 @@ describe('writePage', () => {
       ],
       listed: 2,
     });
-    expect(await db.store.writePage(write)).toMatchObject({ inserted: 1, rejected: 1, unchanged: 0 });
-    await db.store.writePage({ ...write, jobs: [] });
+    expect(await store.writePage(write)).toMatchObject({ inserted: 1, rejected: 1, unchanged: 0 });
+    await store.writePage({ ...write, jobs: [] });
     const rows = await db.pool.query(
       `SELECT job_id, reason, raw, times_seen, position_on_page FROM sutro.rejected_jobs`,
     );
@@ -205,7 +229,7 @@ describe('writePage', () => {
   it('commits the page, sightings and checkpoint together, or none of them', async () => {
     await storeEarlier(['a']);
     const runId = await newRun('full');
-    await db.store.writePage(page(runId, [job(apiJob('a'))], { pass: { runId, nextCursor: 'c1' } }));
+    await store.writePage(page(runId, [job(apiJob('a'))], { pass: { runId, nextCursor: 'c1' } }));
     const state = await db.store.readState(SOURCE);
     expect(state).toMatchObject({ resumeCursor: 'c1', resumePassRunId: runId, resumePages: 1 });
     // A page that fails half-way (here: a trigger raising an error after job b is inserted) leaves
@@ -217,7 +241,7 @@ describe('writePage', () => {
         EXECUTE FUNCTION public.fail_on_c();`);
     try {
       await expect(
-        db.store.writePage(
+        store.writePage(
           page(runId, [job(apiJob('b')), job(apiJob('c'))], { page: 1, pass: { runId, nextCursor: 'c2' } }),
         ),
       ).rejects.toThrow('refusing job c');
@@ -235,7 +259,7 @@ describe('writePage', () => {
     await db.pool.query('ALTER TABLE sutro.job_history ADD CONSTRAINT drift CHECK (run_id < 0) NOT VALID');
     try {
       await expect(
-        db.store.writePage(
+        store.writePage(
           page(runId, [job(apiJob('x')), job(apiJob('y'))], { pass: { runId, nextCursor: 'c1' } }),
         ),
       ).rejects.toThrow(/violates check constraint "drift"/);
@@ -250,7 +274,7 @@ describe('writePage', () => {
   it('dead-letters a job the table refuses, with the error, and writes the rest of the page', async () => {
     const runId = await newRun('full');
     const refused = { ...job(apiJob('no-status')), status: null as unknown as string };
-    const result = await db.store.writePage(
+    const result = await store.writePage(
       page(runId, [job(apiJob('a')), refused, job(apiJob('b'))], { pass: { runId, nextCursor: null } }),
     );
     expect(result).toMatchObject({ inserted: 2, rejected: 1, unchanged: 0 });
@@ -275,7 +299,7 @@ describe('planIncremental', () => {
   it('floors at the oldest unsettled job, else the newest job, minus the margin', async () => {
     const runId = await newRun();
     expect(await plan(60)).toEqual({ floor: null, refreshById: [] });
-    await db.store.writePage(
+    await store.writePage(
       page(runId, [
         job(
           apiJob('new', {
@@ -290,7 +314,7 @@ describe('planIncremental', () => {
       ]),
     );
     expect(await plan(60)).toEqual({ floor: new Date('2026-10-04T11:59:00Z'), refreshById: [] });
-    await db.store.writePage(
+    await store.writePage(
       page(runId, [
         job(apiJob('running', { status: 'CANCELLED', datetime_created: '2026-10-04T12:00:00Z' })),
       ]),
@@ -302,7 +326,7 @@ describe('planIncremental', () => {
     const runId = await newRun();
     const settled = (day: number) =>
       job(apiJob(`settled-${day}`, { status: 'FAILED', datetime_created: `2026-10-0${day}T00:00:00Z` }));
-    await db.store.writePage(
+    await store.writePage(
       page(runId, [
         job(apiJob('recent', { datetime_created: '2026-10-10T00:00:00Z' })),
         ...[4, 5, 6, 7, 8, 9].map(settled),
@@ -323,30 +347,121 @@ describe('planIncremental', () => {
   });
 });
 
-describe('runs and locks', () => {
-  it('lets one holder at a time lock a source, and frees it on release', async () => {
-    const first = await db.store.tryLockSource(SOURCE);
-    expect(first).not.toBeNull();
-    expect(await db.store.tryLockSource(SOURCE)).toBeNull();
-    const other = await db.store.tryLockSource('another-source');
-    expect(other).not.toBeNull();
-    await first?.release();
-    const again = await db.store.tryLockSource(SOURCE);
-    expect(again).not.toBeNull();
-    await again?.release();
-    await other?.release();
+describe('runs and leases', () => {
+  it('lets one holder at a time take a source, frees it on release, and raises the token at each taking', async () => {
+    expect(await db.store.acquireLease({ source: SOURCE, holder: 'other:2:bb', seconds: 60 })).toMatchObject({
+      heldBy: { holder: 'store-test:1:aa', runId: null },
+    });
+    const other = await takeLease('another-source');
+    expect(other.token).toBe(1);
+    await db.store.releaseLease(lease);
+    const again = await takeLease(SOURCE, 'other:2:bb');
+    expect(again.token).toBe(lease.token + 1);
+    expect(await db.store.renewLease(lease)).toBe(false);
+    expect(await db.store.renewLease(again)).toBe(true);
+  });
+
+  it('lets a run take over an expired lease, and refuses every write of the run that lost it', async () => {
+    await storeEarlier(['a']);
+    const runId = await newRun('full');
+    await store.writePage(page(runId, [job(apiJob('b'))], { pass: { runId, nextCursor: 'c1' } }));
+    const before = await db.pool.query('SELECT * FROM sutro.sync_state');
+    // Its holder stops renewing (paused, partitioned): the lease expires and another run takes it.
+    await db.pool.query(`UPDATE sutro.sync_leases SET expires_at = now() WHERE source = $1`, [SOURCE]);
+    const successor = await takeLease(SOURCE, 'successor:3:cc');
+    expect(successor.token).toBe(lease.token + 1);
+
+    const lost = lease;
+    const refusals: [string, () => Promise<unknown>][] = [
+      [
+        'writePage',
+        () =>
+          db.store.writePage(
+            lost,
+            page(runId, [job(apiJob('c'))], { page: 1, pass: { runId, nextCursor: 'c2' } }),
+          ),
+      ],
+      [
+        'finishRun',
+        () =>
+          db.store.finishRun(lost, runId, runId, {
+            status: 'succeeded',
+            mode: 'full',
+            stopReason: 'end_of_list',
+            error: null,
+            fullPassCompleted: true,
+          }),
+      ],
+      ['discardPass', () => db.store.discardPass(lost, runId)],
+      ['setRunMode', () => db.store.setRunMode(lost, runId, 'incremental')],
+      ['recoverStaleRuns', () => db.store.recoverStaleRuns(lost)],
+      [
+        'startRun',
+        () =>
+          db.store.startRun(lost, {
+            mode: 'full',
+            requestedMode: 'full',
+            trigger: 'test',
+            resumedFromRunId: null,
+            floor: null,
+          }),
+      ],
+    ];
+    for (const [name, refusal] of refusals) {
+      const error = await refusal().catch((e: unknown) => e);
+      expect(error, name).toBeInstanceOf(LeaseLostError);
+      expect((error as Error).message, name).toMatch(
+        /refused: this process lost the lease of source "store-test" to another run/,
+      );
+    }
+    expect(await db.store.renewLease(lost)).toBe(false);
+    // Nothing of it landed: no job c, no missing marks, the checkpoint and the run as they were.
+    expect(
+      (await db.pool.query('SELECT job_id, missing_since FROM sutro.jobs ORDER BY job_id')).rows,
+    ).toEqual([
+      { job_id: 'a', missing_since: null },
+      { job_id: 'b', missing_since: null },
+    ]);
+    expect((await db.pool.query('SELECT * FROM sutro.sync_state')).rows).toEqual(before.rows);
+    expect(await count(`SELECT count(*)::int AS n FROM sutro.sync_runs WHERE status = 'running'`)).toBe(1);
+    expect((await db.pool.query('SELECT holder, token::int FROM sutro.sync_leases')).rows).toEqual([
+      { holder: 'successor:3:cc', token: successor.token },
+    ]);
+  });
+
+  it('counts a lease whose row a write in flight holds as held, and does not wait lock_timeout for it', async () => {
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`UPDATE sutro.sync_leases SET expires_at = now() WHERE source = $1`, [SOURCE]);
+      const started = Date.now();
+      const attempt = await createSyncStoreWith({
+        statementTimeoutMs: 5_000,
+        lockTimeoutMs: 200,
+      }).acquireLease({
+        source: SOURCE,
+        holder: 'impatient:4:dd',
+        seconds: 60,
+      });
+      expect(attempt).toEqual({ heldBy: { holder: null, runId: null, expiresInSeconds: null } });
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
   });
 
   it('marks runs left running as abandoned and drops sightings of passes that cannot resume', async () => {
     await storeEarlier(['a']);
     const dead = await newRun('full');
-    await db.store.writePage(page(dead, [job(apiJob('a'))], { pass: { runId: dead, nextCursor: null } }));
+    await store.writePage(page(dead, [job(apiJob('a'))], { pass: { runId: dead, nextCursor: null } }));
     expect(await count('SELECT count(*)::int AS n FROM sutro.full_pass_seen')).toBe(1);
-    expect(await db.store.recoverStaleRuns(SOURCE)).toEqual([dead]);
+    expect(await store.recoverStaleRuns()).toEqual([dead]);
     const row = await db.pool.query('SELECT status, error FROM sutro.sync_runs WHERE id = $1', [dead]);
     expect(row.rows[0]).toEqual({
       status: 'abandoned',
-      error: 'the process running it stopped without finishing it',
+      error:
+        'its process stopped, or lost the database, before finishing it: its lease lapsed and a later run took the source over',
     });
     expect(await count('SELECT count(*)::int AS n FROM sutro.full_pass_seen')).toBe(0);
   });
@@ -354,19 +469,19 @@ describe('runs and locks', () => {
   it('keeps the sightings of a pass that can resume', async () => {
     await storeEarlier(['a']);
     const dead = await newRun('full');
-    await db.store.writePage(page(dead, [job(apiJob('a'))], { pass: { runId: dead, nextCursor: 'next' } }));
-    await db.store.recoverStaleRuns(SOURCE);
+    await store.writePage(page(dead, [job(apiJob('a'))], { pass: { runId: dead, nextCursor: 'next' } }));
+    await store.recoverStaleRuns();
     expect(await count('SELECT count(*)::int AS n FROM sutro.full_pass_seen')).toBe(1);
   });
 
   it('marks jobs a complete full pass did not list, and ends the pass', async () => {
     const first = await newRun('full');
-    await db.store.writePage(
+    await store.writePage(
       page(first, [job(apiJob('a')), job(apiJob('b'))], { pass: { runId: first, nextCursor: null } }),
     );
     // Jobs the pass stores itself need no sightings: it listed them.
     expect(await count('SELECT count(*)::int AS n FROM sutro.full_pass_seen')).toBe(0);
-    await db.store.finishRun(SOURCE, first, first, {
+    await store.finishRun(first, first, {
       status: 'succeeded',
       mode: 'full',
       stopReason: 'end_of_list',
@@ -374,11 +489,11 @@ describe('runs and locks', () => {
       fullPassCompleted: true,
     });
     const second = await newRun('full');
-    await db.store.writePage(
+    await store.writePage(
       page(second, [job(apiJob('a')), job(apiJob('c'))], { pass: { runId: second, nextCursor: null } }),
     );
     expect(await count('SELECT count(*)::int AS n FROM sutro.full_pass_seen')).toBe(1);
-    const marked = await db.store.finishRun(SOURCE, second, second, {
+    const marked = await store.finishRun(second, second, {
       status: 'succeeded',
       mode: 'full',
       stopReason: 'end_of_list',
@@ -394,7 +509,7 @@ describe('runs and locks', () => {
 
     // Listed again: cleared, as an update.
     const third = await newRun();
-    expect(await db.store.writePage(page(third, [job(apiJob('b'))]))).toMatchObject({
+    expect(await store.writePage(page(third, [job(apiJob('b'))]))).toMatchObject({
       updated: 1,
       historyRows: 0,
     });

@@ -20,7 +20,7 @@ describe('loadConfig', () => {
     expect(config.sutro.apiUrl).toBe('https://api.sutro.sh');
     expect(config.sutro.pageLimit).toBe(100);
     expect(config.source).toBe('default');
-    expect(config.databaseUrl).toBeUndefined();
+    expect(config.database.url).toBeUndefined();
     expect(config.embedded.dataDir).toBe('/srv/.sutro-sync/pg');
     expect(config.sync.schedule).toBe('*/15 * * * *');
     expect(config.logLevel).toBe('info');
@@ -67,7 +67,7 @@ describe('loadConfig', () => {
       DATABASE_URL_FILE: path.join(dir, 'db'),
     });
     expect(config.sutro.apiKey).toBe('sk_file_key');
-    expect(config.databaseUrl).toBe('postgres://u:p@db:5432/sutro');
+    expect(config.database.url).toBe('postgres://u:p@db:5432/sutro');
 
     const both = configError({ SUTRO_API_KEY: 'a', SUTRO_API_KEY_FILE: path.join(dir, 'key') });
     expect(both.message).toContain('SUTRO_API_KEY_FILE: set either');

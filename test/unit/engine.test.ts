@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { PageWrite, SyncStore } from '../../src/db/store.js';
+import type { PageWrite, SyncStore } from '../../src/sync/port.js';
 import type { JobsApi } from '../../src/sutro/client.js';
 import { isOutOfOrder, newestUnrepeated, runSync } from '../../src/sync/engine.js';
 
@@ -29,17 +29,21 @@ function scriptedApi(events: string[]): JobsApi {
   };
 }
 
-/** A store that keeps nothing and logs each page write when it starts. */
-function recordingStore(events: string[], floor: Date | null): SyncStore {
-  const lock = { release: () => Promise.resolve() };
+/** A store that keeps nothing and logs each page write when it starts, and the calls around it. */
+function recordingStore(events: string[], floor: Date | null, overrides: Partial<SyncStore> = {}): SyncStore {
+  const record = (event: string) => {
+    events.push(event);
+    return Promise.resolve();
+  };
   return {
-    tryLockSource: () => Promise.resolve(lock),
-    lockSource: () => Promise.resolve(lock),
-    recoverStaleRuns: () => Promise.resolve([]),
+    acquireLease: (request) => Promise.resolve({ lease: { ...request, token: 1 } }),
+    renewLease: () => Promise.resolve(true),
+    releaseLease: () => record('releaseLease'),
+    recoverStaleRuns: () => record('recoverStaleRuns').then(() => []),
     readState: () => Promise.resolve(null),
     startRun: () => Promise.resolve(1),
     planIncremental: () => Promise.resolve({ floor, refreshById: [] }),
-    async writePage(write: PageWrite) {
+    async writePage(_lease, write: PageWrite) {
       events.push(`write ${write.page}`);
       // Long enough for any look-ahead request the engine made to have been issued.
       await new Promise((resolve) => setTimeout(resolve, 10));
@@ -54,9 +58,13 @@ function recordingStore(events: string[], floor: Date | null): SyncStore {
     },
     discardPass: () => Promise.resolve(),
     setRunMode: () => Promise.resolve(),
-    finishRun: () => Promise.resolve(0),
+    finishRun: (lease, runId, _passRunId, outcome) =>
+      record(`finishRun ${runId} ${outcome.status} token ${lease.token}`).then(() => 0),
+    ...overrides,
   };
 }
+
+const OPTIONS = { source: 'default', trigger: 'test', safetyMarginSeconds: 0, leaseSeconds: 30 } as const;
 
 const log = pino({ level: 'silent' });
 
@@ -65,7 +73,7 @@ describe('runSync paging', () => {
     const events: string[] = [];
     const result = await runSync(
       { store: recordingStore(events, null), api: scriptedApi(events), log },
-      { source: 'default', mode: 'full', trigger: 'test', safetyMarginSeconds: 0 },
+      { ...OPTIONS, mode: 'full' },
     );
     expect(result).toMatchObject({
       skipped: false,
@@ -74,6 +82,7 @@ describe('runSync paging', () => {
       stopReason: 'end_of_list',
     });
     expect(events).toEqual([
+      'recoverStaleRuns',
       'request 0',
       'request 1',
       'write 0',
@@ -93,7 +102,7 @@ describe('runSync paging', () => {
     const floor = new Date(NOW - 2.5 * HOUR);
     const result = await runSync(
       { store: recordingStore(events, floor), api: scriptedApi(events), log },
-      { source: 'default', mode: 'incremental', trigger: 'test', safetyMarginSeconds: 0 },
+      { ...OPTIONS, mode: 'incremental' },
     );
     expect(result).toMatchObject({
       skipped: false,
@@ -101,7 +110,97 @@ describe('runSync paging', () => {
       pages: 2,
       stopReason: 'below_floor',
     });
-    expect(events).toEqual(['request 0', 'request 1', 'write 0', 'write 1']);
+    expect(events).toEqual(['recoverStaleRuns', 'request 0', 'request 1', 'write 0', 'write 1']);
+  });
+});
+
+describe('runSync and the lease', () => {
+  it('stops, failed and writing nothing more, once a renewal finds the lease taken by another run', async () => {
+    const events: string[] = [];
+    let renewals = 0;
+    // Renewed every 10 ms; the third renewal finds the lease gone, long before the first page arrives.
+    const store = recordingStore(events, null, { renewLease: () => Promise.resolve((renewals += 1) < 3) });
+    const api = scriptedApi(events);
+    const slowApi = {
+      ...api,
+      listJobs: async (cursor: string | null, signal?: AbortSignal) => {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        signal?.throwIfAborted();
+        return api.listJobs(cursor, signal);
+      },
+    };
+    const result = await runSync(
+      { store, api: slowApi, log },
+      { ...OPTIONS, mode: 'full', leaseSeconds: 0.03 },
+    );
+    expect(result).toMatchObject({ skipped: false, status: 'failed', stopReason: 'error', unrecorded: null });
+    if (result.skipped) throw new Error('skipped');
+    expect(result.error?.message).toMatch(/lost the lease of source "default" to another run/);
+    expect(events.filter((e) => e.startsWith('write'))).toEqual([]);
+  });
+
+  it('records the end of an earlier run the database could not take, with its lease, before anything else', async () => {
+    const events: string[] = [];
+    const lateEnd = {
+      lease: { source: 'default', token: 41, holder: 'this:1:aa', seconds: 30 },
+      runId: 7,
+      outcome: {
+        status: 'failed',
+        mode: 'full',
+        stopReason: 'error',
+        error: 'the database did not answer within 70 s',
+        fullPassCompleted: false,
+      },
+    } as const;
+    await runSync(
+      { store: recordingStore(events, null), api: scriptedApi(events), log },
+      { ...OPTIONS, mode: 'full', lateEnd },
+    );
+    expect(events.slice(0, 2)).toEqual(['finishRun 7 failed token 41', 'recoverStaleRuns']);
+  });
+
+  it('says when the end of the run could not be recorded, so that a later run records it', async () => {
+    const events: string[] = [];
+    const store = recordingStore(events, null, {
+      finishRun: () => Promise.reject(new Error('the database did not answer within 70 s')),
+    });
+    const result = await runSync({ store, api: scriptedApi(events), log }, { ...OPTIONS, mode: 'full' });
+    expect(result).toMatchObject({
+      skipped: false,
+      status: 'failed',
+      unrecorded: { runId: 1, outcome: { status: 'failed', stopReason: 'error', fullPassCompleted: false } },
+    });
+    if (result.skipped) throw new Error('skipped');
+    expect(result.error?.message).toBe(
+      'run 1: its end could not be recorded in the database: the database did not answer within 70 s',
+    );
+    // finishRun frees the lease; when it fails, the lease lapses by itself rather than by another call.
+    expect(events.filter((e) => e.includes('releaseLease'))).toEqual([]);
+  });
+
+  it('frees the lease when the database fails before the run is recorded as started', async () => {
+    const events: string[] = [];
+    const store = recordingStore(events, null, {
+      readState: () => Promise.reject(new Error('relation "sutro.sync_state" does not exist')),
+    });
+    await expect(
+      runSync({ store, api: scriptedApi(events), log }, { ...OPTIONS, mode: 'full' }),
+    ).rejects.toThrow('does not exist');
+    expect(events).toEqual(['recoverStaleRuns', 'releaseLease']);
+  });
+
+  it('waits for a held source no longer than asked, and says who holds it', async () => {
+    const heldBy = { holder: 'host:9:ab', runId: 4, expiresInSeconds: 12.2 };
+    const store = recordingStore([], null, { acquireLease: () => Promise.resolve({ heldBy }) });
+    const result = await runSync(
+      { store, api: scriptedApi([]), log },
+      { ...OPTIONS, mode: 'full', waitSeconds: 1.5 },
+    );
+    expect(result).toMatchObject({ skipped: true, gaveUpWaiting: true, heldBy });
+    if (!result.skipped) throw new Error('not skipped');
+    expect(result.reason).toMatch(
+      /^another sync of source "default" is in progress \(run 4, held by host:9:ab, its lease expires in 13 s unless renewed\); gave up waiting after [12] s$/,
+    );
   });
 });
 

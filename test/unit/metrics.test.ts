@@ -49,6 +49,14 @@ const summary = (fields: Partial<RunSummary>): RunSummary => ({
   floor: null,
   durationMs: 2_000,
   error: null,
+  outcome: {
+    status: 'succeeded',
+    mode: 'full',
+    stopReason: 'end_of_list',
+    error: null,
+    fullPassCompleted: true,
+  },
+  unrecorded: null,
   ...fields,
 });
 
