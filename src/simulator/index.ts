@@ -1,11 +1,11 @@
 export {
-  MODEL_PRICES,
   SimulatedAccount,
   type AccountOptions,
   type AdvanceOptions,
   type AdvanceSummary,
-  type ApiJob,
 } from './account.js';
+export { MODEL_PRICES } from './catalogue.js';
+export type { ApiJob } from './job-json.js';
 export {
   startSimulator,
   type Endpoint,
