@@ -220,7 +220,8 @@ function program(setExit: (code: number) => void): Command {
     )
     .option('--latency-ms <ms>', 'delay before every answer', positiveInt('--latency-ms', 600_000), 0)
     .option('--api-key <key>', 'the key clients must send', 'sim-key')
-    .option('--prefix <path>', 'path prefix such as /v1', '')
+    .option('--prefix <path>', "path every API route is under, as deployments serve it ('' for none)", '/v1')
+    .option('--retired', 'answer every request 410, as the retired shared hosts such as api.sutro.sh do')
     .option(
       '--now <datetime>',
       "the account's clock: its newest jobs were created just before it [default: the current time]",

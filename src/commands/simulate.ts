@@ -10,6 +10,7 @@ export interface SimulateOptions {
   readonly latencyMs: number;
   readonly apiKey: string;
   readonly prefix: string;
+  readonly retired?: boolean;
   readonly quirks: boolean;
   readonly now?: Date;
 }
@@ -30,15 +31,22 @@ export async function runSimulatorCommand(options: SimulateOptions): Promise<num
     apiKey: options.apiKey,
     port: options.port,
     latencyMs: options.latencyMs,
-    ...(options.prefix ? { pathPrefix: options.prefix } : {}),
+    pathPrefix: options.prefix,
+    retired: options.retired === true,
   });
   process.stdout.write(
-    `${JSON.stringify({ url: simulator.url, port: simulator.port, jobs: account.count(), seed: options.seed })}\n`,
+    `${JSON.stringify({
+      url: simulator.url,
+      origin: simulator.origin,
+      port: simulator.port,
+      jobs: account.count(),
+      seed: options.seed,
+    })}\n`,
   );
   process.stderr.write(
     `Simulated Sutro API at ${simulator.url} (key "${options.apiKey}", ${account.count()} jobs).\n` +
       `  SUTRO_API_URL=${simulator.url} SUTRO_API_KEY=${options.apiKey} npx sutro-sync sync\n` +
-      `  control: POST ${simulator.url.replace(/\/v\d+$/, '')}/_sim/advance {"seconds":3600}\n`,
+      `  control: POST ${simulator.origin}/_sim/advance {"seconds":3600}\n`,
   );
   await Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
   await simulator.close();

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errorBody } from './errors.js';
 
 /** One request being answered: what the route handlers are given. */
 export interface Exchange {
@@ -7,28 +8,6 @@ export interface Exchange {
   readonly url: URL;
   /** Fresh for every request; sent as x-request-id and in the API's own error bodies. */
   readonly requestId: string;
-}
-
-const DEFAULT_ERROR_BODIES: Readonly<Record<number, Record<string, unknown>>> = {
-  400: { detail: 'Bad request', code: 'bad_request' },
-  401: { detail: 'Invalid API key', code: 'unauthorized' },
-  403: { detail: 'This API key may not list jobs', code: 'forbidden' },
-  404: { detail: 'Not found', code: 'not_found' },
-  408: { detail: 'Request timeout', code: 'request_timeout' },
-  410: { detail: 'This endpoint has moved; use your deployment URL', code: 'gone' },
-  429: { detail: 'Rate limit exceeded', code: 'rate_limited' },
-  // Errors raised by the framework or a proxy have their own shape, not the API's detail/code.
-  500: { error: 'Internal Server Error', message: 'An unexpected error occurred' },
-  502: { error: 'Bad Gateway', message: 'The upstream server returned an invalid response' },
-  503: { detail: 'Service temporarily unavailable', code: 'unavailable' },
-  524: { error: 'A timeout occurred', message: 'The origin web server timed out responding to this request' },
-};
-
-export function errorBody(status: number, requestId: string): Record<string, unknown> {
-  return {
-    ...(DEFAULT_ERROR_BODIES[status] ?? { detail: `HTTP ${status}`, code: 'error' }),
-    request_id: requestId,
-  };
 }
 
 /** Answers with a JSON body (a string is sent as it is); returns the status for the request log. */
@@ -43,13 +22,9 @@ export function sendJson(
   return status;
 }
 
-/** The API's own error: the status's default body, with its detail and code replaced when given. */
+/** The API's own error, `{detail, code, request_id}`: the status's own detail and code unless given. */
 export function sendError(exchange: Exchange, status: number, detail?: string, code?: string): number {
-  return sendJson(exchange, status, {
-    ...errorBody(status, exchange.requestId),
-    ...(detail === undefined ? {} : { detail }),
-    ...(code === undefined ? {} : { code }),
-  });
+  return sendJson(exchange, status, errorBody(status, exchange.requestId, 'detail', detail, code));
 }
 
 /**

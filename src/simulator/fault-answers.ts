@@ -1,4 +1,5 @@
-import { errorBody, sendJson, type Exchange } from './answers.js';
+import { sendJson, type Exchange } from './answers.js';
+import { errorBody } from './errors.js';
 import type { SimulatorContext } from './context.js';
 import type { Fault, MalformedVariant, RequestTarget } from './faults.js';
 
@@ -33,7 +34,7 @@ export async function answerFault(
       return sendJson(
         exchange,
         fault.status,
-        fault.body ?? errorBody(fault.status, exchange.requestId),
+        fault.body ?? errorBody(fault.status, exchange.requestId, fault.shape),
         fault.retryAfter === undefined ? {} : { 'retry-after': String(fault.retryAfter) },
       );
     case 'reset':

@@ -1,11 +1,13 @@
-export type Endpoint = 'list-jobs' | 'jobs';
+import { ERROR_SHAPES, type ErrorShape } from './errors.js';
+
+export type Endpoint = 'list-jobs' | 'jobs' | 'try-authentication';
 export type MalformedVariant = 'not-json' | 'no-jobs' | 'jobs-not-array' | 'truncated';
 
 /** Which requests a fault applies to. */
 interface Targeting {
   /** Only the request for this page of a paging sequence (cursor offset / limit), counted from 0. */
   readonly matchPage?: number;
-  /** Only requests to this endpoint; by default list-jobs and jobs/{id} alike. */
+  /** Only requests to this endpoint; by default every endpoint of the API. */
   readonly endpoint?: Endpoint;
 }
 
@@ -16,6 +18,8 @@ export type Fault =
       readonly status: number;
       /** Seconds, sent as Retry-After. */
       readonly retryAfter?: number;
+      /** Who answers: the API itself ('detail', the default), a framework or proxy ('message'), a gateway ('error-details'). */
+      readonly shape?: ErrorShape;
       /** Sent as it is instead of the default error body. */
       readonly body?: Record<string, unknown>;
     })
@@ -108,6 +112,12 @@ export function parseQueuedFault(value: unknown): { fault: Fault; times: number 
     throw new InvalidRequestError(`unknown fault kind ${JSON.stringify(fault.kind)}`);
   if (fault.kind === 'status' && typeof fault.status !== 'number')
     throw new InvalidRequestError('a status fault needs a numeric status');
+  if (
+    fault.kind === 'status' &&
+    fault.shape !== undefined &&
+    !ERROR_SHAPES.includes(fault.shape as ErrorShape)
+  )
+    throw new InvalidRequestError(`unknown error shape ${JSON.stringify(fault.shape)}`);
   if (fault.kind === 'latency' && typeof fault.ms !== 'number')
     throw new InvalidRequestError('a latency fault needs ms');
   if (fault.kind === 'malformed' && !MALFORMED_VARIANTS.has(String(fault.variant)))

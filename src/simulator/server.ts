@@ -10,7 +10,9 @@ import { RecordedRequests, type RequestLog, type RequestRecord } from './request
 import { control } from './routes/control.js';
 import { getJob } from './routes/job.js';
 import { listJobs } from './routes/list-jobs.js';
+import { tryAuthentication } from './routes/try-authentication.js';
 
+export type { ErrorShape } from './errors.js';
 export type { Endpoint, Fault, FaultController, MalformedVariant } from './faults.js';
 export type { RequestLog, RequestRecord } from './request-log.js';
 
@@ -20,17 +22,28 @@ export interface SimulatorOptions {
   /** 0 (the default) picks a free port. */
   readonly port?: number;
   readonly host?: string;
-  /** A path prefix such as '/v1', as single-tenant deployments have. */
+  /**
+   * The path every API route is under: '/v1' by default, as single-tenant deployments serve it;
+   * '' for none. Requests outside it answer 404.
+   */
   readonly pathPrefix?: string;
   /** Delay before every API answer: the network and the API's own work. */
   readonly latencyMs?: number;
-  /** Paths that answer 410, like an endpoint moved to per-deployment URLs. */
+  /** Paths that answer 410 as a retired host does, like an endpoint moved to per-deployment URLs. */
   readonly retiredPaths?: readonly string[];
+  /**
+   * Serve as one of Sutro's retired shared hosts (api.sutro.sh, serve.sutro.sh, api.materialized.dev)
+   * do: every request answers 410, telling the user to set SUTRO_API_URL to their own deployment
+   * and use a key from it. The control API under /_sim/ still answers.
+   */
+  readonly retired?: boolean;
 }
 
 export interface RunningSimulator {
-  /** Base URL including the prefix, without a trailing slash. */
+  /** Base URL including the prefix, without a trailing slash: what clients are configured with. */
   readonly url: string;
+  /** scheme://host:port, without a path: a deployment's origin, as SUTRO_API_URL may give it. */
+  readonly origin: string;
   readonly port: number;
   readonly account: SimulatedAccount;
   readonly faults: FaultController;
@@ -46,13 +59,13 @@ interface Route {
 }
 
 /**
- * Serves the simulated account over HTTP as Sutro's API does, with `Authorization: Key …` and error
- * bodies with detail/code/request_id. Faults are queued and exact, so tests can say "page 3 answers
+ * Serves the simulated account over HTTP as a single-tenant Sutro deployment does: every route under
+ * /v1, `Authorization: Key …`, error bodies with detail/code/request_id. Faults are queued and exact, so tests can say "page 3 answers
  * 500"; the control API under /_sim/ lets another process drive the account.
  */
 export async function startSimulator(options: SimulatorOptions): Promise<RunningSimulator> {
   const { account, apiKey } = options;
-  const prefix = (options.pathPrefix ?? '').replace(/\/+$/, '');
+  const prefix = (options.pathPrefix ?? '/v1').replace(/\/+$/, '');
   if (prefix !== '' && !prefix.startsWith('/'))
     throw new Error(`pathPrefix must start with / (got ${prefix})`);
   const host = options.host ?? '127.0.0.1';
@@ -108,8 +121,10 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     const simPath = controlPath(pathname);
     if (simPath !== null)
       return { endpoint: 'control', answer: (exchange) => control(context, exchange, simPath) };
-    if (options.retiredPaths?.includes(pathname)) return retired;
+    if (options.retired === true || options.retiredPaths?.includes(pathname)) return retired;
     const path = apiPath(pathname);
+    if (path === '/try-authentication')
+      return apiRoute('try-authentication', (exchange) => tryAuthentication(context, exchange));
     if (path === '/list-jobs') return apiRoute('list-jobs', (exchange) => listJobs(context, exchange));
     if (path?.startsWith('/jobs/') && path.length > '/jobs/'.length) {
       return apiRoute('jobs', (exchange) =>
@@ -162,8 +177,10 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
   const port = (server.address() as AddressInfo).port;
   const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
 
+  const origin = `http://${urlHost}:${port}`;
   return {
-    url: `http://${urlHost}:${port}${prefix}`,
+    url: `${origin}${prefix}`,
+    origin,
     port,
     account,
     faults: context.faults,

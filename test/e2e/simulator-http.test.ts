@@ -179,25 +179,26 @@ describe('list-jobs over HTTP', () => {
     expect(post.status).toBe(405);
   });
 
-  it('serves under a path prefix, 404 outside it, and 410 on a retired path', async () => {
+  it('serves under another path prefix, 404 outside it, and 410 on a retired path', async () => {
     const prefixed = await simulator(new SimulatedAccount({ jobs: 150, seed: 1 }), {
-      pathPrefix: '/v1/',
+      pathPrefix: '/api/v2/',
       retiredPaths: ['/list-jobs'],
     });
-    expect(prefixed.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
+    expect(prefixed.url).toBe(`${prefixed.origin}/api/v2`);
     expect(await pageAll(prefixed)).toEqual(prefixed.account.snapshot().map((j) => j.job_id));
-    const origin = prefixed.url.replace(/\/v1$/, '');
-    const outside = await fetch(`${origin}/jobs/${prefixed.account.jobAt(0).job_id}`, {
+    const outside = await fetch(`${prefixed.origin}/jobs/${prefixed.account.jobAt(0).job_id}`, {
       headers: { authorization: `Key ${KEY}` },
     });
     expect(outside.status).toBe(404);
-    const retired = await fetch(`${origin}/list-jobs?limit=10`, { headers: { authorization: `Key ${KEY}` } });
+    const retired = await fetch(`${prefixed.origin}/list-jobs?limit=10`, {
+      headers: { authorization: `Key ${KEY}` },
+    });
     expect(retired.status).toBe(410);
     expect(await retired.json()).toMatchObject({
-      detail: 'This endpoint has moved; use your deployment URL',
-      code: 'gone',
+      detail: expect.stringContaining('SUTRO_API_URL') as unknown,
+      code: 'retired_host',
     });
-    expect((await fetch(`${origin}/_sim/state`)).status).toBe(200);
+    expect((await fetch(`${prefixed.origin}/_sim/state`)).status).toBe(200);
     expect((await control(prefixed, 'GET', 'state')).status).toBe(200);
   });
 });
@@ -220,9 +221,10 @@ describe('faults', () => {
     sim.faults.add({ kind: 'status', status: 500 });
     const error = await get(sim, '/list-jobs?limit=10');
     expect(error.headers.get('retry-after')).toBeNull();
-    expect(await error.json()).toMatchObject({
-      error: 'Internal Server Error',
-      message: expect.any(String) as unknown,
+    expect(await error.json()).toEqual({
+      detail: 'An unexpected error occurred',
+      code: 'internal_error',
+      request_id: error.headers.get('x-request-id'),
     });
 
     const body = { error: 'Forbidden', message: 'key lacks jobs:read' };
@@ -234,7 +236,8 @@ describe('faults', () => {
       const response = await get(sim, '/list-jobs?limit=10');
       expect(response.status).toBe(status);
       const json = (await response.json()) as Record<string, unknown>;
-      expect(typeof (json.detail ?? json.error)).toBe('string');
+      expect(typeof json.detail).toBe('string');
+      expect(typeof json.code).toBe('string');
       expect(json.request_id).toBe(response.headers.get('x-request-id'));
     }
   });
@@ -429,7 +432,7 @@ describe('the control API and the request log', () => {
     expect(logged.requests.entries.map((e) => e.status)).toEqual([200, 200, 200, 400, 200]);
     expect(logged.requests.entries[1]).toMatchObject({
       method: 'GET',
-      path: '/list-jobs',
+      path: '/v1/list-jobs',
       query: { limit: '100', cursor: expect.any(String) as unknown },
       at: expect.stringMatching(/Z$/) as unknown,
     });
@@ -437,7 +440,7 @@ describe('the control API and the request log', () => {
     expect(remote).toHaveLength(5);
     expect(JSON.stringify(remote)).not.toContain(KEY);
     await control(logged, 'DELETE', 'requests');
-    expect(logged.requests.entries.map((e) => `${e.method} ${e.path}`)).toEqual(['DELETE /_sim/requests']);
+    expect(logged.requests.entries.map((e) => `${e.method} ${e.path}`)).toEqual(['DELETE /v1/_sim/requests']);
     expect(logged.requests.count('list-jobs')).toBe(0);
   });
 });
