@@ -22,6 +22,18 @@ export function sendJson(
   return status;
 }
 
+/** Answers with a body of another content type: HTML, plain text. */
+export function sendText(
+  { res, requestId }: Exchange,
+  status: number,
+  contentType: string,
+  body: string,
+): number {
+  res.writeHead(status, { 'content-type': contentType, 'x-request-id': requestId });
+  res.end(body);
+  return status;
+}
+
 /** The API's own error, `{detail, code, request_id}`: the status's own detail and code unless given. */
 export function sendError(exchange: Exchange, status: number, detail?: string, code?: string): number {
   return sendJson(exchange, status, errorBody(status, exchange.requestId, 'detail', detail, code));

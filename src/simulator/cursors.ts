@@ -8,6 +8,8 @@ export interface CursorPayload {
   readonly t: number;
   /** Offset to continue at after this page, when it is not o + limit (after an out-of-order page). */
   readonly n?: number;
+  /** The offset of this cursor's partner in a cursor cycle: the next cursor asks for that page. */
+  readonly y?: number;
 }
 
 /**
@@ -26,6 +28,20 @@ export class Cursors {
   issue(payload: Omit<CursorPayload, 't'>): string {
     this.issued += 1;
     return this.sign({ ...payload, t: this.issued });
+  }
+
+  /**
+   * The first cursor of a cycle between the pages at offsets `a` and `b`: its page's next cursor is
+   * `partnerOf` it, whose page's next cursor is this one again, the same string every time.
+   */
+  issueCycle(a: number, b: number): string {
+    this.issued += 1;
+    return this.sign({ o: a, t: this.issued, y: b });
+  }
+
+  /** The other cursor of the cycle `payload` belongs to. */
+  partnerOf(payload: CursorPayload & { readonly y: number }): string {
+    return this.sign({ o: payload.y, t: payload.t, y: payload.o });
   }
 
   /** The payload of a cursor this server issued, or null for anything else. */

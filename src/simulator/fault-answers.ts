@@ -1,7 +1,10 @@
-import { sendJson, type Exchange } from './answers.js';
-import { errorBody } from './errors.js';
+import { sendJson, sendText, writeParts, type Exchange } from './answers.js';
 import type { SimulatorContext } from './context.js';
+import { echoedHeaders } from './echo.js';
+import { errorBody } from './errors.js';
 import type { Fault, MalformedVariant, RequestTarget } from './faults.js';
+import { hugeListingParts } from './huge-page.js';
+import { MARKETING_PAGE } from './web-page.js';
 
 const MALFORMED_LIST_BODIES: Readonly<Record<MalformedVariant, string>> = {
   'not-json': '<html><body><h1>502 Bad Gateway</h1></body></html>',
@@ -18,7 +21,7 @@ const MALFORMED_JOB_BODIES: Readonly<Record<MalformedVariant, string>> = {
 
 /**
  * Carries out a fault that replaces or delays the answer. Returns the status it answered (0 for no
- * answer at all), or null when the normal answer is to follow.
+ * answer at all, yet or ever), or null when the normal answer is to follow.
  */
 export async function answerFault(
   context: SimulatorContext,
@@ -46,7 +49,47 @@ export async function answerFault(
         fault.variant === 'not-json' ? { 'content-type': 'text/html' } : {};
       return sendJson(exchange, 200, bodies[fault.variant], html);
     }
+    case 'echo-auth': {
+      const status = fault.status ?? 401;
+      const { contentType, body } = echoedHeaders(exchange, status, fault.contentType ?? 'json');
+      return sendText(exchange, status, contentType, body);
+    }
+    case 'huge-page':
+      await answerHugePage(context, exchange, target, fault.megabytes);
+      return 200;
+    case 'hang-body':
+      exchange.res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': exchange.requestId });
+      exchange.res.write(partialBody(context, target));
+      return 200;
+    case 'hang-headers':
+      return 0;
     default:
       return null;
   }
+}
+
+export function answerWebPage(exchange: Exchange): number {
+  return sendText(exchange, 200, 'text/html; charset=utf-8', MARKETING_PAGE);
+}
+
+async function answerHugePage(
+  { account }: SimulatorContext,
+  { res, requestId }: Exchange,
+  target: RequestTarget,
+  megabytes: number,
+): Promise<void> {
+  const [head, tail] =
+    target.page === null
+      ? ['{"message":"Jobs retrieved successfully.","jobs":[', ']}']
+      : ['{"jobs":[', '],"next_cursor":null}'];
+  res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': requestId });
+  await writeParts(res, hugeListingParts(account, megabytes, head));
+  if (!res.destroyed) res.end(tail);
+}
+
+/** The first part of the answer the request would have had, up to a point inside it. */
+function partialBody({ account }: SimulatorContext, target: RequestTarget): string {
+  if (target.endpoint !== 'list-jobs') return '{"job":{"model":';
+  const newest = account.page(0, 1)[0];
+  return `{"jobs":[${newest === undefined ? '' : `${JSON.stringify(newest) ?? 'null'},`}`;
 }

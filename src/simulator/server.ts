@@ -5,7 +5,15 @@ import type { SimulatedAccount } from './account.js';
 import { sendError, type Exchange } from './answers.js';
 import type { SimulatorContext } from './context.js';
 import { Cursors } from './cursors.js';
-import { FaultQueue, InvalidRequestError, type Endpoint, type FaultController } from './faults.js';
+import { answerWebPage } from './fault-answers.js';
+import { InvalidRequestError } from './fault-json.js';
+import {
+  FaultQueue,
+  isHostFault,
+  type Endpoint,
+  type FaultController,
+  type RequestTarget,
+} from './faults.js';
 import { RecordedRequests, type RequestLog, type RequestRecord } from './request-log.js';
 import { control } from './routes/control.js';
 import { getJob } from './routes/job.js';
@@ -13,7 +21,14 @@ import { listJobs } from './routes/list-jobs.js';
 import { tryAuthentication } from './routes/try-authentication.js';
 
 export type { ErrorShape } from './errors.js';
-export type { Endpoint, Fault, FaultController, MalformedVariant } from './faults.js';
+export type {
+  EchoContentType,
+  Endpoint,
+  Fault,
+  FaultController,
+  FaultKind,
+  MalformedVariant,
+} from './faults.js';
 export type { RequestLog, RequestRecord } from './request-log.js';
 
 export interface SimulatorOptions {
@@ -51,6 +66,9 @@ export interface RunningSimulator {
   setLatency(ms: number): void;
   close(): Promise<void>;
 }
+
+/** Host faults are met by every request, whatever its path. */
+const ANY_REQUEST: RequestTarget = { endpoint: null, page: null, hasCursor: false };
 
 /** What answers a request, and under which endpoint the request log counts it. */
 interface Route {
@@ -134,6 +152,14 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     return notFound;
   };
 
+  /** What every request to the API meets first: the network's latency, then the host itself. */
+  const answerRequest = async (exchange: Exchange, { endpoint, answer }: Route): Promise<number> => {
+    if (endpoint === 'control') return answer(exchange);
+    if (context.latencyMs > 0) await context.sleep(context.latencyMs);
+    if (context.faults.take(ANY_REQUEST, isHostFault) !== null) return answerWebPage(exchange);
+    return answer(exchange);
+  };
+
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://simulator');
     requestCounter += 1;
@@ -149,25 +175,22 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         at: new Date().toISOString(),
         endpoint: recordedAs,
       });
-    const delay = endpoint !== 'control' && context.latencyMs > 0 ? context.sleep(context.latencyMs) : null;
-    (delay ?? Promise.resolve())
-      .then(() => answer(exchange))
-      .then(
-        (status) => record(status, endpoint),
-        (error: unknown) => {
-          // The control API fails only on what it was asked to do; the API itself, only on a bug.
-          const isControl = endpoint === 'control';
-          const invalid = error instanceof InvalidRequestError || isControl;
-          const status = invalid ? 400 : 500;
-          if (!res.headersSent) {
-            const message = error instanceof Error ? error.message : String(error);
-            sendError(exchange, status, message, invalid ? 'invalid_request' : 'simulator_error');
-          } else {
-            res.destroy();
-          }
-          record(status, isControl ? 'control' : 'other');
-        },
-      );
+    answerRequest(exchange, { endpoint, answer }).then(
+      (status) => record(status, endpoint),
+      (error: unknown) => {
+        // The control API fails only on what it was asked to do; the API itself, only on a bug.
+        const isControl = endpoint === 'control';
+        const invalid = error instanceof InvalidRequestError || isControl;
+        const status = invalid ? 400 : 500;
+        if (!res.headersSent) {
+          const message = error instanceof Error ? error.message : String(error);
+          sendError(exchange, status, message, invalid ? 'invalid_request' : 'simulator_error');
+        } else {
+          res.destroy();
+        }
+        record(status, isControl ? 'control' : 'other');
+      },
+    );
   });
 
   await new Promise<void>((resolve, reject) => {

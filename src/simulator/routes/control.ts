@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { AdvanceOptions } from '../account.js';
 import { sendError, sendJson, type Exchange } from '../answers.js';
 import type { SimulatorContext } from '../context.js';
-import { InvalidRequestError, asObject, parseQueuedFault } from '../faults.js';
+import { InvalidRequestError, asObject, parseQueuedFault } from '../fault-json.js';
 import { streamListing } from './list-jobs.js';
 
 /**
@@ -20,7 +20,7 @@ export async function control(context: SimulatorContext, exchange: Exchange, pat
         count: account.count(),
         seed: account.seed,
         latencyMs: context.latencyMs,
-        pendingFaults: faults.pending(),
+        pendingFaults: countOrForever(faults.pending()),
       });
     case 'POST /_sim/advance':
       return sendJson(exchange, 200, account.advance(asObject(body) as unknown as AdvanceOptions));
@@ -29,7 +29,7 @@ export async function control(context: SimulatorContext, exchange: Exchange, pat
       const parsed = body.map(parseQueuedFault);
       faults.clear();
       for (const { fault, times } of parsed) faults.add(fault, times);
-      return sendJson(exchange, 200, { pending: faults.pending() });
+      return sendJson(exchange, 200, { pending: countOrForever(faults.pending()) });
     }
     case 'POST /_sim/latency': {
       const ms = asObject(body).ms;
@@ -59,6 +59,11 @@ export async function control(context: SimulatorContext, exchange: Exchange, pat
     default:
       return sendError(exchange, 404, `No control endpoint ${req.method} ${path}`, 'not_found');
   }
+}
+
+/** JSON has no Infinity: a fault applied to every request is pending "forever". */
+function countOrForever(count: number): number | 'forever' {
+  return Number.isFinite(count) ? count : 'forever';
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {

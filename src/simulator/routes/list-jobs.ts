@@ -2,7 +2,7 @@ import { sendError, sendJson, writeParts, type Exchange } from '../answers.js';
 import type { SimulatorContext } from '../context.js';
 import type { CursorPayload } from '../cursors.js';
 import { answerFault } from '../fault-answers.js';
-import { isAnswerFault, type RequestTarget } from '../faults.js';
+import { isAnswerFault, isHostFault, isPagingFault, type Fault, type RequestTarget } from '../faults.js';
 
 /** Rows per write when a whole listing is streamed, so that a million jobs never sit in one string. */
 const STREAM_ROWS = 500;
@@ -19,7 +19,7 @@ export async function listJobs(context: SimulatorContext, exchange: Exchange): P
   if (!(limit >= 1 && limit <= 100))
     return sendError(exchange, 400, 'limit must be between 1 and 100', 'invalid_limit');
 
-  const { cursors, faults, account } = context;
+  const { cursors, faults } = context;
   const cursorText = exchange.url.searchParams.get('cursor') ?? '';
   let cursor: CursorPayload | null = null;
   if (cursorText !== '') {
@@ -27,36 +27,70 @@ export async function listJobs(context: SimulatorContext, exchange: Exchange): P
     if (cursor === null) return sendError(exchange, 400, 'Invalid cursor', 'invalid_cursor');
   }
   const asked = cursor?.o ?? 0;
-  const target: RequestTarget = { endpoint: 'list-jobs', page: Math.floor(asked / limit) };
+  const target: RequestTarget = {
+    endpoint: 'list-jobs',
+    page: Math.floor(asked / limit),
+    hasCursor: cursor !== null,
+  };
   // Expiry acts on the request that meets it, its own cursor included.
   if (faults.take(target, (f) => f.kind === 'expire-cursors') !== null) cursors.expireIssued();
   if (cursor !== null && cursors.isExpired(cursor))
     return sendError(exchange, 400, 'Cursor expired', 'invalid_cursor');
 
-  const fault = faults.take(target, (f) => f.kind !== 'expire-cursors');
+  const fault = faults.take(target, (f) => f.kind !== 'expire-cursors' && !isHostFault(f));
   const faulted = await answerFault(context, fault, target, exchange);
   if (faulted !== null) return faulted;
+  return sendJson(
+    exchange,
+    200,
+    pageOf(context, fault !== null && isPagingFault(fault) ? fault : null, asked, limit, cursor, cursorText),
+  );
+}
 
-  let offset = asked;
-  let nextOffset = cursor?.n ?? offset + limit;
-  let backTo: number | null = null;
-  if (fault?.kind === 'out-of-order' && offset + limit < account.count()) {
-    backTo = offset;
-    offset += limit;
-    nextOffset = offset + limit;
+interface Page {
+  readonly jobs: unknown[];
+  readonly next_cursor: string | null;
+}
+
+/**
+ * The page at `offset` and the cursor that follows it, unless a paging fault makes them otherwise.
+ * `cursorText` is the cursor the request sent, as it sent it; `cursor` its payload.
+ */
+function pageOf(
+  { account, cursors }: SimulatorContext,
+  fault: Fault | null,
+  offset: number,
+  limit: number,
+  cursor: CursorPayload | null,
+  cursorText: string,
+): Page {
+  const again = { o: offset, ...(cursor?.n === undefined ? {} : { n: cursor.n }) };
+  switch (fault?.kind) {
+    case 'out-of-order':
+      if (offset + limit >= account.count()) break;
+      return {
+        jobs: account.page(offset + limit, limit),
+        next_cursor: cursors.issue({ o: offset, n: offset + 2 * limit }),
+      };
+    case 'cursor-cycle':
+      // A request already in a cycle goes on with it; the cycle is the cursors' own.
+      if (cursor?.y !== undefined) break;
+      return { jobs: account.page(offset, limit), next_cursor: cursors.issueCycle(offset + limit, offset) };
+    case 'self-cursor':
+      return { jobs: account.page(offset, limit), next_cursor: cursorText };
+    case 'empty-pages':
+      return { jobs: [], next_cursor: cursors.issue(again) };
+    case 'same-page':
+      return { jobs: account.page(offset, limit), next_cursor: cursors.issue(again) };
   }
   const jobs = account.page(offset, limit);
-  const next =
-    backTo !== null
-      ? cursors.issue({ o: backTo, n: nextOffset })
-      : nextOffset < account.count()
-        ? cursors.issue({ o: nextOffset })
-        : null;
-  return sendJson(exchange, 200, { jobs, next_cursor: next });
+  if (cursor?.y !== undefined) return { jobs, next_cursor: cursors.partnerOf({ ...cursor, y: cursor.y }) };
+  const nextOffset = cursor?.n ?? offset + limit;
+  return { jobs, next_cursor: nextOffset < account.count() ? cursors.issue({ o: nextOffset }) : null };
 }
 
 async function listAll(context: SimulatorContext, exchange: Exchange): Promise<number> {
-  const target: RequestTarget = { endpoint: 'list-jobs', page: null };
+  const target: RequestTarget = { endpoint: 'list-jobs', page: null, hasCursor: false };
   const faulted = await answerFault(context, context.faults.take(target, isAnswerFault), target, exchange);
   if (faulted !== null) return faulted;
   await streamListing(context, exchange, '{"message":"Jobs retrieved successfully.","jobs":[', ']}');
