@@ -6,7 +6,7 @@ import { createApi, DatabaseUnavailableError, openDatabase } from './runtime.js'
 import { runSync, type SyncResult } from './sync/engine.js';
 import { formatTable } from './format.js';
 import { runDemo } from './commands/demo.js';
-import { runSimulatorCommand } from './commands/simulate.js';
+import { collectBehaviour, collectFault, runSimulatorCommand } from './commands/simulate.js';
 import { runService } from './worker/service.js';
 import { handleShutdownSignals } from './worker/shutdown.js';
 import { migrate } from './db/migrate.js';
@@ -228,6 +228,18 @@ function program(setExit: (code: number) => void): Command {
       datetime('--now'),
     )
     .option('--no-quirks', 'serve clean data only (no lower-case statuses, numeric strings, ...)')
+    .option(
+      '--behave <kind>',
+      'misbehave on every matching request (repeatable): echo-auth, cursor-cycle, self-cursor, ' +
+        'empty-pages, same-page, web-page, huge-page, hang-body, hang-headers, reset',
+      collectBehaviour,
+    )
+    .option(
+      '--fault <json>',
+      'queue a fault as POST /_sim/faults takes it (repeatable), e.g. ' +
+        '\'{"kind":"echo-auth","status":500,"contentType":"html","times":"forever"}\'',
+      collectFault,
+    )
     .action(async (options: Parameters<typeof runSimulatorCommand>[0]) =>
       setExit(await runSimulatorCommand(options)),
     );

@@ -1,5 +1,12 @@
+import { InvalidArgumentError } from 'commander';
 import { once } from 'node:events';
-import { SimulatedAccount, startSimulator } from '../simulator/index.js';
+import {
+  BEHAVIOURS,
+  SimulatedAccount,
+  parseQueuedFault,
+  startSimulator,
+  type QueuedFault,
+} from '../simulator/index.js';
 
 export interface SimulateOptions {
   readonly port: number;
@@ -13,6 +20,31 @@ export interface SimulateOptions {
   readonly retired?: boolean;
   readonly quirks: boolean;
   readonly now?: Date;
+  /** From --behave: misbehaviours applied to every matching request. */
+  readonly behave?: readonly QueuedFault[];
+  /** From --fault: faults as the control API queues them. */
+  readonly fault?: readonly QueuedFault[];
+}
+
+/** `--behave <name>`, repeatable: a misbehaviour of every matching request, for as long as it runs. */
+export function collectBehaviour(name: string, previous: readonly QueuedFault[] = []): QueuedFault[] {
+  if (!Object.hasOwn(BEHAVIOURS, name)) {
+    throw new InvalidArgumentError(
+      `--behave must be one of ${Object.keys(BEHAVIOURS).join(', ')} (got ${JSON.stringify(name)})`,
+    );
+  }
+  const fault = BEHAVIOURS[name as keyof typeof BEHAVIOURS];
+  return [...previous, { fault, times: Number.POSITIVE_INFINITY }];
+}
+
+/** `--fault <json>`, repeatable: a fault as POST /_sim/faults takes it, `times` and all. */
+export function collectFault(json: string, previous: readonly QueuedFault[] = []): QueuedFault[] {
+  try {
+    return [...previous, parseQueuedFault(JSON.parse(json))];
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new InvalidArgumentError(`--fault must be a fault as JSON: ${reason}`);
+  }
 }
 
 /** `sutro-sync simulate`: serves the simulator until SIGTERM/SIGINT; it is controlled over /_sim/*. */
@@ -34,6 +66,9 @@ export async function runSimulatorCommand(options: SimulateOptions): Promise<num
     pathPrefix: options.prefix,
     retired: options.retired === true,
   });
+  for (const { fault, times } of [...(options.behave ?? []), ...(options.fault ?? [])]) {
+    simulator.faults.add(fault, times);
+  }
   process.stdout.write(
     `${JSON.stringify({
       url: simulator.url,

@@ -1,6 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { SimulatedAccount, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
-import { startCli } from '../helpers/cli.js';
 
 /** The simulator as a single-tenant deployment serves: prefix, origin, error shapes, retired hosts. */
 
@@ -154,48 +153,5 @@ describe('a retired shared host', () => {
     // Without the key too: the host knows no accounts any more.
     expect((await fetch(`${sim.url}/list-jobs`)).status).toBe(410);
     expect((await fetch(`${sim.origin}/_sim/state`)).status).toBe(200);
-  });
-});
-
-describe('sutro-sync simulate', () => {
-  /** Starts the CLI simulator, waits for the line saying where it listens, and returns it. */
-  async function simulate(
-    args: string[],
-  ): Promise<{ url: string; origin: string; stop: () => Promise<void> }> {
-    const cli = startCli(['simulate', '--port', '0', '--jobs', '20', '--api-key', KEY, ...args], {});
-    let line: { url: string; origin: string } | undefined;
-    for (let tries = 0; line === undefined && tries < 200; tries += 1) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      const first = cli.output().stdout.split('\n')[0] ?? '';
-      if (first.startsWith('{')) line = JSON.parse(first) as { url: string; origin: string };
-    }
-    if (line === undefined) throw new Error(`the simulator did not start: ${cli.output().stderr}`);
-    return {
-      ...line,
-      stop: async () => {
-        cli.child.kill('SIGTERM');
-        expect((await cli.done).code).toBe(0);
-      },
-    };
-  }
-
-  it('serves under /v1 by default, at the root with --prefix "", and as a retired host with --retired', async () => {
-    const deployment = await simulate([]);
-    const root = await simulate(['--prefix', '']);
-    const retired = await simulate(['--retired']);
-    try {
-      expect(deployment.url).toBe(`${deployment.origin}/v1`);
-      expect((await get(`${deployment.origin}/v1/list-jobs?limit=1`)).status).toBe(200);
-      expect((await get(`${deployment.origin}/list-jobs?limit=1`)).status).toBe(404);
-      expect(root.url).toBe(root.origin);
-      expect((await get(`${root.origin}/list-jobs?limit=1`)).status).toBe(200);
-      const gone = await get(`${retired.url}/list-jobs?limit=1`);
-      expect(gone.status).toBe(410);
-      expect(await gone.json()).toMatchObject({
-        detail: expect.stringContaining('SUTRO_API_URL') as unknown,
-      });
-    } finally {
-      await Promise.all([deployment.stop(), root.stop(), retired.stop()]);
-    }
   });
 });
