@@ -228,6 +228,24 @@ function program(setExit: (code: number) => void): Command {
       datetime('--now'),
     )
     .option('--no-quirks', 'serve clean data only (no lower-case statuses, numeric strings, ...)')
+    .addOption(
+      new Option(
+        '--timestamps <precision>',
+        "datetimes to the second as the docs show, 'ms', or 'us' as the API prints",
+      )
+        .choices(['s', 'ms', 'us'])
+        .default('ms'),
+    )
+    .addOption(
+      new Option(
+        '--job-shape <shape>',
+        'the job object of the reference, or the legacy one an older page documents',
+      )
+        .choices(['current', 'legacy'])
+        .default('current'),
+    )
+    .option('--extra-fields', 'give every job fields no reference names')
+    .option('--unbilled-dry-runs', 'dry runs succeed without ever getting tokens or a job_cost')
     .option(
       '--behave <kind>',
       'misbehave on every matching request (repeatable): echo-auth, cursor-cycle, self-cursor, ' +

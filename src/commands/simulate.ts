@@ -5,7 +5,9 @@ import {
   SimulatedAccount,
   parseQueuedFault,
   startSimulator,
+  type JobShape,
   type QueuedFault,
+  type TimestampPrecision,
 } from '../simulator/index.js';
 
 export interface SimulateOptions {
@@ -20,6 +22,10 @@ export interface SimulateOptions {
   readonly retired?: boolean;
   readonly quirks: boolean;
   readonly now?: Date;
+  readonly timestamps?: TimestampPrecision;
+  readonly jobShape?: JobShape;
+  readonly extraFields?: boolean;
+  readonly unbilledDryRuns?: boolean;
   /** From --behave: misbehaviours applied to every matching request. */
   readonly behave?: readonly QueuedFault[];
   /** From --fault: faults as the control API queues them. */
@@ -55,6 +61,10 @@ export async function runSimulatorCommand(options: SimulateOptions): Promise<num
     days: options.days,
     retentionDays: options.retentionDays,
     quirks: options.quirks,
+    timestampPrecision: options.timestamps ?? 'ms',
+    jobShape: options.jobShape ?? 'current',
+    extraFields: options.extraFields === true,
+    unbilledDryRuns: options.unbilledDryRuns === true,
     // Reports and views count days back from the real date, so the account lives in the present.
     now: options.now ?? new Date(),
   });

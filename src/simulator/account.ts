@@ -7,11 +7,19 @@ import {
   shifted,
   stateAt,
   type JobPlan,
+  type PlanOptions,
   type Timing,
 } from './course.js';
 import { DAY, HOUR } from './datetime.js';
 import { JobIds } from './ids.js';
-import { renderJob, type ApiJob } from './job-json.js';
+import {
+  DEFAULT_FORMAT,
+  renderJob,
+  type ApiJob,
+  type JobFormat,
+  type JobShape,
+  type TimestampPrecision,
+} from './job-json.js';
 import { Random } from './random.js';
 
 export interface AccountOptions {
@@ -30,6 +38,17 @@ export interface AccountOptions {
    * `datetime_created`, an unknown extra field.
    */
   readonly quirks?: boolean;
+  /** How datetimes are printed: 'ms' (default), 'us' as the API's Python prints them, 's' as the docs show. */
+  readonly timestampPrecision?: TimestampPrecision;
+  /** 'current' (default) or the 'legacy' job object an older list-jobs page documents. */
+  readonly jobShape?: JobShape;
+  /** Every job carries fields no reference names (default false). */
+  readonly extraFields?: boolean;
+  /**
+   * Dry runs (about 3% of jobs, run_type DRY_RUN) that succeed without ever getting tokens or a
+   * job_cost, as cost-estimate runs are not billed (default false: they are billed like full runs).
+   */
+  readonly unbilledDryRuns?: boolean;
 }
 
 export interface AdvanceOptions {
@@ -84,7 +103,8 @@ type Located =
  */
 export class SimulatedAccount {
   readonly seed: number;
-  private readonly quirks: boolean;
+  private readonly planOptions: PlanOptions;
+  private readonly format: JobFormat;
   private readonly retentionMs: number;
   private readonly ids: JobIds;
   private now: number;
@@ -122,7 +142,13 @@ export class SimulatedAccount {
     if (!Number.isFinite(now)) throw new RangeError('now must be a valid date');
 
     this.seed = options.seed;
-    this.quirks = options.quirks ?? true;
+    this.planOptions = { quirks: options.quirks ?? true, unbilledDryRuns: options.unbilledDryRuns ?? false };
+    this.format = {
+      precision: options.timestampPrecision ?? DEFAULT_FORMAT.precision,
+      shape: options.jobShape ?? DEFAULT_FORMAT.shape,
+      extraFields: options.extraFields ?? DEFAULT_FORMAT.extraFields,
+      seed: options.seed,
+    };
     this.retentionMs = retentionDays * DAY;
     this.ids = new JobIds(options.seed);
     this.now = now;
@@ -145,6 +171,11 @@ export class SimulatedAccount {
     // An empty account has no rate of its own to keep: it gets a job every ten minutes.
     this.arrivalRate =
       options.jobs === 0 ? 6 / HOUR : pack ? recentCount / recentSpan : options.jobs / spanMs;
+  }
+
+  /** The job object this account's jobs are listed in. */
+  get jobShape(): JobShape {
+    return this.format.shape;
   }
 
   get currentTime(): Date {
@@ -174,7 +205,7 @@ export class SimulatedAccount {
   }
 
   private plan(index: number): JobPlan {
-    return planJob(this.seed, index, this.createdAt(index), this.jobIdOf(index), this.quirks);
+    return planJob(this.seed, index, this.createdAt(index), this.jobIdOf(index), this.planOptions);
   }
 
   private timingOf(index: number, plan: JobPlan): Timing {
@@ -184,7 +215,7 @@ export class SimulatedAccount {
   /** Job `index` as listed at time `t`, with the fields set by hand. */
   private render(index: number, t: number): ApiJob {
     const plan = this.plan(index);
-    const job = renderJob(plan, stateAt(plan, this.timingOf(index, plan), t));
+    const job = renderJob(plan, stateAt(plan, this.timingOf(index, plan), t), this.format);
     const patch = this.patches.get(index);
     if (patch !== undefined) {
       for (const [field, value] of Object.entries(structuredClone(patch))) {

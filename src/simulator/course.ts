@@ -60,6 +60,8 @@ export interface JobPlan {
   readonly datasetId: string | null;
   readonly numRows: number;
   readonly runType: string;
+  /** False for a run that is never billed: a succeeded dry run gets no tokens and no cost, ever. */
+  readonly billed: boolean;
   readonly inputTokens: number;
   readonly outputTokens: number;
   readonly cost: number;
@@ -101,6 +103,14 @@ function money(value: number): number {
   return Math.round(value * 1e6) / 1e6;
 }
 
+/** What an account asks of the jobs it plans. */
+export interface PlanOptions {
+  /** The real API's harmless oddities on a few jobs. */
+  readonly quirks: boolean;
+  /** Dry runs (run_type other than FULL) that succeed without ever getting tokens or a cost. */
+  readonly unbilledDryRuns: boolean;
+}
+
 /**
  * Job `index` of the account with `seed`, created at `created`. Its draws come in a fixed order from
  * its own generator, so no job depends on any other, and adding a draw at the end changes nothing
@@ -111,7 +121,7 @@ export function planJob(
   index: number,
   created: number,
   jobId: string,
-  withQuirks: boolean,
+  options: PlanOptions,
 ): JobPlan {
   const r = Random.for(seed, index);
   const model = r.weighted(MODELS);
@@ -144,7 +154,8 @@ export function planJob(
   const partialTokens = r.chance(0.6);
   const partialCost = r.weighted(PARTIAL_COSTS);
 
-  const quirks = withQuirks ? quirksOf(seed, index) : null;
+  const quirks = options.quirks ? quirksOf(seed, index) : null;
+  const billed = !(dryRun && options.unbilledDryRuns);
   const inputTokens = quirks?.hugeInput ? 3_000_000_000 : numRows * inputPerRow;
   const outputTokens = numRows * outputPerRow;
   const cost = money((inputTokens * model.input + outputTokens * model.output) / 1e6);
@@ -159,7 +170,14 @@ export function planJob(
   let timing: Timing;
   if (outcome === 'SUCCEEDED') {
     const endAt = started + runMs;
-    timing = { stages, startedAt: started, cancellingAt: null, endAt, costAt: endAt + costDelayMs };
+    // A run never billed has no cost to wait for: it is settled when it ends.
+    timing = {
+      stages,
+      startedAt: started,
+      cancellingAt: null,
+      endAt,
+      costAt: billed ? endAt + costDelayMs : endAt,
+    };
   } else if (outcome === 'FAILED') {
     const endAt = started + Math.floor(runMs * progress);
     timing = { stages, startedAt: started, cancellingAt: null, endAt, costAt: endAt };
@@ -191,6 +209,7 @@ export function planJob(
     datasetId,
     numRows,
     runType: dryRun ? 'DRY_RUN' : 'FULL',
+    billed,
     inputTokens,
     outputTokens,
     cost,
@@ -226,7 +245,7 @@ export function stateAt(plan: JobPlan, timing: Timing, t: number): CourseState {
     const succeeded = plan.outcome === 'SUCCEEDED';
     // Until the cost is known, neither are the tokens: the API fills both at once.
     const figures = succeeded
-      ? t >= timing.costAt
+      ? plan.billed && t >= timing.costAt
         ? { inputTokens: plan.inputTokens, outputTokens: plan.outputTokens, cost: plan.cost }
         : null
       : timing.startedAt !== null

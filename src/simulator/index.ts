@@ -5,7 +5,7 @@ export {
   type AdvanceSummary,
 } from './account.js';
 export { MODEL_PRICES } from './catalogue.js';
-export type { ApiJob } from './job-json.js';
+export type { ApiJob, JobShape, LegacyApiJob, TimestampPrecision } from './job-json.js';
 export {
   startSimulator,
   type EchoContentType,

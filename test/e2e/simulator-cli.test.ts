@@ -106,6 +106,28 @@ describe('sutro-sync simulate', () => {
     }
   });
 
+  it('serves the fidelity options: microseconds, the legacy shape, extra fields, unbilled dry runs', async () => {
+    const micro = await simulate(['--timestamps', 'us', '--extra-fields', '--unbilled-dry-runs']);
+    const legacy = await simulate(['--job-shape', 'legacy', '--timestamps', 's']);
+    try {
+      const { jobs } = (await (await get(`${micro.url}/list-jobs?limit=100`)).json()) as {
+        jobs: Record<string, unknown>[];
+      };
+      expect(jobs[0]?.datetime_created).toMatch(/\.\d{6}Z$/);
+      expect(jobs[0]).toHaveProperty('organization_id');
+      const old = (await (await get(`${legacy.url}/list-jobs?limit=5`)).json()) as {
+        jobs: Record<string, unknown>[];
+      };
+      expect(old.jobs[0]?.created_at).toMatch(/:\d\dZ$/);
+      expect(old.jobs[0]).not.toHaveProperty('datetime_created');
+    } finally {
+      await Promise.all([micro.stop(), legacy.stop()]);
+    }
+    const bad = await runCli(['simulate', '--timestamps', 'ns'], {});
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--timestamps');
+  });
+
   it('refuses a behaviour or a fault it does not know, naming the flag', async () => {
     const behave = await runCli(['simulate', '--behave', 'explode'], {});
     expect(behave.code).toBe(2);

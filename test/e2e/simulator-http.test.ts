@@ -124,6 +124,17 @@ describe('list-jobs over HTTP', () => {
     expect(body).not.toHaveProperty('next_cursor');
   });
 
+  it('lists a legacy account with the legacy message after its jobs', async () => {
+    const legacy = await simulator(new SimulatedAccount({ jobs: 30, seed: 5, jobShape: 'legacy' }));
+    const text = await (await get(legacy, '/list-jobs')).text();
+    expect(text.endsWith('],"message":"Successfully retrieved 30 jobs"}')).toBe(true);
+    const body = JSON.parse(text) as { jobs: Record<string, unknown>[] };
+    expect(Object.keys(body)).toEqual(['jobs', 'message']);
+    expect(body.jobs).toEqual(legacy.account.snapshot());
+    expect(body.jobs[0]).toHaveProperty('created_at');
+    expect((await page(legacy, null, 10)).jobs).toEqual(legacy.account.snapshot().slice(0, 10));
+  });
+
   it('streams a large unpaginated listing whole', async () => {
     const big = await simulator(new SimulatedAccount({ jobs: 20_000, seed: 2 }));
     const body = (await (await get(big, '/list-jobs')).json()) as { jobs: ApiJob[] };

@@ -10,10 +10,12 @@ import {
 } from '../../src/simulator/course.js';
 
 const CREATED = Date.parse('2026-10-01T00:00:00Z');
+const CLEAN = { quirks: false, unbilledDryRuns: false };
+const QUIRKY = { quirks: true, unbilledDryRuns: false };
 const ORDER = ['UNKNOWN', 'PENDING', 'SUBMITTED', 'QUEUED', 'STARTING', 'RUNNING', 'CANCELLING'];
 
 function plans(count: number): JobPlan[] {
-  return Array.from({ length: count }, (_, index) => planJob(5, index, CREATED, `job_${index}`, false));
+  return Array.from({ length: count }, (_, index) => planJob(5, index, CREATED, `job_${index}`, CLEAN));
 }
 
 /** The moments at which something about a job can change, and one moment between each two. */
@@ -27,9 +29,9 @@ function moments(plan: JobPlan): number[] {
 
 describe('the course of a job', () => {
   it('is a pure function of the plan and the moment', () => {
-    const a = planJob(9, 123, CREATED, 'job_a', true);
-    expect(planJob(9, 123, CREATED, 'job_a', true)).toEqual(a);
-    expect(planJob(9, 124, CREATED, 'job_a', true)).not.toEqual(a);
+    const a = planJob(9, 123, CREATED, 'job_a', QUIRKY);
+    expect(planJob(9, 123, CREATED, 'job_a', QUIRKY)).toEqual(a);
+    expect(planJob(9, 124, CREATED, 'job_a', QUIRKY)).not.toEqual(a);
     for (const t of moments(a)) expect(stateAt(a, a.timing, t)).toEqual(stateAt(a, a.timing, t));
   });
 

@@ -93,7 +93,13 @@ async function listAll(context: SimulatorContext, exchange: Exchange): Promise<n
   const target: RequestTarget = { endpoint: 'list-jobs', page: null, hasCursor: false };
   const faulted = await answerFault(context, context.faults.take(target, isAnswerFault), target, exchange);
   if (faulted !== null) return faulted;
-  await streamListing(context, exchange, '{"message":"Jobs retrieved successfully.","jobs":[', ']}');
+  if (context.account.jobShape === 'legacy') {
+    // The legacy listing put its message after the jobs, and counted them.
+    const message = `Successfully retrieved ${context.account.count()} jobs`;
+    await streamListing(context, exchange, '{"jobs":[', `],"message":${JSON.stringify(message)}}`);
+  } else {
+    await streamListing(context, exchange, '{"message":"Jobs retrieved successfully.","jobs":[', ']}');
+  }
   return 200;
 }
 
