@@ -176,7 +176,7 @@ describe('list-jobs over HTTP', () => {
     expect(await found.json()).toEqual({ job });
     const missing = await get(sim, '/jobs/job_missing');
     expect(missing.status).toBe(404);
-    expect(await missing.json()).toMatchObject({ detail: 'Job not found', code: 'not_found' });
+    expect(await missing.json()).toEqual({ message: 'Job not found' });
     expect((await get(sim, `/jobs/${job.job_id}`, 'sk_wrong')).status).toBe(401);
     for (const path of ['/', '/list-jobs/', '/jobs/', '/v1/list-jobs', '/list_jobs']) {
       const response = await get(sim, path);
