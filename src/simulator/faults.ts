@@ -116,10 +116,6 @@ export function isAnswerFault(fault: Fault): boolean {
   return !PAGING_KINDS.has(fault.kind) && !HOST_KINDS.has(fault.kind);
 }
 
-export function isPagingFault(fault: Fault): boolean {
-  return PAGING_KINDS.has(fault.kind);
-}
-
 export function isHostFault(fault: Fault): boolean {
   return HOST_KINDS.has(fault.kind);
 }

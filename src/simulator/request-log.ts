@@ -5,7 +5,7 @@ export interface RequestRecord {
   readonly path: string;
   /** The query parameters; the key is in a header and never recorded. */
   readonly query: Record<string, string>;
-  /** 0 when the connection was dropped without an answer. */
+  /** 0 when no answer was sent: the connection was dropped, or the request is left hanging. */
   readonly status: number;
   readonly at: string;
   readonly endpoint: Endpoint | 'control' | 'other';

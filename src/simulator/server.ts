@@ -78,8 +78,9 @@ interface Route {
 
 /**
  * Serves the simulated account over HTTP as a single-tenant Sutro deployment does: every route under
- * /v1, `Authorization: Key …`, error bodies with detail/code/request_id. Faults are queued and exact, so tests can say "page 3 answers
- * 500"; the control API under /_sim/ lets another process drive the account.
+ * /v1, `Authorization: Key …`, error bodies with detail/code/request_id. Faults are queued and exact,
+ * so tests can say "page 3 answers 500"; the control API under /_sim/ lets another process drive
+ * the account.
  */
 export async function startSimulator(options: SimulatorOptions): Promise<RunningSimulator> {
   const { account, apiKey } = options;
@@ -120,8 +121,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
   const apiRoute = (endpoint: Endpoint, answer: (exchange: Exchange) => Promise<number>): Route => ({
     endpoint,
     answer: async (exchange) => {
-      if (exchange.req.method !== 'GET')
-        return sendError(exchange, 405, 'Method not allowed', 'method_not_allowed');
+      if (exchange.req.method !== 'GET') return sendError(exchange, 405);
       if (exchange.req.headers.authorization !== `Key ${apiKey}`) return sendError(exchange, 401);
       return answer(exchange);
     },
@@ -165,7 +165,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     requestCounter += 1;
     const requestId = `req_${requestCounter.toString(36).padStart(4, '0')}${randomBytes(4).toString('hex')}`;
     const exchange: Exchange = { req, res, url, requestId };
-    const { endpoint, answer } = route(url.pathname);
+    const chosen = route(url.pathname);
+    const { endpoint } = chosen;
     const record = (status: number, recordedAs: RequestRecord['endpoint']) =>
       context.requests.record({
         method: req.method ?? 'GET',
@@ -175,7 +176,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         at: new Date().toISOString(),
         endpoint: recordedAs,
       });
-    answerRequest(exchange, { endpoint, answer }).then(
+    answerRequest(exchange, chosen).then(
       (status) => record(status, endpoint),
       (error: unknown) => {
         // The control API fails only on what it was asked to do; the API itself, only on a bug.

@@ -2,7 +2,7 @@ import { sendError, sendJson, writeParts, type Exchange } from '../answers.js';
 import type { SimulatorContext } from '../context.js';
 import type { CursorPayload } from '../cursors.js';
 import { answerFault } from '../fault-answers.js';
-import { isAnswerFault, isHostFault, isPagingFault, type Fault, type RequestTarget } from '../faults.js';
+import { isAnswerFault, isHostFault, type Fault, type RequestTarget } from '../faults.js';
 
 /** Rows per write when a whole listing is streamed, so that a million jobs never sit in one string. */
 const STREAM_ROWS = 500;
@@ -40,11 +40,17 @@ export async function listJobs(context: SimulatorContext, exchange: Exchange): P
   const fault = faults.take(target, (f) => f.kind !== 'expire-cursors' && !isHostFault(f));
   const faulted = await answerFault(context, fault, target, exchange);
   if (faulted !== null) return faulted;
-  return sendJson(
-    exchange,
-    200,
-    pageOf(context, fault !== null && isPagingFault(fault) ? fault : null, asked, limit, cursor, cursorText),
-  );
+  return sendJson(exchange, 200, pageOf(context, fault, { offset: asked, limit, cursor, cursorText }));
+}
+
+/** What a paged request asks for. */
+interface PageRequest {
+  readonly offset: number;
+  readonly limit: number;
+  /** The payload of the cursor it sent, null at the head. */
+  readonly cursor: CursorPayload | null;
+  /** That cursor as it was sent. */
+  readonly cursorText: string;
 }
 
 interface Page {
@@ -52,17 +58,11 @@ interface Page {
   readonly next_cursor: string | null;
 }
 
-/**
- * The page at `offset` and the cursor that follows it, unless a paging fault makes them otherwise.
- * `cursorText` is the cursor the request sent, as it sent it; `cursor` its payload.
- */
+/** The page asked for and the cursor that follows it, unless a paging fault makes them otherwise. */
 function pageOf(
   { account, cursors }: SimulatorContext,
   fault: Fault | null,
-  offset: number,
-  limit: number,
-  cursor: CursorPayload | null,
-  cursorText: string,
+  { offset, limit, cursor, cursorText }: PageRequest,
 ): Page {
   const again = { o: offset, ...(cursor?.n === undefined ? {} : { n: cursor.n }) };
   switch (fault?.kind) {
