@@ -7,7 +7,7 @@ import { createApi, DatabaseUnavailableError, openDatabase, type CommandContext 
 import { runSync, type SyncResult } from './sync/engine.js';
 import { formatTable } from './format.js';
 import { runDemo } from './commands/demo.js';
-import { runSimulatorCommand } from './commands/simulate.js';
+import { collectBehaviour, collectFault, runSimulatorCommand } from './commands/simulate.js';
 import { runService } from './worker/service.js';
 import { handleShutdownSignals } from './worker/shutdown.js';
 import { migrate } from './db/migrate.js';
@@ -241,13 +241,44 @@ function program(setExit: (code: number) => void): Command {
     )
     .option('--latency-ms <ms>', 'delay before every answer', positiveInt('--latency-ms', 600_000), 0)
     .option('--api-key <key>', 'the key clients must send', 'sim-key')
-    .option('--prefix <path>', 'path prefix such as /v1', '')
+    .option('--prefix <path>', "path every API route is under, as deployments serve it ('' for none)", '/v1')
+    .option('--retired', 'answer every request 410, as the retired shared hosts such as api.sutro.sh do')
     .option(
       '--now <datetime>',
       "the account's clock: its newest jobs were created just before it [default: the current time]",
       datetime('--now'),
     )
     .option('--no-quirks', 'serve clean data only (no lower-case statuses, numeric strings, ...)')
+    .addOption(
+      new Option(
+        '--timestamps <precision>',
+        "datetimes to the second as the docs show, 'ms', or 'us' as the API prints",
+      )
+        .choices(['s', 'ms', 'us'])
+        .default('ms'),
+    )
+    .addOption(
+      new Option(
+        '--job-shape <shape>',
+        'the job object of the reference, or the legacy one an older page documents',
+      )
+        .choices(['current', 'legacy'])
+        .default('current'),
+    )
+    .option('--extra-fields', 'give every job fields no reference names')
+    .option('--unbilled-dry-runs', 'dry runs succeed without ever getting tokens or a job_cost')
+    .option(
+      '--behave <kind>',
+      'misbehave on every matching request (repeatable): echo-auth, cursor-cycle, self-cursor, ' +
+        'empty-pages, same-page, web-page, huge-page, hang-body, hang-headers, reset',
+      collectBehaviour,
+    )
+    .option(
+      '--fault <json>',
+      'queue a fault as POST /_sim/faults takes it (repeatable), e.g. ' +
+        '\'{"kind":"echo-auth","status":500,"contentType":"html","times":"forever"}\'',
+      collectFault,
+    )
     .action(async (options: Parameters<typeof runSimulatorCommand>[0]) =>
       setExit(await runSimulatorCommand(options)),
     );

@@ -1,5 +1,14 @@
+import { InvalidArgumentError } from 'commander';
 import { once } from 'node:events';
-import { SimulatedAccount, startSimulator } from '../simulator/index.js';
+import {
+  BEHAVIOURS,
+  SimulatedAccount,
+  parseQueuedFault,
+  startSimulator,
+  type JobShape,
+  type QueuedFault,
+  type TimestampPrecision,
+} from '../simulator/index.js';
 
 export interface SimulateOptions {
   readonly port: number;
@@ -10,8 +19,38 @@ export interface SimulateOptions {
   readonly latencyMs: number;
   readonly apiKey: string;
   readonly prefix: string;
+  readonly retired?: boolean;
   readonly quirks: boolean;
   readonly now?: Date;
+  readonly timestamps?: TimestampPrecision;
+  readonly jobShape?: JobShape;
+  readonly extraFields?: boolean;
+  readonly unbilledDryRuns?: boolean;
+  /** From --behave: misbehaviours applied to every matching request. */
+  readonly behave?: readonly QueuedFault[];
+  /** From --fault: faults as the control API queues them. */
+  readonly fault?: readonly QueuedFault[];
+}
+
+/** `--behave <name>`, repeatable: a misbehaviour of every matching request, for as long as it runs. */
+export function collectBehaviour(name: string, previous: readonly QueuedFault[] = []): QueuedFault[] {
+  if (!Object.hasOwn(BEHAVIOURS, name)) {
+    throw new InvalidArgumentError(
+      `--behave must be one of ${Object.keys(BEHAVIOURS).join(', ')} (got ${JSON.stringify(name)})`,
+    );
+  }
+  const fault = BEHAVIOURS[name as keyof typeof BEHAVIOURS];
+  return [...previous, { fault, times: Number.POSITIVE_INFINITY }];
+}
+
+/** `--fault <json>`, repeatable: a fault as POST /_sim/faults takes it, `times` and all. */
+export function collectFault(json: string, previous: readonly QueuedFault[] = []): QueuedFault[] {
+  try {
+    return [...previous, parseQueuedFault(JSON.parse(json))];
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new InvalidArgumentError(`--fault must be a fault as JSON: ${reason}`);
+  }
 }
 
 /** `sutro-sync simulate`: serves the simulator until SIGTERM/SIGINT; it is controlled over /_sim/*. */
@@ -22,6 +61,10 @@ export async function runSimulatorCommand(options: SimulateOptions): Promise<num
     days: options.days,
     retentionDays: options.retentionDays,
     quirks: options.quirks,
+    timestampPrecision: options.timestamps ?? 'ms',
+    jobShape: options.jobShape ?? 'current',
+    extraFields: options.extraFields === true,
+    unbilledDryRuns: options.unbilledDryRuns === true,
     // Reports and views count days back from the real date, so the account lives in the present.
     now: options.now ?? new Date(),
   });
@@ -30,15 +73,25 @@ export async function runSimulatorCommand(options: SimulateOptions): Promise<num
     apiKey: options.apiKey,
     port: options.port,
     latencyMs: options.latencyMs,
-    ...(options.prefix ? { pathPrefix: options.prefix } : {}),
+    pathPrefix: options.prefix,
+    retired: options.retired === true,
   });
+  for (const { fault, times } of [...(options.behave ?? []), ...(options.fault ?? [])]) {
+    simulator.faults.add(fault, times);
+  }
   process.stdout.write(
-    `${JSON.stringify({ url: simulator.url, port: simulator.port, jobs: account.count(), seed: options.seed })}\n`,
+    `${JSON.stringify({
+      url: simulator.url,
+      origin: simulator.origin,
+      port: simulator.port,
+      jobs: account.count(),
+      seed: options.seed,
+    })}\n`,
   );
   process.stderr.write(
     `Simulated Sutro API at ${simulator.url} (key "${options.apiKey}", ${account.count()} jobs).\n` +
       `  SUTRO_API_URL=${simulator.url} SUTRO_API_KEY=${options.apiKey} npx sutro-sync sync\n` +
-      `  control: POST ${simulator.url.replace(/\/v\d+$/, '')}/_sim/advance {"seconds":3600}\n`,
+      `  control: POST ${simulator.origin}/_sim/advance {"seconds":3600}\n`,
   );
   await Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
   await simulator.close();

@@ -1,15 +1,18 @@
 export {
-  MODEL_PRICES,
   SimulatedAccount,
   type AccountOptions,
   type AdvanceOptions,
   type AdvanceSummary,
-  type ApiJob,
 } from './account.js';
+export { MODEL_PRICES } from './catalogue.js';
+export type { ApiJob, JobShape, LegacyApiJob, TimestampPrecision } from './job-json.js';
 export {
   startSimulator,
+  type EchoContentType,
   type Endpoint,
+  type ErrorShape,
   type Fault,
+  type FaultKind,
   type FaultController,
   type MalformedVariant,
   type RequestLog,
@@ -17,4 +20,5 @@ export {
   type RunningSimulator,
   type SimulatorOptions,
 } from './server.js';
+export { BEHAVIOURS, parseQueuedFault, type Behaviour, type QueuedFault } from './fault-json.js';
 export { Random } from './random.js';

@@ -124,6 +124,17 @@ describe('list-jobs over HTTP', () => {
     expect(body).not.toHaveProperty('next_cursor');
   });
 
+  it('lists a legacy account with the legacy message after its jobs', async () => {
+    const legacy = await simulator(new SimulatedAccount({ jobs: 30, seed: 5, jobShape: 'legacy' }));
+    const text = await (await get(legacy, '/list-jobs')).text();
+    expect(text.endsWith('],"message":"Successfully retrieved 30 jobs"}')).toBe(true);
+    const body = JSON.parse(text) as { jobs: Record<string, unknown>[] };
+    expect(Object.keys(body)).toEqual(['jobs', 'message']);
+    expect(body.jobs).toEqual(legacy.account.snapshot());
+    expect(body.jobs[0]).toHaveProperty('created_at');
+    expect((await page(legacy, null, 10)).jobs).toEqual(legacy.account.snapshot().slice(0, 10));
+  });
+
   it('streams a large unpaginated listing whole', async () => {
     const big = await simulator(new SimulatedAccount({ jobs: 20_000, seed: 2 }));
     const body = (await (await get(big, '/list-jobs')).json()) as { jobs: ApiJob[] };
@@ -165,7 +176,7 @@ describe('list-jobs over HTTP', () => {
     expect(await found.json()).toEqual({ job });
     const missing = await get(sim, '/jobs/job_missing');
     expect(missing.status).toBe(404);
-    expect(await missing.json()).toMatchObject({ detail: 'Job not found', code: 'not_found' });
+    expect(await missing.json()).toEqual({ message: 'Job not found' });
     expect((await get(sim, `/jobs/${job.job_id}`, 'sk_wrong')).status).toBe(401);
     for (const path of ['/', '/list-jobs/', '/jobs/', '/v1/list-jobs', '/list_jobs']) {
       const response = await get(sim, path);
@@ -179,25 +190,26 @@ describe('list-jobs over HTTP', () => {
     expect(post.status).toBe(405);
   });
 
-  it('serves under a path prefix, 404 outside it, and 410 on a retired path', async () => {
+  it('serves under another path prefix, 404 outside it, and 410 on a retired path', async () => {
     const prefixed = await simulator(new SimulatedAccount({ jobs: 150, seed: 1 }), {
-      pathPrefix: '/v1/',
+      pathPrefix: '/api/v2/',
       retiredPaths: ['/list-jobs'],
     });
-    expect(prefixed.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
+    expect(prefixed.url).toBe(`${prefixed.origin}/api/v2`);
     expect(await pageAll(prefixed)).toEqual(prefixed.account.snapshot().map((j) => j.job_id));
-    const origin = prefixed.url.replace(/\/v1$/, '');
-    const outside = await fetch(`${origin}/jobs/${prefixed.account.jobAt(0).job_id}`, {
+    const outside = await fetch(`${prefixed.origin}/jobs/${prefixed.account.jobAt(0).job_id}`, {
       headers: { authorization: `Key ${KEY}` },
     });
     expect(outside.status).toBe(404);
-    const retired = await fetch(`${origin}/list-jobs?limit=10`, { headers: { authorization: `Key ${KEY}` } });
+    const retired = await fetch(`${prefixed.origin}/list-jobs?limit=10`, {
+      headers: { authorization: `Key ${KEY}` },
+    });
     expect(retired.status).toBe(410);
     expect(await retired.json()).toMatchObject({
-      detail: 'This endpoint has moved; use your deployment URL',
-      code: 'gone',
+      detail: expect.stringContaining('SUTRO_API_URL') as unknown,
+      code: 'retired_host',
     });
-    expect((await fetch(`${origin}/_sim/state`)).status).toBe(200);
+    expect((await fetch(`${prefixed.origin}/_sim/state`)).status).toBe(200);
     expect((await control(prefixed, 'GET', 'state')).status).toBe(200);
   });
 });
@@ -220,9 +232,10 @@ describe('faults', () => {
     sim.faults.add({ kind: 'status', status: 500 });
     const error = await get(sim, '/list-jobs?limit=10');
     expect(error.headers.get('retry-after')).toBeNull();
-    expect(await error.json()).toMatchObject({
-      error: 'Internal Server Error',
-      message: expect.any(String) as unknown,
+    expect(await error.json()).toEqual({
+      detail: 'An unexpected error occurred',
+      code: 'internal_error',
+      request_id: error.headers.get('x-request-id'),
     });
 
     const body = { error: 'Forbidden', message: 'key lacks jobs:read' };
@@ -234,7 +247,8 @@ describe('faults', () => {
       const response = await get(sim, '/list-jobs?limit=10');
       expect(response.status).toBe(status);
       const json = (await response.json()) as Record<string, unknown>;
-      expect(typeof (json.detail ?? json.error)).toBe('string');
+      expect(typeof json.detail).toBe('string');
+      expect(typeof json.code).toBe('string');
       expect(json.request_id).toBe(response.headers.get('x-request-id'));
     }
   });
@@ -429,7 +443,7 @@ describe('the control API and the request log', () => {
     expect(logged.requests.entries.map((e) => e.status)).toEqual([200, 200, 200, 400, 200]);
     expect(logged.requests.entries[1]).toMatchObject({
       method: 'GET',
-      path: '/list-jobs',
+      path: '/v1/list-jobs',
       query: { limit: '100', cursor: expect.any(String) as unknown },
       at: expect.stringMatching(/Z$/) as unknown,
     });
@@ -437,7 +451,7 @@ describe('the control API and the request log', () => {
     expect(remote).toHaveLength(5);
     expect(JSON.stringify(remote)).not.toContain(KEY);
     await control(logged, 'DELETE', 'requests');
-    expect(logged.requests.entries.map((e) => `${e.method} ${e.path}`)).toEqual(['DELETE /_sim/requests']);
+    expect(logged.requests.entries.map((e) => `${e.method} ${e.path}`)).toEqual(['DELETE /v1/_sim/requests']);
     expect(logged.requests.count('list-jobs')).toBe(0);
   });
 });
