@@ -93,6 +93,7 @@ describe('runSync paging', () => {
       'request 4',
       'write 3',
       'write 4',
+      'finishRun 1 succeeded token 1',
     ]);
   });
 
@@ -110,7 +111,14 @@ describe('runSync paging', () => {
       pages: 2,
       stopReason: 'below_floor',
     });
-    expect(events).toEqual(['recoverStaleRuns', 'request 0', 'request 1', 'write 0', 'write 1']);
+    expect(events).toEqual([
+      'recoverStaleRuns',
+      'request 0',
+      'request 1',
+      'write 0',
+      'write 1',
+      'finishRun 1 succeeded token 1',
+    ]);
   });
 });
 
