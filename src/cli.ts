@@ -169,6 +169,8 @@ async function migrateCommand(): Promise<number> {
     await migrate(database.pool, log, {
       limits: config.database.limits,
       lockTimeoutMs: config.database.migrationLockTimeoutMs,
+    }).catch((error: unknown) => {
+      throw new DatabaseUnavailableError((error as Error).message, { cause: error });
     });
     log.info('database schema is up to date');
     return EXIT.ok;

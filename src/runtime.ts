@@ -34,6 +34,12 @@ export class DatabaseUnavailableError extends Error {
   }
 }
 
+/**
+ * PostgreSQL 14 brought client_connection_check_interval (see db/transaction.ts); 13 reached its end
+ * of life in November 2025.
+ */
+const MINIMUM_SERVER_VERSION = 140_000;
+
 function describe(url: string): string {
   if (!URL.canParse(url)) return 'the database';
   const u = new URL(url);
@@ -70,14 +76,26 @@ export async function openDatabase(
     await database.close();
     await embedded?.stop();
   };
+  const target = describe(connection.connectionString);
+  let version: { number: number; text: string } | undefined;
   try {
-    await database.pool.query('SELECT 1');
+    const result = await database.pool.query<{ number: number; text: string }>(
+      `SELECT current_setting('server_version_num')::int AS number, current_setting('server_version') AS text`,
+    );
+    version = result.rows[0];
   } catch (error) {
     await close();
-    const target = describe(connection.connectionString);
     throw new DatabaseUnavailableError(
       `Cannot connect to ${target} (DATABASE_URL): ${databaseError(error, 'connecting', limits).message.replace(/^connecting: /, '')}`,
       { cause: error },
+    );
+  }
+  if (version === undefined || version.number < MINIMUM_SERVER_VERSION) {
+    await close();
+    throw new DatabaseUnavailableError(
+      `${target} runs PostgreSQL ${version?.text ?? '(unknown)'}; sutro-sync needs 14 or newer ` +
+        '(client_connection_check_interval ends the statements of a client that went away)',
+      {},
     );
   }
   try {

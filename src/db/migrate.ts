@@ -49,7 +49,8 @@ SELECT a.pid, a.usename AS "user", a.application_name AS application, a.state,
   JOIN pg_class c ON c.oid = l.relation
   JOIN pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_stat_activity a ON a.pid = l.pid
- WHERE l.granted AND n.nspname IN ('sutro', 'drizzle') AND l.pid <> pg_backend_pid()
+ WHERE l.granted AND n.nspname IN ('sutro', 'drizzle') AND c.relkind IN ('r', 'p', 'v', 'm')
+   AND l.pid <> pg_backend_pid()
  GROUP BY 1, 2, 3, 4, 5, 6
  ORDER BY a.xact_start NULLS LAST`;
 
@@ -71,7 +72,7 @@ async function describeLockHolders(pool: pg.Pool): Promise<string> {
       .map(
         (h) =>
           `pid ${h.pid} (user ${h.user ?? '?'}, application "${h.application ?? ''}", ${h.state ?? 'state unknown'}` +
-          `${h.xact_start ? ` in a transaction since ${h.xact_start.toISOString()}` : ''}, holding ${h.relations}` +
+          `${h.xact_start ? ` since ${h.xact_start.toISOString()}` : ''}, holding ${h.relations}` +
           `${h.query ? `: ${h.query.replace(/\s+/g, ' ')}` : ''})`,
       )
       .join('; ');

@@ -12,6 +12,9 @@ import { databaseError, type DatabaseLimits } from './errors.js';
  *   transaction, so a transaction left idle is one whose client froze or died, and it must not keep
  *   its row locks (the lease row among them) longer than the client itself waits (see
  *   CLIENT_GRACE_MS): then the client's next transaction, on a fresh connection, finds them free.
+ * - client_connection_check_interval (PostgreSQL 14+): a statement whose client went away (killed,
+ *   or given up by the client's own timeout) is cancelled within a second, instead of waiting on
+ *   for its lock or running on to its end.
  *
  * BEGIN, the settings and the caller's `prelude` (the lease's fence) go to the server as one
  * message, so they cost one round trip. On any failure the connection is destroyed rather than
@@ -46,10 +49,13 @@ function begin(options: TransactionOptions): string {
     `SET LOCAL statement_timeout = ${Math.trunc(statementTimeoutMs)}`,
     `SET LOCAL lock_timeout = ${Math.trunc(lockTimeoutMs)}`,
     `SET LOCAL idle_in_transaction_session_timeout = ${Math.trunc(statementTimeoutMs)}`,
+    `SET LOCAL client_connection_check_interval = ${CONNECTION_CHECK_MS}`,
   ].join('; ');
 }
 
-const SETTINGS = 4;
+const CONNECTION_CHECK_MS = 1_000;
+/** The statements of begin(): the caller's prelude results come after theirs. */
+const SETTINGS = 5;
 
 export async function inTransaction<T>(
   pool: pg.Pool,
