@@ -106,6 +106,62 @@ describe('the API key never appears in what sutro-sync prints', () => {
   });
 });
 
+/** Every row of every table of the database, as text: what a dump of it would hold. */
+async function everyRow(): Promise<string> {
+  const tables = await db.pool.query<{ name: string }>(
+    `SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables WHERE schemaname IN ('sutro', 'drizzle')`,
+  );
+  expect(tables.rows.length).toBeGreaterThan(5);
+  let text = '';
+  for (const { name } of tables.rows) {
+    const rows = await db.pool.query<{ row: string }>(`SELECT t::text AS row FROM ${name} t`);
+    text += rows.rows.map((r) => r.row).join('\n');
+  }
+  // The views BI tools read, sync_health's last error among them.
+  const health = await db.pool.query<{ row: string }>('SELECT t::text AS row FROM sutro.sync_health t');
+  return text + health.rows.map((r) => r.row).join('\n');
+}
+
+describe('an API that echoes the key in its error bodies', () => {
+  const cases = (['json', 'text', 'html'] as const).flatMap((contentType) =>
+    [401, 503].map((status) => ({ contentType, status })),
+  );
+
+  it.each(cases)(
+    'leaves it out of the database, the logs and status after a $status answered as $contentType',
+    async ({ contentType, status }) => {
+      const source = `echo-${status}-${contentType}`;
+      // Every attempt of the first request (one retry for a 503) meets one.
+      sim.faults.add({ kind: 'echo-auth', status, contentType }, Infinity);
+      const failed = await runCli(['sync', '--full'], env({ SUTRO_SOURCE: source }));
+      sim.faults.clear();
+      expect(failed.code).toBe(1);
+      expect(failed.stderr).toContain(String(status));
+      expect(everything(failed)).not.toContain(KEY);
+
+      const stored = await db.pool.query<{ error: string }>(
+        'SELECT error FROM sutro.sync_runs WHERE source = $1',
+        [source],
+      );
+      expect(stored.rows[0]?.error).toContain(String(status));
+      for (const args of [['status'], ['status', '--json']]) {
+        const shown = await runCli(args, env({ SUTRO_SOURCE: source }));
+        expect(shown.code, shown.stderr).toBe(0);
+        expect(shown.stdout).toContain(String(status));
+        expect(everything(shown)).not.toContain(KEY);
+      }
+    },
+  );
+
+  it('has left no trace of it in any table or view', async () => {
+    const rows = await everyRow();
+    // A text or HTML body is quoted in the error, and the key in it was scrubbed.
+    expect(rows).toContain('[REDACTED]');
+    expect(rows).not.toContain(KEY);
+    expect(rows).not.toMatch(/Key sk_/);
+  });
+});
+
 describe('the database password never appears in what sutro-sync prints', () => {
   it('when the server cannot be reached', async () => {
     const url = `postgresql://sutro:${PASSWORD}@127.0.0.1:${await closedPort()}/sutro`;

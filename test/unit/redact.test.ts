@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { redactSecrets, Secrets } from '../../src/redact.js';
+
+describe('redactSecrets', () => {
+  it('removes a known secret however it is spelled in the text', () => {
+    const key = 'sk_live_a"b/c';
+    for (const text of [`key ${key} refused`, JSON.stringify({ key }), `?key=${encodeURIComponent(key)}`]) {
+      expect(redactSecrets(text, [key])).not.toMatch(/sk_live_a/);
+    }
+  });
+
+  it.each([
+    ['{"headers":{"authorization":"Key sk_other_123"}}', '{"headers":{"authorization":"[REDACTED]"}}'],
+    ['Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc\nX-Id: 1', 'Authorization: [REDACTED]\nX-Id: 1'],
+    [
+      '<tr><td>Authorization</td><td>Key sk_other_123</td></tr>',
+      '<tr><td>Authorization</td><td>[REDACTED]</td></tr>',
+    ],
+    [
+      '{"msg":"body \\"authorization\\": \\"Key sk_other_123\\""}',
+      '{"msg":"body \\"authorization\\": \\"[REDACTED]\\""}',
+    ],
+    ['rejected Key sk_other_123 for this account', 'rejected Key [REDACTED] for this account'],
+    ['GET /x?api_key=sk_other_123&page=2', 'GET /x?api_key=[REDACTED]&page=2'],
+  ])('removes a credential the process does not know, by its shape: %s', (text, redacted) => {
+    expect(redactSecrets(text)).toBe(redacted);
+  });
+
+  it.each([
+    'duplicate key value violates unique constraint "jobs_pkey"',
+    'Key (source, job_id)=(a, b) already exists.',
+    'Primary Key constraint',
+    'SUTRO_API_KEY: is required for this command (or set SUTRO_API_KEY_FILE)',
+    'password authentication failed for user "sutro"',
+  ])('keeps the words of ordinary messages: %s', (text) => {
+    expect(redactSecrets(text)).toBe(text);
+  });
+});
+
+describe('Secrets', () => {
+  it('scrubs what it was told, from the moment it is told, and ignores values too short to be secret', () => {
+    const secrets = new Secrets();
+    secrets.add('abc', undefined);
+    expect(secrets.redact('abc s3cr3t-embedded')).toBe('abc s3cr3t-embedded');
+    secrets.add('s3cr3t-embedded');
+    expect(secrets.redact('abc s3cr3t-embedded')).toBe('abc [REDACTED]');
+  });
+});
