@@ -78,8 +78,12 @@ describe('sutro-sync start serves metrics that follow the syncs', () => {
       LOG_LEVEL: 'info',
     });
     try {
-      await worker.waitForLog((l) => l.msg === 'health and metrics endpoints listening');
-      expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok' });
+      // By default only this machine reaches them (SUTRO_HTTP_HOST); the image listens on 0.0.0.0.
+      expect(await worker.waitForLog((l) => l.msg === 'health and metrics endpoints listening')).toMatchObject({
+        host: '127.0.0.1',
+        port,
+      });
+      expect(await (await fetch(`${base}/healthz`)).json()).toMatchObject({ status: 'ok' });
       const before = await scrape();
       expect(before.get('sutro_sync_seconds_since_last_success{source="metrics"}')).toBe(Infinity);
       expect(before.has('sutro_sync_runs_total{status="succeeded",mode="full"}')).toBe(false);
