@@ -23,6 +23,9 @@ CREATE ROLE :"reader" LOGIN PASSWORD :'reader_password';
 -- A second guard besides the grants: a session of the reader cannot write even where it may.
 ALTER ROLE :"reader" SET default_transaction_read_only = on;
 GRANT CONNECT ON DATABASE :"DBNAME" TO :"reader";
+-- Every role may create temporary tables, through PUBLIC; this database is sutro-sync's alone, so
+-- only its owner keeps that.
+REVOKE TEMPORARY ON DATABASE :"DBNAME" FROM PUBLIC;
 ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" GRANT USAGE ON SCHEMAS TO :"reader";
 ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" GRANT SELECT ON TABLES TO :"reader";
 SQL

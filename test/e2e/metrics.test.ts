@@ -79,7 +79,9 @@ describe('sutro-sync start serves metrics that follow the syncs', () => {
     });
     try {
       // By default only this machine reaches them (SUTRO_HTTP_HOST); the image listens on 0.0.0.0.
-      expect(await worker.waitForLog((l) => l.msg === 'health and metrics endpoints listening')).toMatchObject({
+      expect(
+        await worker.waitForLog((l) => l.msg === 'health and metrics endpoints listening'),
+      ).toMatchObject({
         host: '127.0.0.1',
         port,
       });

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ENVIRONMENT_VARIABLES, loadConfig } from '../../src/config.js';
 
 const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
 /** `NAME=value` lines, active or commented out (`# NAME=value`: the default). */
 function assignments(text: string): { name: string; value: string; active: boolean }[] {
@@ -18,6 +19,11 @@ describe('.env.example', () => {
   it('lists every variable of the configuration', () => {
     const listed = new Set(lines.map((l) => l.name));
     expect(ENVIRONMENT_VARIABLES.map(([name]) => name).filter((name) => !listed.has(name))).toEqual([]);
+  });
+
+  it("is, like the README's configuration table, complete", () => {
+    const documented = new Set([...readme.matchAll(/^\| `([A-Z][A-Z0-9_]*)` /gm)].map((m) => m[1]));
+    expect(ENVIRONMENT_VARIABLES.map(([name]) => name).filter((name) => !documented.has(name))).toEqual([]);
   });
 
   it('shows the same defaults as the configuration', () => {
