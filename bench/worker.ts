@@ -269,7 +269,7 @@ async function run(task: Task): Promise<Omit<TaskResult, 'peakRssMb' | 'cpuSecon
         applicationName: 'sutro-sync-bench',
       });
       try {
-        const store = createSyncStore(database.pool, defaults.database.limits);
+        const store = createSyncStore(database.pool, defaults.database.limits, log);
         const started = performance.now();
         const result = await runSync(
           { store, api: api(task.apiUrl), log },

@@ -109,7 +109,7 @@ export async function openDatabase(
   return {
     ...database,
     displayUrl: embedded?.displayUrl ?? withoutPassword(config.database.url ?? ''),
-    store: createSyncStore(database.pool, limits),
+    store: createSyncStore(database.pool, limits, log),
     passwordFile: embedded?.passwordFile ?? null,
     close,
   };

@@ -3,6 +3,7 @@ import type { Job } from '../sutro/job.js';
 import type { Lease, PageResult, PageWrite } from '../sync/port.js';
 import type { DatabaseLimits } from './errors.js';
 import { fencedTransaction } from './lease.js';
+import type { NamedStatements } from './named-statements.js';
 import { inTransaction } from './transaction.js';
 
 /** Columns of sutro.jobs filled from the API, in the order of the recordset below. */
@@ -77,10 +78,11 @@ const changedFields = TRACKED.map((f) => `CASE WHEN p.${f} IS DISTINCT FROM w.${
 );
 
 /**
- * A page is ONE statement: its own transaction, so the page, its history, its rejected rows, its
- * sightings, the run's counters and the checkpoint are committed together or not at all, in one
- * round trip and one commit. Data-modifying CTEs all run to completion and all read the snapshot the
- * statement started with, so `previous` holds the jobs as they were before this page.
+ * A page is ONE statement, so the page, its history, its rejected rows, its sightings, the run's
+ * counters and the checkpoint are written together or not at all, in one round trip; the transaction
+ * around it adds the lease's fence (with BEGIN, one round trip) and the COMMIT. Data-modifying CTEs
+ * all run to completion and all read the snapshot the statement started with, so `previous` holds
+ * the jobs as they were before this page.
  *
  * - `previous` looks each listed job up by primary key (the LATERAL … LIMIT 1 keeps it a nested
  *   loop of index probes whatever the statistics say: a hash join over every stored job of the
@@ -259,11 +261,21 @@ function fieldsAreRaw(job: Job): boolean {
 }
 
 /**
+ * Whether the page may run as a named (prepared) statement (see named-statements.ts). A prepared
+ * statement is planned once for all after five executions, and a generic plan fixed while
+ * sutro.jobs holds a few hundred rows looks jobs up through jobs_created_idx by source alone, so
+ * that every page then reads every job of the source: the first full pass of an empty database
+ * would take quadratic time. So pages are planned one by one (unnamed) until the pass has listed
+ * enough jobs that the table is known to be past that size; incremental runs, a few pages each, are
+ * always planned afresh.
+ */
+function preparedIsSafe(write: PageWrite): boolean {
+  return write.pass !== null && (write.page + 1) * write.listed >= 5_000;
+}
+
+/**
  * The page, its sightings, the run's counters and the checkpoint: all or nothing, as one statement
- * (see WRITE_PAGE) in a transaction the lease's fence opens. It is planned afresh each time: a
- * named prepared statement would live in a server session, which a transaction pooler does not
- * keep (PgBouncer before 1.21 answers a second PREPARE of the name on another client's session with
- * "prepared statement already exists", and that page then fails on every run).
+ * (see WRITE_PAGE) in a transaction the lease's fence opens.
  *
  * parseJob rejects every value it knows PostgreSQL would refuse, but not all: a job_id too long for
  * the primary key's index, say. Such a job would fail its page on every run, and a full pass could
@@ -273,11 +285,12 @@ function fieldsAreRaw(job: Job): boolean {
 export async function writePage(
   pool: pg.Pool,
   limits: DatabaseLimits,
+  statements: NamedStatements,
   lease: Lease,
   write: PageWrite,
 ): Promise<PageResult> {
   try {
-    return await writePageOnce(pool, limits, lease, write);
+    return await writePageOnce(pool, limits, statements, lease, write);
   } catch (error) {
     if (!isRefusedData(error) || write.jobs.length === 0) throw error;
     // A probe that fails in turn (the connection went, or the page fails without any job) or finds
@@ -288,7 +301,7 @@ export async function writePage(
     const refused = await findRefusedJobs(pool, limits, lease.source, write).catch(() => []);
     if (refused.length === 0 || (refused.length === write.jobs.length && write.jobs.length > 1)) throw error;
     const refusedIds = new Set(refused.map((r) => r.jobId));
-    const result = await writePageOnce(pool, limits, lease, {
+    const result = await writePageOnce(pool, limits, statements, lease, {
       ...write,
       jobs: write.jobs.filter((job) => !refusedIds.has(job.jobId)),
       rejected: [
@@ -348,12 +361,22 @@ async function findRefusedJobs(
 async function writePageOnce(
   pool: pg.Pool,
   limits: DatabaseLimits,
+  statements: NamedStatements,
   lease: Lease,
   write: PageWrite,
 ): Promise<PageResult> {
-  const result = await fencedTransaction(pool, limits, lease, `writing page ${write.page}`, (client) =>
-    client.query<{ inserted: number; updated: number; history_rows: number }>(pageQuery(lease.source, write)),
-  );
+  const query = pageQuery(lease.source, write);
+  const run = (statement: pg.QueryConfig) =>
+    fencedTransaction(pool, limits, lease, `writing page ${write.page}`, (client) =>
+      client.query<{ inserted: number; updated: number; history_rows: number }>(statement),
+    );
+  let result: pg.QueryResult<{ inserted: number; updated: number; history_rows: number }>;
+  try {
+    result = await run(preparedIsSafe(write) ? statements.name(query) : query);
+  } catch (error) {
+    if (!statements.lostBy(error)) throw error;
+    result = await run(query);
+  }
   const row = result.rows[0];
   const inserted = row?.inserted ?? 0;
   const updated = row?.updated ?? 0;

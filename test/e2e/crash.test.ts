@@ -134,6 +134,29 @@ describe.each(routes())('through %s', (route) => {
       120_000,
     );
 
+    it('two sources at once, long enough for pages to run as named statements, each stored exactly', async () => {
+      // 6,000 jobs a source: from page 49 on, a full pass prepares its page statement (page-write.ts);
+      // through PgBouncer before 1.21 the sessions do not keep them, and the pass goes on unnamed.
+      const account = new SimulatedAccount({ jobs: 6_000, seed: 35 });
+      const big = await startSimulator({ account, apiKey: KEY, port: 0 });
+      try {
+        const both = await Promise.all(
+          ['big-a', 'big-b'].map((source) =>
+            runCli(['sync', '--full'], { ...env(source), SUTRO_API_URL: big.url }),
+          ),
+        );
+        expect(both.map((r) => [r.code, r.stderr])).toEqual([
+          [0, ''],
+          [0, ''],
+        ]);
+        for (const source of ['big-a', 'big-b']) {
+          expect(await diffAgainstTruth(db.pool, source, account.snapshot())).toEqual([]);
+        }
+      } finally {
+        await big.close();
+      }
+    }, 120_000);
+
     it('with --wait, the second run waits and then finds nothing to change', async () => {
       const both = await Promise.all([
         runCli(['sync', '--full', '--wait'], env('waiting')),

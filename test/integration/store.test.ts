@@ -3,7 +3,10 @@ import { LeaseLostError, type Lease, type PageWrite, type RunOutcome } from '../
 import { parseJob, type Job } from '../../src/sutro/job.js';
 import { createSyncStore } from '../../src/db/store.js';
 import type { DatabaseLimits } from '../../src/db/errors.js';
+import pg from 'pg';
+import pino from 'pino';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { DEFAULT_LIMITS } from '../helpers/limits.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -289,6 +292,44 @@ describe('writePage', () => {
     );
     expect(rows.rows).toMatchObject([{ job_id: 'no-status', raw_id: 'no-status', position_on_page: null }]);
     expect(await count('SELECT jobs_rejected AS n FROM sutro.sync_runs WHERE id = $1', [runId])).toBe(1);
+  });
+});
+
+describe('named statements', () => {
+  it('are dropped for good, and the page written unnamed, once a session does not hold them', async () => {
+    // One connection, so that a statement dropped behind the client's back is found missing, as a
+    // transaction pooler makes it when it hands the next transaction another server session.
+    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    const warnings: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => warnings.push(line) });
+    const store = createSyncStore(pool, DEFAULT_LIMITS, log);
+    try {
+      const runId = await newRun('full');
+      const write = (n: number) =>
+        store.writePage(
+          lease,
+          page(runId, [job(apiJob(`n${n}`))], { page: n, listed: 100, pass: { runId, nextCursor: `c${n}` } }),
+        );
+      // Page 49 of 100 jobs: past the size where the page runs as a named statement.
+      await write(49);
+      const named = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_prepared_statements');
+      expect(named.rows[0]?.n).toBe(1);
+      await pool.query('DEALLOCATE ALL');
+      expect(await write(50)).toMatchObject({ inserted: 1 });
+      expect(warnings.join('')).toContain('does not keep prepared statements');
+      await write(51);
+      const after = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_prepared_statements');
+      expect(after.rows[0]?.n).toBe(0);
+      expect(
+        await count('SELECT count(*)::int AS n FROM sutro.jobs WHERE job_id IN ($1, $2, $3)', [
+          'n49',
+          'n50',
+          'n51',
+        ]),
+      ).toBe(3);
+    } finally {
+      await pool.end();
+    }
   });
 });
 
