@@ -93,7 +93,19 @@ async function applyPending(
       `SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS exists`,
     );
     if (ledger.rows[0]?.exists !== true) for (const statement of CREATE_LEDGER) await client.query(statement);
-    await client.query('LOCK TABLE drizzle.__drizzle_migrations IN EXCLUSIVE MODE');
+    // Tried without waiting first, so that a wait is announced with whom it waits for.
+    await client.query('SAVEPOINT ledger');
+    try {
+      await client.query('LOCK TABLE drizzle.__drizzle_migrations IN EXCLUSIVE MODE NOWAIT');
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== SQLSTATE.lockNotAvailable) throw error;
+      await client.query('ROLLBACK TO SAVEPOINT ledger');
+      log.info(
+        { waitMs: options.lockTimeoutMs, holders: await describeLockHolders(pool) },
+        'another process is migrating the database; waiting for it (SUTRO_MIGRATION_LOCK_TIMEOUT_MS)',
+      );
+      await client.query('LOCK TABLE drizzle.__drizzle_migrations IN EXCLUSIVE MODE');
+    }
     const last = await client.query<{ created_at: string | null }>(
       'SELECT created_at FROM drizzle.__drizzle_migrations ORDER BY created_at DESC LIMIT 1',
     );
