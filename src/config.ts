@@ -3,7 +3,9 @@ import path from 'node:path';
 import cron from 'node-cron';
 import { z } from 'zod';
 import type { DatabaseLimits } from './db/errors.js';
+import type { LogFormat } from './log.js';
 import { databaseConnection, type DatabaseConnection } from './db/tls.js';
+import { readDeployment } from './sutro/deployment.js';
 
 /**
  * Every setting of the worker, read once from the environment by `loadConfig` and passed down.
@@ -13,11 +15,12 @@ export interface Config {
   readonly sutro: {
     /** The API key; never logged (see log.ts redaction) and never stored. */
     readonly apiKey: string | undefined;
-    /** Origin plus optional path prefix, without a trailing slash. */
-    readonly apiUrl: string;
+    /** `<deployment origin>/v1`, read from SUTRO_API_URL as Sutro's SDK reads it (sutro/deployment.ts). */
+    readonly apiUrl: string | undefined;
     readonly pageLimit: number;
     readonly requestTimeoutMs: number;
     readonly maxRetries: number;
+    readonly maxResponseBytes: number;
   };
   readonly source: string;
   readonly database: {
@@ -45,6 +48,8 @@ export interface Config {
     readonly stallSeconds: number;
   };
   readonly logLevel: string;
+  /** undefined: `terminal` when stderr is a terminal, else `json` (see log.ts). */
+  readonly logFormat: LogFormat | undefined;
 }
 
 export class ConfigError extends Error {
@@ -75,13 +80,22 @@ const postgresUrl = z
   .refine((v) => URL.canParse(v), 'is not a valid URL');
 
 const envSchema = z.object({
-  SUTRO_API_URL: z
-    .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://api.sutro.sh' })
-    .default('https://api.sutro.sh')
-    .transform((v) => v.replace(/\/+$/, '')),
+  SUTRO_API_URL: optionalText.transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    const read = readDeployment(value);
+    if ('problem' in read) {
+      ctx.addIssue({ code: 'custom', message: read.problem });
+      return z.NEVER;
+    }
+    return read.deployment.base;
+  }),
   SUTRO_PAGE_LIMIT: integer(1, 100).default(100),
   SUTRO_REQUEST_TIMEOUT_MS: integer(100, 600_000).default(30_000),
   SUTRO_MAX_RETRIES: integer(0, 20).default(5),
+  // A page of 100 jobs is tens of kilobytes, and under a megabyte with long prompts: 32 MB leaves room
+  // for any real page while a runaway answer is stopped long before it threatens the worker's memory
+  // (a 32 MB body costs about 100 MB while it is decoded and parsed).
+  SUTRO_MAX_RESPONSE_MB: integer(1, 1_024).default(32),
   SUTRO_SOURCE: z
     .string()
     .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 characters of letters, digits, _ . : -')
@@ -117,11 +131,16 @@ const envSchema = z.object({
   SUTRO_STALL_SECONDS: integer(10, 86_400).default(600),
   SUTRO_READY_MAX_AGE_SECONDS: integer(1, 30 * 86_400).default(3_600),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['auto', 'json', 'terminal']).default('auto'),
 });
 
 export type Environment = Record<string, string | undefined>;
 
-const API_KEY_MISSING = 'SUTRO_API_KEY: is required for this command (or set SUTRO_API_KEY_FILE)';
+const API_KEY_MISSING =
+  'SUTRO_API_KEY: is required for this command: a key created in your Sutro deployment (or set SUTRO_API_KEY_FILE)';
+const API_URL_MISSING =
+  "SUTRO_API_URL: is required for this command: your Sutro deployment's URL, https://<deployment> with or " +
+  'without /v1 (the simulator, `sutro-sync simulate`, serves http://127.0.0.1:8787 with the key sim-key)';
 
 function readSecretFile(variable: string, file: string, problems: string[]): string | undefined {
   try {
@@ -143,12 +162,19 @@ function quotable(variable: string, value: string | undefined): string {
   if (value === undefined) return 'null';
   if (variable === 'SUTRO_API_KEY' || variable === 'DATABASE_URL')
     return 'a value not shown, as it may hold a secret';
+  // A URL may carry credentials, and a value that is no URL at all may be a key pasted in the wrong place.
+  if (variable === 'SUTRO_API_URL') {
+    if (!URL.canParse(value.trim())) return 'a value not shown, as it may hold a secret';
+    const url = new URL(value.trim());
+    if (url.username !== '' || url.password !== '') [url.username, url.password] = ['***', '***'];
+    return JSON.stringify(url.toString());
+  }
   return JSON.stringify(value);
 }
 
 export interface LoadOptions {
-  /** The command calls the API (sync, start): a missing key is one more problem to report. */
-  readonly needsApiKey?: boolean;
+  /** The command calls the API (sync, start): a missing key or URL is one more problem to report. */
+  readonly needsApi?: boolean;
 }
 
 /**
@@ -179,7 +205,8 @@ export function loadConfig(
     else apiKey = readSecretFile('SUTRO_API_KEY_FILE', apiKeyFile, problems);
   }
   if (apiKey !== undefined && /\s/.test(apiKey)) problems.push('SUTRO_API_KEY: must not contain whitespace');
-  if (apiKey === undefined && apiKeyFile === undefined && options.needsApiKey) problems.push(API_KEY_MISSING);
+  if (apiKey === undefined && apiKeyFile === undefined && options.needsApi) problems.push(API_KEY_MISSING);
+  if (options.needsApi && optionalText.parse(env.SUTRO_API_URL) === undefined) problems.push(API_URL_MISSING);
 
   let databaseUrl = e?.DATABASE_URL;
   const databaseUrlFile = optionalText.parse(env.DATABASE_URL_FILE);
@@ -220,6 +247,7 @@ export function loadConfig(
       pageLimit: e.SUTRO_PAGE_LIMIT,
       requestTimeoutMs: e.SUTRO_REQUEST_TIMEOUT_MS,
       maxRetries: e.SUTRO_MAX_RETRIES,
+      maxResponseBytes: e.SUTRO_MAX_RESPONSE_MB * 1024 * 1024,
     },
     source: e.SUTRO_SOURCE,
     database: {
@@ -245,16 +273,23 @@ export function loadConfig(
       stallSeconds: e.SUTRO_STALL_SECONDS,
     },
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT === 'auto' ? undefined : e.LOG_FORMAT,
   };
 }
 
 /**
- * Commands that call the API need the key; `migrate`, `status` and `report` do not. Those that do
- * load their configuration with `needsApiKey`, so that a missing key is reported with the rest.
+ * Commands that call the API need the key and the URL; `migrate`, `status` and `report` do not.
+ * Those that do load their configuration with `needsApi`, so that what is missing is reported with
+ * the rest; this is what they read them with.
  */
-export function requireApiKey(config: Config): string {
-  if (config.sutro.apiKey === undefined) throw new ConfigError([API_KEY_MISSING]);
-  return config.sutro.apiKey;
+export function requireApi(config: Config): { apiUrl: string; apiKey: string } {
+  const { apiUrl, apiKey } = config.sutro;
+  const missing = [
+    ...(apiKey === undefined ? [API_KEY_MISSING] : []),
+    ...(apiUrl === undefined ? [API_URL_MISSING] : []),
+  ];
+  if (apiUrl === undefined || apiKey === undefined) throw new ConfigError(missing);
+  return { apiUrl, apiKey };
 }
 
 /** A description of every variable, for the README and `--help`. Kept beside the schema it documents. */
@@ -269,8 +304,8 @@ export const ENVIRONMENT_VARIABLES: ReadonlyArray<
   ],
   [
     'SUTRO_API_URL',
-    'https://api.sutro.sh',
-    'API base URL; single-tenant deployments use their own origin, maybe with /v1',
+    '(required for sync/start)',
+    "Your Sutro deployment's URL, https://<deployment>, with or without /v1 (http for localhost only)",
   ],
   ['SUTRO_SOURCE', 'default', 'Label of the account; several accounts can sync into one database'],
   ['DATABASE_URL', '(embedded PostgreSQL)', 'postgres:// URL; unset starts an embedded PostgreSQL'],
@@ -312,6 +347,7 @@ export const ENVIRONMENT_VARIABLES: ReadonlyArray<
   ['SUTRO_PAGE_LIMIT', '100', 'Jobs per list-jobs page (1-100)'],
   ['SUTRO_REQUEST_TIMEOUT_MS', '30000', 'Timeout of one API request'],
   ['SUTRO_MAX_RETRIES', '5', 'Retries of one API request (network errors, 408, 429, 5xx)'],
+  ['SUTRO_MAX_RESPONSE_MB', '32', 'Largest API answer read; a larger one fails the run as it streams in'],
   [
     'SUTRO_HTTP_HOST',
     '127.0.0.1',
@@ -320,5 +356,10 @@ export const ENVIRONMENT_VARIABLES: ReadonlyArray<
   ['SUTRO_HTTP_PORT', '9464', 'Port of /healthz, /readyz and /metrics (`start`); 0 disables'],
   ['SUTRO_READY_MAX_AGE_SECONDS', '3600', '/readyz fails when the last successful sync is older'],
   ['SUTRO_STALL_SECONDS', '600', '/healthz fails when a run has made no progress for this long'],
-  ['LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent'],
+  ['LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent; stack traces at debug and trace'],
+  [
+    'LOG_FORMAT',
+    'auto',
+    'json (a JSON object per line on stderr) or terminal (short lines); auto: terminal when stderr is one',
+  ],
 ];

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, requireApiKey } from '../../src/config.js';
+import { ConfigError, loadConfig, requireApi } from '../../src/config.js';
 
 function configError(env: Record<string, string>): ConfigError {
   try {
@@ -17,7 +17,7 @@ function configError(env: Record<string, string>): ConfigError {
 describe('loadConfig', () => {
   it('applies the documented defaults', () => {
     const config = loadConfig({}, '/srv');
-    expect(config.sutro.apiUrl).toBe('https://api.sutro.sh');
+    expect(config.sutro.apiUrl).toBeUndefined();
     expect(config.sutro.pageLimit).toBe(100);
     expect(config.source).toBe('default');
     expect(config.database.url).toBeUndefined();
@@ -26,10 +26,47 @@ describe('loadConfig', () => {
     expect(config.logLevel).toBe('info');
   });
 
-  it('keeps a path prefix of SUTRO_API_URL and drops a trailing slash', () => {
-    expect(loadConfig({ SUTRO_API_URL: 'https://sutro.example.com/v1/' }).sutro.apiUrl).toBe(
-      'https://sutro.example.com/v1',
-    );
+  it.each([
+    ['https://acme.sutro.example', 'https://acme.sutro.example/v1'],
+    ['https://acme.sutro.example/', 'https://acme.sutro.example/v1'],
+    ['https://acme.sutro.example/v1', 'https://acme.sutro.example/v1'],
+    ['https://acme.sutro.example/v1/', 'https://acme.sutro.example/v1'],
+    ['https://acme.sutro.example:8443', 'https://acme.sutro.example:8443/v1'],
+    ['http://localhost:8787', 'http://localhost:8787/v1'],
+    ['http://127.0.0.1:8787/v1', 'http://127.0.0.1:8787/v1'],
+    ['http://[::1]:8787', 'http://[::1]:8787/v1'],
+  ])('reads SUTRO_API_URL %s as the deployment %s, as Sutro’s SDK does', (value, base) => {
+    expect(loadConfig({ SUTRO_API_URL: value }).sutro.apiUrl).toBe(base);
+  });
+
+  it.each([
+    [
+      'https://api.sutro.sh',
+      "api.sutro.sh is one of Sutro's retired shared hosts: set SUTRO_API_URL to your own Sutro deployment's URL, and use an API key created in that deployment",
+    ],
+    ['https://serve.sutro.sh/v1', "serve.sutro.sh is one of Sutro's retired shared hosts"],
+    ['https://api.materialized.dev', "api.materialized.dev is one of Sutro's retired shared hosts"],
+    [
+      'http://acme.sutro.example',
+      'must use https; plain http is accepted for localhost only (got http://acme.sutro.example)',
+    ],
+    [
+      'https://acme.sutro.example/api',
+      `must be your deployment's origin, with or without /v1 (got the path "/api")`,
+    ],
+    [
+      'https://acme.sutro.example/v1/list-jobs',
+      `must be your deployment's origin, with or without /v1 (got the path "/v1/list-jobs")`,
+    ],
+    ['https://acme.sutro.example?region=eu', 'must not have a query string or fragment (got "?region=eu")'],
+    ['https://key:hunter2@acme.sutro.example', 'must not hold credentials; the key goes in SUTRO_API_KEY'],
+    ['ftp://acme.sutro.example', 'must be an https URL (got "ftp:")'],
+    ['acme.sutro.example', 'is not a URL'],
+  ])('refuses SUTRO_API_URL %s before any request', (value, why) => {
+    const error = configError({ SUTRO_API_URL: value });
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]).toContain(`SUTRO_API_URL: ${why}`);
+    expect(error.message).not.toContain('hunter2');
   });
 
   it('names every bad variable in one error', () => {
@@ -79,13 +116,17 @@ describe('loadConfig', () => {
     );
   });
 
-  it('requires the API key only where it is used, and names it with the other problems', () => {
+  it('requires the API key and URL only where they are used, and names them with the other problems', () => {
     const config = loadConfig({});
-    expect(() => requireApiKey(config)).toThrow(/SUTRO_API_KEY: is required/);
-    expect(requireApiKey(loadConfig({ SUTRO_API_KEY: 'sk_x' }, '/srv', { needsApiKey: true }))).toBe('sk_x');
+    expect(() => requireApi(config)).toThrow(/SUTRO_API_KEY: is required.*\n.*SUTRO_API_URL: is required/s);
+    const env = { SUTRO_API_KEY: 'sk_x', SUTRO_API_URL: 'https://acme.sutro.example' };
+    expect(requireApi(loadConfig(env, '/srv', { needsApi: true }))).toEqual({
+      apiKey: 'sk_x',
+      apiUrl: 'https://acme.sutro.example/v1',
+    });
     let error: unknown;
     try {
-      loadConfig({ SUTRO_PAGE_LIMIT: '0' }, '/srv', { needsApiKey: true });
+      loadConfig({ SUTRO_PAGE_LIMIT: '0' }, '/srv', { needsApi: true });
     } catch (caught) {
       error = caught;
     }
@@ -93,6 +134,7 @@ describe('loadConfig', () => {
     expect((error as ConfigError).problems.map((p) => p.split(':')[0])).toEqual([
       'SUTRO_PAGE_LIMIT',
       'SUTRO_API_KEY',
+      'SUTRO_API_URL',
     ]);
   });
 
