@@ -75,7 +75,13 @@ const UNLOGGED = 'bench_floor';
 const PAGE_LIMIT = 100;
 
 function api(apiUrl: string): JobsApi {
-  return createSutroClient({ apiUrl, apiKey: BENCH_API_KEY, pageLimit: PAGE_LIMIT, timeoutMs: 60_000 });
+  return createSutroClient({
+    apiUrl,
+    apiKey: BENCH_API_KEY,
+    pageLimit: PAGE_LIMIT,
+    timeoutMs: 60_000,
+    maxResponseBytes: loadConfig({}).sutro.maxResponseBytes,
+  });
 }
 
 /** Every page of list-jobs, in order. */

@@ -159,7 +159,7 @@ export function createMetrics(options: MetricsOptions): SyncMetrics {
     observeRequest(observation) {
       requests.inc({ endpoint: observation.endpoint, outcome: observation.outcome });
       requestSeconds.observe({ endpoint: observation.endpoint }, observation.durationMs / 1000);
-      if (observation.willRetry)
+      if (observation.retry !== null)
         retries.inc({ endpoint: observation.endpoint, outcome: observation.outcome });
     },
     observePage(progress) {

@@ -1,5 +1,5 @@
 import type { Config } from './config.js';
-import { requireApiKey } from './config.js';
+import { requireApi } from './config.js';
 import { connect, type Database } from './db/connect.js';
 import { startEmbeddedPostgres } from './db/embedded.js';
 import { databaseError } from './db/errors.js';
@@ -115,13 +115,25 @@ export async function openDatabase(
   };
 }
 
-export function createApi(config: Config, observe?: (o: RequestObservation) => void): JobsApi {
+/**
+ * The API client of a command. Each retry is one warning line saying which attempt failed, why, and
+ * how long it waits; `observe` (the metrics) hears every attempt.
+ */
+export function createApi(config: Config, log: Logger, observe?: (o: RequestObservation) => void): JobsApi {
   return createSutroClient({
-    apiUrl: config.sutro.apiUrl,
-    apiKey: requireApiKey(config),
+    ...requireApi(config),
     pageLimit: config.sutro.pageLimit,
     timeoutMs: config.sutro.requestTimeoutMs,
+    maxResponseBytes: config.sutro.maxResponseBytes,
     retry: { retries: config.sutro.maxRetries },
-    ...(observe ? { observe } : {}),
+    observe: (observation) => {
+      observe?.(observation);
+      const { retry, attempt, attempts, endpoint, outcome } = observation;
+      if (retry === null) return;
+      log.warn(
+        { endpoint, outcome, attempt, attempts, retryInMs: retry.inMs },
+        `${retry.reason}; attempt ${attempt} of ${attempts} failed, retrying in ${(retry.inMs / 1000).toFixed(1)} s`,
+      );
+    },
   });
 }

@@ -1,5 +1,23 @@
 import pRetry, { AbortError } from 'p-retry';
 import { redactSecrets } from '../redact.js';
+import {
+  apiError,
+  describeTransportFailure,
+  MalformedResponseError,
+  ResponseTooLargeError,
+  SutroApiError,
+  SutroNetworkError,
+} from './errors.js';
+import { DEFAULT_RETRY_POLICY, retryDelayMs, type RetryPolicy } from './retry.js';
+
+export {
+  MalformedResponseError,
+  parseRetryAfter,
+  ResponseTooLargeError,
+  SutroApiError,
+  SutroNetworkError,
+} from './errors.js';
+export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
 
 /** One page of `GET /list-jobs?limit=…`. `jobs` are unparsed: validation is the sync's concern. */
 export interface ListJobsPage {
@@ -15,174 +33,38 @@ export interface JobsApi {
   getJob(jobId: string, signal?: AbortSignal): Promise<unknown>;
 }
 
-/**
- * Retry policy as data. The delays are p-retry's exponential backoff with jitter; a `Retry-After`
- * from the server stretches the wait (never shortens it), up to `maxRetryAfterMs` so that a
- * misconfigured header cannot park the worker for a day.
- */
-export interface RetryPolicy {
-  readonly retries: number;
-  readonly minTimeoutMs: number;
-  readonly maxTimeoutMs: number;
-  readonly factor: number;
-  readonly maxRetryAfterMs: number;
-  /** 524 is Cloudflare's "origin timed out", which the Sutro API returns for slow pages. */
-  readonly retryableStatuses: readonly number[];
-}
-
-export const DEFAULT_RETRY_POLICY: RetryPolicy = {
-  retries: 5,
-  minTimeoutMs: 500,
-  maxTimeoutMs: 30_000,
-  factor: 2,
-  maxRetryAfterMs: 300_000,
-  retryableStatuses: [408, 425, 429, 500, 502, 503, 504, 520, 522, 524],
-};
+export type Endpoint = 'list-jobs' | 'jobs';
 
 export interface RequestObservation {
-  readonly endpoint: 'list-jobs' | 'jobs';
-  /** HTTP status, or 'network' / 'timeout' / 'malformed' when there was no usable response. */
+  readonly endpoint: Endpoint;
+  /** HTTP status, or 'network' / 'timeout' / 'malformed' / 'too-large' when there was no usable answer. */
   readonly outcome: string;
   readonly attempt: number;
+  /** The attempts the policy allows: its retries plus one. */
+  readonly attempts: number;
   readonly durationMs: number;
-  readonly willRetry: boolean;
+  /** Set when another attempt follows: the wait before it, and why this one failed, in one line. */
+  readonly retry: { readonly inMs: number; readonly reason: string } | null;
 }
 
 export interface ClientOptions {
+  /** The deployment's `<origin>/v1` (see deployment.ts); endpoints' paths are appended to it. */
   readonly apiUrl: string;
   readonly apiKey: string;
+  /** From sending a request to having its whole body (SUTRO_REQUEST_TIMEOUT_MS). */
   readonly timeoutMs: number;
   /** `limit` of list-jobs, 1..100. */
   readonly pageLimit: number;
+  /** A larger answer is stopped while it streams in (SUTRO_MAX_RESPONSE_MB). */
+  readonly maxResponseBytes: number;
   readonly retry?: Partial<RetryPolicy>;
-  /** Called after every attempt: metrics and debug logs hang here. */
+  /** Called after every attempt: metrics and the warning line of each retry hang here. */
   readonly observe?: (observation: RequestObservation) => void;
   readonly userAgent?: string;
 }
 
-/** An HTTP answer from the API that is not a success; `detail` and friends come from its JSON body. */
-export class SutroApiError extends Error {
-  readonly status: number;
-  readonly detail: string | null;
-  readonly code: string | null;
-  readonly requestId: string | null;
-  readonly retryable: boolean;
-  readonly retryAfterMs: number | null;
-
-  constructor(
-    message: string,
-    fields: {
-      status: number;
-      detail: string | null;
-      code: string | null;
-      requestId: string | null;
-      retryable: boolean;
-      retryAfterMs: number | null;
-    },
-  ) {
-    super(message);
-    this.name = 'SutroApiError';
-    this.status = fields.status;
-    this.detail = fields.detail;
-    this.code = fields.code;
-    this.requestId = fields.requestId;
-    this.retryable = fields.retryable;
-    this.retryAfterMs = fields.retryAfterMs;
-  }
-
-  /** The API refused a cursor (expired or not its own): the caller should start from the head. */
-  get isCursorRejected(): boolean {
-    return this.status === 400 && /cursor/i.test(`${this.code ?? ''} ${this.detail ?? ''}`);
-  }
-}
-
-/** A 200 whose body is not a list-jobs page. Retried: proxies and overloaded origins produce these. */
-export class MalformedResponseError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'MalformedResponseError';
-  }
-}
-
-/** No HTTP answer at all: DNS, refused connection, reset socket or the per-request timeout. */
-export class SutroNetworkError extends Error {
-  constructor(
-    message: string,
-    readonly timedOut: boolean,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-    this.name = 'SutroNetworkError';
-  }
-}
-
-const HINTS: Readonly<Record<number, string>> = {
-  400: 'The request was refused as invalid.',
-  401: 'Check SUTRO_API_KEY: the API did not accept the key.',
-  403: 'The API key is not allowed to list jobs; use a key of the account owner.',
-  404: 'Check SUTRO_API_URL: nothing answers at this path (does your deployment need a /v1 prefix?).',
-  410: 'This endpoint is retired: set SUTRO_API_URL to your deployment’s API origin.',
-};
-
-function textField(body: unknown, ...keys: string[]): string | null {
-  if (typeof body !== 'object' || body === null) return null;
-  for (const key of keys) {
-    const value = (body as Record<string, unknown>)[key];
-    if (typeof value === 'string' && value !== '') return value;
-    if (value !== undefined && value !== null && typeof value !== 'string') return JSON.stringify(value);
-  }
-  return null;
-}
-
-/** Retry-After is either delta-seconds or an HTTP date (RFC 9110 §10.2.3). */
-export function parseRetryAfter(header: string | null, now = Date.now()): number | null {
-  if (header === null || header.trim() === '') return null;
-  const seconds = Number(header.trim());
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(header);
-  return Number.isNaN(date) ? null : Math.max(0, date - now);
-}
-
 function describeUrl(url: URL): string {
   return `${url.origin}${url.pathname}`;
-}
-
-/**
- * `secrets`: the API key. An error body that repeats the request's Authorization header (some
- * gateways and debug pages do) is scrubbed before anything is taken from it: the message ends up in
- * logs, in the database and in `status`.
- */
-async function apiError(
-  response: Response,
-  url: URL,
-  policy: RetryPolicy,
-  secrets: readonly string[],
-): Promise<SutroApiError> {
-  const text = redactSecrets(await response.text().catch(() => ''), secrets);
-  let body: unknown = null;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = null;
-  }
-  const detail = textField(body, 'detail', 'message', 'error') ?? (text.trim().slice(0, 200) || null);
-  const code = textField(body, 'code');
-  const requestId = textField(body, 'request_id') ?? response.headers.get('x-request-id');
-  const retryable = policy.retryableStatuses.includes(response.status);
-  const parts = [`Sutro API answered ${response.status} ${response.statusText} for GET ${describeUrl(url)}`];
-  if (detail !== null) parts.push(`: ${detail}`);
-  if (code !== null) parts.push(` (code ${code})`);
-  if (requestId !== null) parts.push(` [request_id ${requestId}]`);
-  const hint = HINTS[response.status];
-  if (hint !== undefined) parts.push(`. ${hint}`);
-  return new SutroApiError(parts.join(''), {
-    status: response.status,
-    detail,
-    code,
-    requestId,
-    retryable,
-    retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
-  });
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -200,113 +82,205 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+const MEGABYTE = 1024 * 1024;
+
+/**
+ * Reads the body as it streams in and stops past `limit`: a page of a hundred jobs is well under a
+ * megabyte, and one of hundreds of megabytes (an API that lost its paging, a proxy's runaway
+ * answer) must fail the run, not the worker's memory.
+ */
+async function readLimited(response: Response, limit: number, described: string): Promise<string> {
+  const tooLarge = (size: string) =>
+    new ResponseTooLargeError(
+      `${described} answered ${size}, more than the ${limit / MEGABYTE} MB a response may have (SUTRO_MAX_RESPONSE_MB); ` +
+        'a page of 100 jobs is normally well under 1 MB',
+    );
+  const declared = Number(response.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > limit) {
+    await response.body?.cancel();
+    throw tooLarge(`${Math.round(declared / MEGABYTE)} MB (its Content-Length)`);
+  }
+  if (response.body === null) return '';
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel();
+      throw tooLarge(`more than ${limit / MEGABYTE} MB`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** A failed attempt, with what the metrics call it. */
+type AttemptFailure = Error & { outcome?: string };
+
+function failure<E extends Error>(error: E, outcome: string): E & { outcome: string } {
+  return Object.assign(error, { outcome });
+}
+
 export function createSutroClient(options: ClientOptions): JobsApi {
   const policy: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
   const base = options.apiUrl.replace(/\/+$/, '');
+  const secrets = [options.apiKey];
   const headers = {
     authorization: `Key ${options.apiKey}`,
     accept: 'application/json',
     'user-agent': options.userAgent ?? 'sutro-sync',
   };
+  /**
+   * Until the API has answered once, a 200 that is not JSON is a web page at SUTRO_API_URL (the
+   * company's site, a login page), not a passing fault: it fails at once, saying so, instead of
+   * being retried for half a minute.
+   */
+  let answered = false;
 
   /**
-   * One GET with retries. `decode` runs inside the retried attempt, so a 200 whose body is not what
-   * the endpoint promises (not JSON, no `jobs` array) spends the same retry budget as a 503.
+   * One attempt. A single timer covers the whole request, so that a body that stops arriving ends
+   * as a timeout too; the message says which part it was waiting for.
    */
-  async function get<T>(
-    endpoint: RequestObservation['endpoint'],
+  async function attempt<T>(
+    url: URL,
+    signal: AbortSignal | undefined,
+    decode: (body: unknown, requestId: string | null) => T,
+    onNotFound: (() => T) | undefined,
+  ): Promise<{ value: T; outcome: string }> {
+    const described = `GET ${describeUrl(url)}`;
+    const timer = new AbortController();
+    const timeout = setTimeout(() => timer.abort(new Error('timeout')), options.timeoutMs);
+    const attemptSignal = signal ? AbortSignal.any([signal, timer.signal]) : timer.signal;
+    let phase: 'answer' | 'body' = 'answer';
+    const seconds = `${options.timeoutMs / 1000} s`;
+    try {
+      const response = await fetch(url, { headers, signal: attemptSignal });
+      phase = 'body';
+      const outcome = String(response.status);
+      if (response.status === 404 && onNotFound !== undefined) {
+        await response.body?.cancel();
+        return { value: onNotFound(), outcome };
+      }
+      const text = await readLimited(response, options.maxResponseBytes, described);
+      if (!response.ok) {
+        const error = apiError(response, described, text, secrets);
+        throw failure(
+          policy.retryableStatuses.includes(response.status) ? error : new AbortError(error),
+          outcome,
+        ) as AttemptFailure;
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch (error) {
+        const sample = JSON.stringify(redactSecrets(text.trim(), secrets).slice(0, 80));
+        const type = response.headers.get('content-type') ?? 'no content type';
+        if (!answered) {
+          throw failure(
+            new AbortError(
+              new MalformedResponseError(
+                `SUTRO_API_URL points at a web page, not the API: ${described} answered 200 with ${type} (${sample}…)`,
+                { cause: error },
+              ),
+            ),
+            'malformed',
+          );
+        }
+        throw failure(
+          new MalformedResponseError(
+            `${described} answered 200 with a body that is not JSON (${type}: ${sample}…)`,
+            {
+              cause: error,
+            },
+          ),
+          'malformed',
+        );
+      }
+      const value = decode(body, response.headers.get('x-request-id'));
+      answered = true;
+      return { value, outcome };
+    } catch (error) {
+      if (signal?.aborted) throw new AbortError(signal.reason as Error);
+      if (error instanceof AbortError || (error as AttemptFailure).outcome !== undefined) throw error;
+      if (error instanceof ResponseTooLargeError) throw failure(new AbortError(error), 'too-large');
+      if (error instanceof MalformedResponseError) throw failure(error, 'malformed');
+      if (timer.signal.aborted) {
+        const waitingFor =
+          phase === 'answer'
+            ? `no answer within ${seconds}`
+            : `the answer's body stopped arriving: still incomplete ${seconds} after the request`;
+        throw failure(
+          new SutroNetworkError(`${described}: timed out, ${waitingFor} (SUTRO_REQUEST_TIMEOUT_MS)`, true, {
+            cause: error,
+          }),
+          'timeout',
+        );
+      }
+      const where = phase === 'answer' ? '' : ' while reading the answer';
+      throw failure(
+        new SutroNetworkError(`${described}: ${describeTransportFailure(error, url)}${where}`, false, {
+          cause: error,
+        }),
+        'network',
+      );
+    } finally {
+      clearTimeout(timeout);
+    }
+  }
+
+  /** One GET with retries; a 200 whose body is not what the endpoint promises is retried as a 503 is. */
+  function get<T>(
+    endpoint: Endpoint,
     url: URL,
     signal: AbortSignal | undefined,
     decode: (body: unknown, requestId: string | null) => T,
     onNotFound?: () => T,
   ): Promise<T> {
-    let lastOutcome = '';
-    let lastStarted = 0;
+    let started = 0;
+    const report = (number: number, outcome: string, retry: RequestObservation['retry']) =>
+      options.observe?.({
+        endpoint,
+        outcome,
+        attempt: number,
+        attempts: policy.retries + 1,
+        durationMs: performance.now() - started,
+        retry,
+      });
     return pRetry(
-      async (attempt) => {
-        lastStarted = performance.now();
-        const attemptSignal = signal
-          ? AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs)])
-          : AbortSignal.timeout(options.timeoutMs);
-        let response: Response;
+      async (number) => {
+        started = performance.now();
         try {
-          response = await fetch(url, { headers, signal: attemptSignal });
+          const { value, outcome } = await attempt(url, signal, decode, onNotFound);
+          report(number, outcome, null);
+          return value;
         } catch (error) {
-          if (signal?.aborted) throw new AbortError(signal.reason as Error);
-          const timedOut = (error as Error).name === 'TimeoutError';
-          lastOutcome = timedOut ? 'timeout' : 'network';
-          throw new SutroNetworkError(
-            timedOut
-              ? `GET ${describeUrl(url)} timed out after ${options.timeoutMs} ms (SUTRO_REQUEST_TIMEOUT_MS)`
-              : `GET ${describeUrl(url)} failed: ${(error as Error).message}`,
-            timedOut,
-            { cause: error },
-          );
-        }
-        lastOutcome = String(response.status);
-        if (response.status === 404 && onNotFound !== undefined) {
-          await response.body?.cancel();
-          observe(attempt, false);
-          return onNotFound();
-        }
-        if (!response.ok) {
-          const error = await apiError(response, url, policy, [options.apiKey]);
-          if (!error.retryable) {
-            observe(attempt, false);
-            throw new AbortError(error);
-          }
+          // Failures that will not be retried are reported here; retried ones in onFailedAttempt.
+          if (error instanceof AbortError)
+            report(number, (error as AttemptFailure).outcome ?? 'aborted', null);
           throw error;
         }
-        let text: string;
-        try {
-          text = await response.text();
-        } catch (error) {
-          if (signal?.aborted) throw new AbortError(signal.reason as Error);
-          lastOutcome = 'network';
-          throw new SutroNetworkError(`GET ${describeUrl(url)}: the body was cut off`, false, {
-            cause: error,
-          });
-        }
-        lastOutcome = 'malformed';
-        let body: unknown;
-        try {
-          body = JSON.parse(text);
-        } catch (error) {
-          throw new MalformedResponseError(
-            `GET ${describeUrl(url)} answered 200 with a body that is not JSON (${redactSecrets(text, [options.apiKey]).slice(0, 80)}…)`,
-            { cause: error },
-          );
-        }
-        const decoded = decode(body, response.headers.get('x-request-id'));
-        lastOutcome = String(response.status);
-        observe(attempt, false);
-        return decoded;
       },
       {
         retries: policy.retries,
-        factor: policy.factor,
-        minTimeout: policy.minTimeoutMs,
-        maxTimeout: policy.maxTimeoutMs,
-        randomize: true,
+        // The waits are the policy's (retryDelayMs), slept below, so that each can be reported.
+        minTimeout: 0,
         ...(signal ? { signal } : {}),
         onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
-          observe(attemptNumber, retriesLeft > 0);
-          if (retriesLeft > 0 && error instanceof SutroApiError && error.retryAfterMs !== null) {
-            await sleep(Math.min(error.retryAfterMs, policy.maxRetryAfterMs), signal);
+          const outcome = (error as AttemptFailure).outcome ?? 'network';
+          if (retriesLeft <= 0) {
+            report(attemptNumber, outcome, null);
+            return;
           }
+          const retryAfter = error instanceof SutroApiError ? error.retryAfterMs : null;
+          const inMs = retryDelayMs(policy, attemptNumber, retryAfter);
+          report(attemptNumber, outcome, { inMs, reason: error.message });
+          await sleep(inMs, signal);
         },
       },
     );
-
-    function observe(attempt: number, willRetry: boolean): void {
-      options.observe?.({
-        endpoint,
-        outcome: lastOutcome,
-        attempt,
-        durationMs: performance.now() - lastStarted,
-        willRetry,
-      });
-    }
   }
 
   return {

@@ -6,3 +6,4 @@ const defaults = loadConfig({});
 export const DEFAULT_LIMITS = defaults.database.limits;
 export const MIGRATION_LOCK_TIMEOUT_MS = defaults.database.migrationLockTimeoutMs;
 export const LEASE_SECONDS = defaults.sync.leaseSeconds;
+export const MAX_RESPONSE_BYTES = defaults.sutro.maxResponseBytes;

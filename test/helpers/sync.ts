@@ -3,7 +3,7 @@ import { createSutroClient, type JobsApi } from '../../src/sutro/client.js';
 import { runSync, type SyncDependencies, type SyncOptions, type SyncResult } from '../../src/sync/engine.js';
 import { startSimulator, type RunningSimulator, type SimulatedAccount } from '../../src/simulator/index.js';
 import { silentLog } from './database.js';
-import { LEASE_SECONDS } from './limits.js';
+import { LEASE_SECONDS, MAX_RESPONSE_BYTES } from './limits.js';
 
 export const TEST_API_KEY = 'sk_test_sync_0123';
 
@@ -24,13 +24,14 @@ export class Simulators {
   }
 }
 
-/** The real client against a simulator, with retries short enough for tests. */
-export function testApi(sim: RunningSimulator, pageLimit = 100): JobsApi {
+/** The real client against a simulator, with retries short enough for tests and the default size limit. */
+export function testApi(sim: Pick<RunningSimulator, 'url'>, pageLimit = 100, apiKey = TEST_API_KEY): JobsApi {
   return createSutroClient({
     apiUrl: sim.url,
-    apiKey: TEST_API_KEY,
+    apiKey,
     pageLimit,
     timeoutMs: 5_000,
+    maxResponseBytes: MAX_RESPONSE_BYTES,
     retry: { retries: 1, minTimeoutMs: 5, maxTimeoutMs: 10 },
   });
 }

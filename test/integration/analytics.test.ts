@@ -9,11 +9,11 @@ import {
   type ApiJob,
   type RunningSimulator,
 } from '../../src/simulator/index.js';
-import { createSutroClient } from '../../src/sutro/client.js';
 import { runSync, type SyncResult } from '../../src/sync/engine.js';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, silentLog, type TestDatabase } from '../helpers/database.js';
 import { DEFAULT_LIMITS, LEASE_SECONDS } from '../helpers/limits.js';
+import { testApi } from '../helpers/sync.js';
 
 /**
  * The analytics views, the docs' example queries, the reader role and `report`, all checked against
@@ -127,13 +127,7 @@ let jobsAfterFirstSync: number;
 const roles: string[] = [];
 
 async function sync(): Promise<Extract<SyncResult, { skipped: false }>> {
-  const api = createSutroClient({
-    apiUrl: sim.url,
-    apiKey: KEY,
-    pageLimit: 100,
-    timeoutMs: 5_000,
-    retry: { retries: 1, minTimeoutMs: 5, maxTimeoutMs: 10 },
-  });
+  const api = testApi(sim, 100, KEY);
   const result = await runSync(
     { store: db.store, api, log: silentLog },
     { source: SOURCE, mode: 'full', trigger: 'test', safetyMarginSeconds: 600, leaseSeconds: LEASE_SECONDS },

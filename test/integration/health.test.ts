@@ -7,7 +7,6 @@ import { migrate } from '../../src/db/migrate.js';
 import { createSyncStore } from '../../src/db/store.js';
 import { createMetrics } from '../../src/metrics.js';
 import { SimulatedAccount, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
-import { createSutroClient } from '../../src/sutro/client.js';
 import { runSync } from '../../src/sync/engine.js';
 import {
   createReadinessCheck,
@@ -19,6 +18,7 @@ import {
 import { startHealthServer, type HealthServer } from '../../src/worker/http.js';
 import { createTestDatabase, silentLog, type TestDatabase } from '../helpers/database.js';
 import { DEFAULT_LIMITS, LEASE_SECONDS, MIGRATION_LOCK_TIMEOUT_MS } from '../helpers/limits.js';
+import { testApi } from '../helpers/sync.js';
 import { startOwnPostgres } from '../helpers/postgres.js';
 
 const KEY = 'sk_test_health';
@@ -68,7 +68,7 @@ async function sync(database: Pick<Database, 'pool'>, source: string) {
   const result = await runSync(
     {
       store: createSyncStore(database.pool, DEFAULT_LIMITS),
-      api: createSutroClient({ apiUrl: sim.url, apiKey: KEY, timeoutMs: 5_000, pageLimit: 100 }),
+      api: testApi(sim, 100, KEY),
       log: silentLog,
     },
     { source, mode: 'incremental', trigger: 'test', safetyMarginSeconds: 3_600, leaseSeconds: LEASE_SECONDS },

@@ -63,11 +63,12 @@ const summary = (fields: Partial<RunSummary>): RunSummary => ({
 describe('createMetrics', () => {
   it('counts request attempts by outcome, and retries by the outcome that was retried', async () => {
     const metrics = createMetrics({ source: 's' });
-    const attempt = { endpoint: 'list-jobs', attempt: 1, durationMs: 120 } as const;
-    metrics.observeRequest({ ...attempt, outcome: '503', willRetry: true });
-    metrics.observeRequest({ ...attempt, outcome: 'timeout', willRetry: true });
-    metrics.observeRequest({ ...attempt, outcome: '200', willRetry: false });
-    metrics.observeRequest({ ...attempt, endpoint: 'jobs', outcome: '401', willRetry: false });
+    const attempt = { endpoint: 'list-jobs', attempt: 1, attempts: 6, durationMs: 120 } as const;
+    const retry = { inMs: 700, reason: 'GET …: answered 503' };
+    metrics.observeRequest({ ...attempt, outcome: '503', retry });
+    metrics.observeRequest({ ...attempt, outcome: 'timeout', retry });
+    metrics.observeRequest({ ...attempt, outcome: '200', retry: null });
+    metrics.observeRequest({ ...attempt, endpoint: 'jobs', outcome: '401', retry: null });
     const s = await samples(metrics);
     expect(s.get('sutro_api_requests_total{endpoint="list-jobs",outcome="503"}')).toBe(1);
     expect(s.get('sutro_api_requests_total{endpoint="list-jobs",outcome="timeout"}')).toBe(1);
