@@ -48,11 +48,15 @@ function datetime(name: string) {
 /** Secrets of the loaded configuration, so that `main` can scrub them from what it prints. */
 const secrets = new Secrets();
 
-/** `needsApiKey`: the command calls the Sutro API (see loadConfig). */
+/** `needsApi`: the command calls the Sutro API (see loadConfig). */
 function context(options: LoadOptions = {}): CommandContext {
   const config = loadConfig(process.env, process.cwd(), options);
   secrets.add(config.sutro.apiKey, ...passwordOf(config.database.url));
-  const log = createLogger({ level: config.logLevel, secrets });
+  const log = createLogger({
+    level: config.logLevel,
+    secrets,
+    ...(config.logFormat ? { format: config.logFormat } : {}),
+  });
   return { config, log, secrets };
 }
 
@@ -75,8 +79,8 @@ interface SyncCommandOptions {
 }
 
 async function syncCommand(options: SyncCommandOptions): Promise<number> {
-  const { config, log } = context({ needsApiKey: true });
-  const api = createApi(config);
+  const { config, log } = context({ needsApi: true });
+  const api = createApi(config, log);
   const shutdown = handleShutdownSignals(log);
   const database = await openDatabase(config, log, { secrets });
   // A full pass of a large account takes minutes: show its pages on a terminal (only there).
@@ -103,7 +107,7 @@ async function syncCommand(options: SyncCommandOptions): Promise<number> {
   }
   if (result.skipped) {
     if (result.gaveUpWaiting) return fail(`sync did not run: ${result.reason} (--wait)`, EXIT.syncFailed);
-    log.info({ source: config.source }, `${result.reason}; nothing to do`);
+    log.info({ source: config.source, notice: true }, `${result.reason}; nothing to do`);
     return EXIT.ok;
   }
   if (result.status === 'failed')
@@ -172,7 +176,7 @@ async function migrateCommand(): Promise<number> {
     }).catch((error: unknown) => {
       throw new DatabaseUnavailableError((error as Error).message, { cause: error });
     });
-    log.info('database schema is up to date');
+    log.info({ notice: true }, 'database schema is up to date');
     return EXIT.ok;
   } finally {
     await database.close();
@@ -208,7 +212,7 @@ function program(setExit: (code: number) => void): Command {
     .description('run as a service: sync on SUTRO_SYNC_SCHEDULE and SUTRO_FULL_SYNC_SCHEDULE until SIGTERM')
     .option('--no-initial-run', 'wait for the first scheduled tick instead of syncing at start')
     .action(async (options: { initialRun: boolean }) => {
-      setExit(await runService(context({ needsApiKey: true }), { runAtStart: options.initialRun }));
+      setExit(await runService(context({ needsApi: true }), { runAtStart: options.initialRun }));
     });
 
   cli

@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { prettyFactory } from 'pino-pretty';
 import type { Secrets } from './redact.js';
 
 export type { Logger } from 'pino';
@@ -20,6 +21,14 @@ const REDACTED_PATHS = [
   '*.password',
 ];
 
+/**
+ * `json`: one JSON object per line, every field (for log collectors, and wherever stderr is not a
+ * terminal). `terminal`: for a person at a terminal, one short line per event worth reading:
+ * warnings, errors, and the lines a log call marks as a notice (a run's summary, where the embedded
+ * database listens); the JSON lines hold the detail.
+ */
+export type LogFormat = 'json' | 'terminal';
+
 export interface LogOptions {
   readonly level: string;
   /**
@@ -27,19 +36,65 @@ export interface LogOptions {
    * a secret learned later (the embedded server's password) is scrubbed from then on.
    */
   readonly secrets: Secrets;
-  /** Human-readable output; the default is JSON unless stdout is a terminal. */
-  readonly pretty?: boolean;
+  /** Default: `terminal` when stderr is a terminal, else `json`. */
+  readonly format?: LogFormat;
+  /** Default: stderr. Standard output carries only what a command prints as its result. */
   readonly destination?: pino.DestinationStream;
+}
+
+/** Stack traces are for debugging: at info they turn one failure into dozens of lines. */
+const STACK_LEVELS = new Set(['debug', 'trace']);
+
+function withoutStacks(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const copy: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  delete copy.stack;
+  if (copy.cause !== undefined) copy.cause = withoutStacks(copy.cause);
+  return copy;
+}
+
+const CLEAR_LINE = '\r\x1b[2K';
+
+/**
+ * The terminal's lines: warnings and errors, and info lines marked `notice` (`true`: show the
+ * message; a string: show it instead). An error's message follows the line's. The line clears what
+ * the progress line drew first (see progress.ts).
+ */
+function terminalStream(stream: NodeJS.WriteStream): pino.DestinationStream {
+  const prettify = prettyFactory({
+    colorize: stream.isTTY === true && process.env.NO_COLOR === undefined,
+    translateTime: 'SYS:HH:MM:ss',
+    hideObject: true,
+    singleLine: true,
+    messageFormat: (record, messageKey) => {
+      const notice = record.notice;
+      const text = record[messageKey];
+      const message = typeof notice === 'string' ? notice : typeof text === 'string' ? text : '';
+      const error = (record.err as { message?: unknown } | undefined)?.message;
+      return typeof error === 'string' && !message.includes(error) ? `${message}: ${error}` : message;
+    },
+  });
+  return {
+    write(line: string) {
+      const record = JSON.parse(line) as { level: number; notice?: unknown };
+      if (record.level < 40 && (record.notice === undefined || record.notice === false)) return;
+      stream.write(`${stream.isTTY === true ? CLEAR_LINE : ''}${prettify(record)}`);
+    },
+  };
 }
 
 export function createLogger(options: LogOptions): Logger {
   const { secrets } = options;
-  const pretty = options.pretty ?? (process.stdout.isTTY && options.destination === undefined);
+  const errorSerializer = pino.stdSerializers.errWithCause;
   const loggerOptions: pino.LoggerOptions = {
     level: options.level,
     base: { name: 'sutro-sync' },
     redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
-    serializers: { err: pino.stdSerializers.errWithCause },
+    serializers: {
+      err: STACK_LEVELS.has(options.level)
+        ? errorSerializer
+        : (error: Error) => withoutStacks(errorSerializer(error)) as ReturnType<typeof errorSerializer>,
+    },
     timestamp: pino.stdTimeFunctions.isoTime,
     hooks: {
       // The last line of defence: whatever path a secret took into a log call (an error message, a
@@ -49,11 +104,9 @@ export function createLogger(options: LogOptions): Logger {
     },
   };
   if (options.destination !== undefined) return pino(loggerOptions, options.destination);
-  if (pretty) {
-    return pino({
-      ...loggerOptions,
-      transport: { target: 'pino-pretty', options: { colorize: true, ignore: 'pid,hostname,name' } },
-    });
-  }
-  return pino(loggerOptions);
+  const format = options.format ?? (process.stderr.isTTY ? 'terminal' : 'json');
+  return pino(
+    loggerOptions,
+    format === 'terminal' ? terminalStream(process.stderr) : pino.destination({ fd: 2, sync: true }),
+  );
 }

@@ -3,18 +3,13 @@ import { forgetSource, spendByModel } from '../db/status.js';
 import { formatTable } from '../format.js';
 import { createApi, openDatabase, type CommandContext } from '../runtime.js';
 import { SimulatedAccount, startSimulator } from '../simulator/index.js';
-import { runSync, type SyncResult } from '../sync/engine.js';
+import { runSync, summarizeRun, type SyncResult } from '../sync/engine.js';
 
 const DEMO_KEY = 'demo-key';
 const DEMO_SOURCE = 'demo';
 
 function describe(result: SyncResult): string {
-  if (result.skipped) return result.reason;
-  return (
-    `${result.mode} sync ${result.status}: ${result.pages} pages, ${result.seen} jobs listed, ` +
-    `${result.inserted} inserted, ${result.updated} updated, ${result.unchanged} unchanged, ` +
-    `${result.rejected} rejected (${(result.durationMs / 1000).toFixed(2)} s)`
-  );
+  return result.skipped ? result.reason : summarizeRun(result);
 }
 
 /**
@@ -44,7 +39,7 @@ export async function runDemo(
   // The tour is the same every time: the demo source is emptied first (other sources are kept).
   try {
     await forgetSource(database.pool, demoConfig.database.limits, DEMO_SOURCE);
-    const deps = { store: database.store, api: createApi(demoConfig), log };
+    const deps = { store: database.store, api: createApi(demoConfig, log), log };
     const sync = (mode: 'full' | 'incremental') =>
       runSync(deps, {
         source: DEMO_SOURCE,

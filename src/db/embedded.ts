@@ -197,7 +197,7 @@ export async function startEmbeddedPostgres(
   });
 
   if (!initialised) {
-    log.info({ dataDir: options.dataDir }, 'initialising embedded PostgreSQL (first start)');
+    log.info({ dataDir: options.dataDir, notice: true }, 'initialising embedded PostgreSQL (first start)');
     await server.initialise().catch((error: unknown) => {
       throw new Error(
         `Could not initialise the embedded PostgreSQL in ${options.dataDir}` +
@@ -220,7 +220,12 @@ export async function startEmbeddedPostgres(
   }
   const database = await ready(() => server.stop());
   log.info(
-    { url: displayUrl, dataDir: options.dataDir, psql },
+    {
+      url: displayUrl,
+      dataDir: options.dataDir,
+      psql,
+      notice: `embedded PostgreSQL running; connect while it runs: ${psql}`,
+    },
     'embedded PostgreSQL running; connect with psql or a BI tool while sutro-sync runs',
   );
   return database;

@@ -101,7 +101,7 @@ async function applyPending(
       if ((error as { code?: unknown }).code !== SQLSTATE.lockNotAvailable) throw error;
       await client.query('ROLLBACK TO SAVEPOINT ledger');
       log.info(
-        { waitMs: options.lockTimeoutMs, holders: await describeLockHolders(pool) },
+        { waitMs: options.lockTimeoutMs, holders: await describeLockHolders(pool), notice: true },
         'another process is migrating the database; waiting for it (SUTRO_MIGRATION_LOCK_TIMEOUT_MS)',
       );
       await client.query('LOCK TABLE drizzle.__drizzle_migrations IN EXCLUSIVE MODE');
@@ -129,7 +129,7 @@ async function applyPending(
         migration.folderMillis,
       ]);
       log.info(
-        { migration: migration.folderMillis, ms: Math.round(performance.now() - started) },
+        { migration: migration.folderMillis, ms: Math.round(performance.now() - started), notice: true },
         'migration applied',
       );
     }

@@ -243,6 +243,21 @@ async function recordLateEnd(store: SyncStore, late: UnrecordedEnd, log: Logger)
   }
 }
 
+const count = new Intl.NumberFormat('en-US');
+
+/** A run in one line, for a person: the terminal's line per run, the demo's narration. */
+export function summarizeRun(run: RunSummary): string {
+  const what = `${run.mode === 'full' ? 'full pass' : 'incremental run'}, ${count.format(run.pages)} page${run.pages === 1 ? '' : 's'}`;
+  const jobs =
+    `${count.format(run.seen)} jobs listed (${count.format(run.inserted)} new, ${count.format(run.updated)} changed, ` +
+    `${count.format(run.unchanged)} unchanged, ${count.format(run.rejected)} rejected` +
+    `${run.markedMissing > 0 ? `, ${count.format(run.markedMissing)} no longer listed` : ''})`;
+  const seconds = `${(run.durationMs / 1000).toFixed(1)} s`;
+  if (run.status === 'failed')
+    return `sync failed (${what}, ${seconds}): ${run.error?.message ?? 'unknown error'}`;
+  return `sync ${run.status}: ${what}, ${jobs}, ${seconds}`;
+}
+
 /** Names this process's claim to a lease: which machine and process, and which of its runs. */
 function newHolder(): string {
   return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
@@ -405,7 +420,11 @@ class Run {
       status = stopReason === 'interrupted' ? 'interrupted' : 'succeeded';
     } catch (error) {
       failure = this.wrap(error);
-      this.log.error({ err: failure, page: this.page, cursor: this.cursor }, 'sync run failed');
+      // The summary line below says it too, in one line; this one carries the error's whole chain.
+      this.log.error(
+        { err: failure, page: this.page, cursor: this.cursor, notice: false },
+        'sync run failed',
+      );
     } finally {
       this.fetches.abort(new Error('the run has ended'));
     }
@@ -469,6 +488,7 @@ class Run {
         error: failure?.message ?? null,
         outcome: undefined,
         unrecorded: undefined,
+        notice: summarizeRun(summary),
       },
       `sync run ${status}`,
     );

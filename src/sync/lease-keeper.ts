@@ -48,7 +48,7 @@ export async function takeLease(
     }
     if (!announced) {
       options.log.info(
-        { source: request.source, waitSeconds: options.waitSeconds },
+        { source: request.source, waitSeconds: options.waitSeconds, notice: true },
         `${describeHolder(request.source, attempt.heldBy)}; waiting for it`,
       );
       announced = true;

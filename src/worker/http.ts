@@ -95,7 +95,7 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
   });
   const port = (server.address() as AddressInfo).port;
   log?.info(
-    { host: options.host, port, paths: ['/healthz', '/readyz', '/metrics'] },
+    { host: options.host, port, paths: ['/healthz', '/readyz', '/metrics'], notice: true },
     'health and metrics endpoints listening',
   );
 

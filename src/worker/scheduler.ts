@@ -63,6 +63,7 @@ export function startScheduler(
       full: schedules.full,
       nextIncremental: tasks[0]?.getNextRun()?.toISOString(),
       nextFull: tasks[1]?.getNextRun()?.toISOString(),
+      notice: `syncing on "${schedules.incremental}" (incremental) and "${schedules.full}" (full pass)`,
     },
     'scheduler started',
   );

@@ -28,7 +28,7 @@ export async function runService(
 ): Promise<number> {
   const metrics = createMetrics({ source: config.source, log });
   const watch = new ProgressWatch(config.http.stallSeconds);
-  const api = createApi(config, (observation) => {
+  const api = createApi(config, log, (observation) => {
     metrics.observeRequest(observation);
     watch.progressed();
   });
@@ -97,7 +97,7 @@ export async function runService(
         watch.runEnded();
       }
       if (result.skipped) {
-        log.info({ mode, trigger }, `${result.reason}; skipping this tick`);
+        log.info({ mode, trigger, notice: true }, `${result.reason}; skipping this tick`);
         return;
       }
       lateEnd = result.unrecorded ?? undefined;
@@ -111,6 +111,6 @@ export async function runService(
   await health?.close();
   await database.close();
   shutdown.dispose();
-  log.info('stopped');
+  log.info({ notice: true }, 'stopped');
   return 0;
 }

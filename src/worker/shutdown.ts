@@ -21,7 +21,7 @@ export function handleShutdownSignals(log: Logger, graceMs = 20_000): Shutdown {
       log.warn({ signal: name }, 'second signal: exiting now');
       process.exit(130);
     }
-    log.info({ signal: name, graceMs }, 'shutting down: finishing the current page');
+    log.info({ signal: name, graceMs, notice: true }, 'shutting down: finishing the current page');
     controller.abort(new Error(`received ${name}`));
     timer = setTimeout(() => {
       log.error({ signal: name, graceMs }, 'shutdown did not finish in time; exiting');

@@ -91,21 +91,29 @@ describe('sutro-sync sync against the simulator', () => {
     expect(result.stderr).toMatch(
       /sync failed: Sutro API answered 401 .*Invalid API key.*request_id req_.*Check SUTRO_API_KEY/,
     );
-    expect(result.stdout + result.stderr).not.toContain('sk_live_wrong_key_42');
+    expect(result.stdout + result.rawStderr).not.toContain('sk_live_wrong_key_42');
     expect(await lastRun('e2e-401')).toMatchObject({ status: 'failed', pages: 0 });
   });
 
-  it('says to set SUTRO_API_URL on a 410 and on a 404 from a wrong prefix', async () => {
+  it('says to set SUTRO_API_URL on a 410, and on a 404 from a server that is not a deployment', async () => {
     sim.faults.add({ kind: 'status', status: 410 });
     const gone = await runCli(['sync'], env({ SUTRO_SOURCE: 'e2e-410' }));
     expect(gone.code).toBe(1);
-    expect(gone.stderr).toContain('set SUTRO_API_URL to your deployment');
-    const wrongPrefix = await runCli(
-      ['sync'],
-      env({ SUTRO_SOURCE: 'e2e-404', SUTRO_API_URL: `${sim.url}/v9` }),
-    );
-    expect(wrongPrefix.code).toBe(1);
-    expect(wrongPrefix.stderr).toMatch(/answered 404 .*Check SUTRO_API_URL/);
+    expect(gone.stderr).toContain("set SUTRO_API_URL to your deployment's URL");
+    // A server that answers, but not under /v1: an older gateway, another service on the port.
+    const elsewhere = await startSimulator({
+      account: sim.account,
+      apiKey: KEY,
+      port: 0,
+      pathPrefix: '/api',
+    });
+    try {
+      const wrong = await runCli(['sync'], env({ SUTRO_SOURCE: 'e2e-404', SUTRO_API_URL: elsewhere.origin }));
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr).toMatch(/answered 404 .*\/v1\/list-jobs.*Check SUTRO_API_URL/);
+    } finally {
+      await elsewhere.close();
+    }
   });
 
   it('retries a 500, a 429 and a 524 and succeeds', async () => {
@@ -190,7 +198,7 @@ describe('configuration and other commands', () => {
     );
     expect(result.code).toBe(3);
     expect(result.stderr).toMatch(/Cannot connect to 127\.0\.0\.1:1\/nope/);
-    expect(result.stderr + result.stdout).not.toContain('hunter2secret');
+    expect(result.rawStderr + result.stdout).not.toContain('hunter2secret');
   });
 
   it('prints help, migrates idempotently and shows status', async () => {

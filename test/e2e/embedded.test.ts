@@ -71,7 +71,7 @@ describe('without DATABASE_URL', () => {
     expect((await stat(passwordFile)).mode & 0o777).toBe(0o600);
     const password = await passwordIn(passwordFile);
     expect(password).toMatch(/^[A-Za-z0-9_-]{32}$/);
-    expect(first.stdout + first.stderr).not.toContain(password);
+    expect(first.stdout + first.rawStderr).not.toContain(password);
 
     const second = await runCli(['sync', '--full'], env);
     expect(second.code, second.stderr).toBe(0);

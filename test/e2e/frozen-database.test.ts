@@ -34,7 +34,7 @@ async function endsWithin(running: RunningCli, ms: number): Promise<CliResult> {
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       running.child.kill('SIGKILL');
-      reject(new Error(`still running ${ms} ms after the database froze:\n${running.output().stdout}`));
+      reject(new Error(`still running ${ms} ms after the database froze:\n${running.output().stderr}`));
     }, ms);
   });
   try {

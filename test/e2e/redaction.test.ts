@@ -28,7 +28,8 @@ afterAll(async () => {
 });
 
 /** Everything the process wrote, on both streams. */
-const everything = (result: Pick<CliResult, 'stdout' | 'stderr'>) => `${result.stdout}\n${result.stderr}`;
+const everything = (result: Pick<CliResult, 'stdout' | 'rawStderr'>) =>
+  `${result.stdout}\n${result.rawStderr}`;
 
 /** A server that echoes the key back in its error body, the worst case for a log line. */
 const echoingKey = (status: number) =>

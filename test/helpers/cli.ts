@@ -6,15 +6,19 @@ export const BIN = fileURLToPath(new URL('../../bin/sutro-sync.js', import.meta.
 export interface CliResult {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
+  /** What the command printed as its result: never a log line. */
   readonly stdout: string;
+  /** stderr without the JSON log lines: what a person reads (the last line of a failure, say). */
   readonly stderr: string;
-  /** stdout's JSON log lines, parsed. */
+  /** stderr as written, log lines included. */
+  readonly rawStderr: string;
+  /** stderr's JSON log lines, parsed. */
   readonly logs: Record<string, unknown>[];
 }
 
 export interface RunningCli {
   readonly child: ChildProcess;
-  /** Everything printed so far. */
+  /** Everything printed so far (stderr with its log lines). */
   output(): { stdout: string; stderr: string };
   /** Resolves when a log line matches. */
   waitForLog(
@@ -39,11 +43,19 @@ function parseLogLine(line: string): Record<string, unknown> | null {
   }
 }
 
-function parseLogs(stdout: string): Record<string, unknown>[] {
-  return stdout.split('\n').flatMap((line): Record<string, unknown>[] => {
+function parseLogs(stderr: string): Record<string, unknown>[] {
+  return stderr.split('\n').flatMap((line): Record<string, unknown>[] => {
     const parsed = parseLogLine(line);
     return parsed === null ? [] : [parsed];
   });
+}
+
+function withoutLogs(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((line) => parseLogLine(line) === null)
+    .join('\n')
+    .replace(/^\n+/, '');
 }
 
 export function startCli(args: readonly string[], env: Record<string, string>, cwd?: string): RunningCli {
@@ -59,8 +71,9 @@ export function startCli(args: readonly string[], env: Record<string, string>, c
     resolve: (l: Record<string, unknown>) => void;
   }[] = [];
   let pending = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
     pending += chunk.toString();
     const lines = pending.split('\n');
     pending = lines.pop() ?? '';
@@ -75,15 +88,23 @@ export function startCli(args: readonly string[], env: Record<string, string>, c
       }
     }
   });
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const done = new Promise<CliResult>((resolve) => {
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, logs: parseLogs(stdout) }));
+    child.on('close', (code, signal) =>
+      resolve({
+        code,
+        signal,
+        stdout,
+        stderr: withoutLogs(stderr),
+        rawStderr: stderr,
+        logs: parseLogs(stderr),
+      }),
+    );
   });
   return {
     child,
     output: () => ({ stdout, stderr }),
     waitForLog(match, timeoutMs = 30_000) {
-      const earlier = parseLogs(stdout).find(match);
+      const earlier = parseLogs(stderr).find(match);
       if (earlier) return Promise.resolve(earlier);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(
