@@ -73,11 +73,14 @@ export async function acquireLease(
 }
 
 /**
- * The fence, as a statement without parameters for a transaction's prelude (see transaction.ts):
- * it renews the lease and locks its row until the transaction ends, or matches nothing.
+ * The fence, as a statement without parameters for a transaction's prelude and epilogue (see
+ * transaction.ts): it renews the lease from this moment (clock_timestamp, not the transaction's
+ * start) and locks its row until the transaction ends, or matches nothing. Run again right before
+ * COMMIT, it leaves a whole lease length after a write that took longer than one: while the write
+ * held the row no one could take it, and at its commit the lease must not be found expired.
  */
 function fenceStatement(lease: Lease): string {
-  return `UPDATE sutro.sync_leases SET expires_at = now() + make_interval(secs => ${Math.trunc(lease.seconds)}), renewed_at = now()
+  return `UPDATE sutro.sync_leases SET expires_at = clock_timestamp() + make_interval(secs => ${Math.trunc(lease.seconds)}), renewed_at = clock_timestamp()
  WHERE source = ${pg.escapeLiteral(lease.source)} AND token = ${Math.trunc(lease.token)} AND holder = ${pg.escapeLiteral(lease.holder)}`;
 }
 
@@ -92,17 +95,32 @@ export function fencedTransaction<T>(
   what: string,
   work: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  return inTransaction(pool, { what, limits, prelude: fenceStatement(lease) }, async (client, [fence]) => {
-    if (fence?.rowCount !== 1) throw new LeaseLostError(lease, what);
+  const fence = fenceStatement(lease);
+  return inTransaction(pool, { what, limits, prelude: fence, epilogue: fence }, async (client, [fenced]) => {
+    if (fenced?.rowCount !== 1) throw new LeaseLostError(lease, what);
     return work(client);
   });
 }
 
-/** Renews the lease; false when it has been lost (taken over after it expired, or released). */
+/**
+ * Renews the lease; false when it has been lost (taken over after it expired, or released). A write
+ * of the run in flight holds the row and renews it at its commit, so waiting for it longer than a
+ * renewal interval is pointless: the wait for the row is cut to that, and ends as a lock timeout.
+ */
 export async function renewLease(pool: pg.Pool, limits: DatabaseLimits, lease: Lease): Promise<boolean> {
+  const renewal = { ...limits, lockTimeoutMs: Math.min(limits.lockTimeoutMs, (lease.seconds * 1000) / 3) };
   try {
-    await fencedTransaction(pool, limits, lease, `renewing the lease of source "${lease.source}"`, () =>
-      Promise.resolve(),
+    await inTransaction(
+      pool,
+      {
+        what: `renewing the lease of source "${lease.source}"`,
+        limits: renewal,
+        prelude: fenceStatement(lease),
+      },
+      (_client, [fenced]) => {
+        if (fenced?.rowCount !== 1) throw new LeaseLostError(lease, 'renewing the lease');
+        return Promise.resolve();
+      },
     );
     return true;
   } catch (error) {

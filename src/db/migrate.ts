@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import type pg from 'pg';
 import type { Logger } from '../log.js';
-import { DatabaseError, SQLSTATE, type DatabaseLimits } from './errors.js';
+import { CLIENT_GRACE_MS, clientTimeoutMs, DatabaseError, SQLSTATE, type DatabaseLimits } from './errors.js';
 import { inTransaction } from './transaction.js';
 
 /** drizzle/ sits at the package root, two levels above both src/db and dist/db. */
@@ -22,7 +22,9 @@ export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.m
 
 /**
  * Applying a migration may build an index over millions of rows: its statements may run for half an
- * hour. Waiting for a lock is bounded separately, by SUTRO_MIGRATION_LOCK_TIMEOUT_MS.
+ * hour. Waiting for a lock is bounded separately, by SUTRO_MIGRATION_LOCK_TIMEOUT_MS. This is the
+ * one wait longer than a statement timeout: a database that freezes while a migration is applied
+ * holds the process up to this long (the client's query_timeout also allows it).
  */
 const APPLY_TIMEOUT_MS = 30 * 60_000;
 
@@ -64,9 +66,9 @@ interface Holder {
   relations: string;
 }
 
-async function describeLockHolders(pool: pg.Pool): Promise<string> {
+async function describeLockHolders(db: pg.Pool | pg.ClientBase): Promise<string> {
   try {
-    const { rows } = await pool.query<Holder>(LOCK_HOLDERS);
+    const { rows } = await db.query<Holder>(LOCK_HOLDERS);
     if (rows.length === 0) return 'no session holds a lock on them any more; try again';
     return rows
       .map(
@@ -87,7 +89,15 @@ async function applyPending(
   options: MigrateOptions,
   migrations: ReturnType<typeof readMigrationFiles>,
 ): Promise<number> {
-  const limits = { ...options.limits, lockTimeoutMs: options.lockTimeoutMs };
+  // A statement that waits for a lock may run that long and then do its own work: statement_timeout
+  // (and the client's limit above it) must leave room for the whole wait, or it ends the wait first.
+  const limits = {
+    statementTimeoutMs: options.limits.statementTimeoutMs + options.lockTimeoutMs,
+    lockTimeoutMs: options.lockTimeoutMs,
+  };
+  // query_timeout (pg's client-side limit) is honoured per query, but @types/pg does not declare it.
+  const waitingQuery = (text: string, timeoutMs = clientTimeoutMs(limits)): pg.QueryConfig =>
+    ({ text, query_timeout: timeoutMs }) as pg.QueryConfig;
   return inTransaction(pool, { what: 'migrating the database', limits }, async (client) => {
     const ledger = await client.query<{ exists: boolean }>(
       `SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS exists`,
@@ -101,10 +111,10 @@ async function applyPending(
       if ((error as { code?: unknown }).code !== SQLSTATE.lockNotAvailable) throw error;
       await client.query('ROLLBACK TO SAVEPOINT ledger');
       log.info(
-        { waitMs: options.lockTimeoutMs, holders: await describeLockHolders(pool), notice: true },
+        { waitMs: options.lockTimeoutMs, holders: await describeLockHolders(client), notice: true },
         'another process is migrating the database; waiting for it (SUTRO_MIGRATION_LOCK_TIMEOUT_MS)',
       );
-      await client.query('LOCK TABLE drizzle.__drizzle_migrations IN EXCLUSIVE MODE');
+      await client.query(waitingQuery('LOCK TABLE drizzle.__drizzle_migrations IN EXCLUSIVE MODE'));
     }
     const last = await client.query<{ created_at: string | null }>(
       'SELECT created_at FROM drizzle.__drizzle_migrations ORDER BY created_at DESC LIMIT 1',
@@ -117,12 +127,7 @@ async function applyPending(
       const started = performance.now();
       for (const statement of migration.sql) {
         if (statement.trim() === '') continue;
-        // query_timeout (pg's client-side limit) is honoured per query, but @types/pg does not declare it.
-        const query: pg.QueryConfig & { query_timeout: number } = {
-          text: statement,
-          query_timeout: APPLY_TIMEOUT_MS + 10_000,
-        };
-        await client.query(query);
+        await client.query(waitingQuery(statement, APPLY_TIMEOUT_MS + CLIENT_GRACE_MS));
       }
       await client.query('INSERT INTO drizzle.__drizzle_migrations (hash, created_at) VALUES ($1, $2)', [
         migration.hash,

@@ -14,6 +14,14 @@ import { inTransaction } from './transaction.js';
  * of full passes. Every write here is fenced by the run's lease (see lease.ts).
  */
 
+/**
+ * An error as a text column can hold it: no credential (redact.ts), and no U+0000, which PostgreSQL
+ * refuses in text and which an API's error body can carry; it would fail the run's last write.
+ */
+function storableError(error: string | null): string | null {
+  return error === null ? null : redactSecrets(error).replaceAll('\0', '\uFFFD');
+}
+
 /** What a run left `running` is said to have become, when the next run finds it. */
 const ABANDONED =
   'its process stopped, or lost the database, before finishing it: its lease lapsed and a later run took the source over';
@@ -123,7 +131,7 @@ export function finishRun(
   outcome: RunOutcome,
 ): Promise<number> {
   const { source } = lease;
-  const error = outcome.error === null ? null : redactSecrets(outcome.error);
+  const error = storableError(outcome.error);
   return fencedTransaction(pool, limits, lease, `recording the end of run ${runId}`, async (client) => {
     let markedMissing = 0;
     if (outcome.fullPassCompleted && passRunId !== null) {

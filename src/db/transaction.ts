@@ -36,6 +36,8 @@ export interface TransactionOptions {
    * handed to `work`. Values in them must be literals escaped with pg.escapeLiteral.
    */
   readonly prelude?: string;
+  /** Likewise, run right before COMMIT, in the COMMIT's message. */
+  readonly epilogue?: string;
 }
 
 function begin(options: TransactionOptions): string {
@@ -77,7 +79,8 @@ export async function inTransaction<T>(
     const text = options.prelude === undefined ? begin(options) : `${begin(options)}; ${options.prelude}`;
     const results = (await client.query(text)) as unknown as pg.QueryResult[];
     const value = await work(client, results.slice(SETTINGS));
-    await client.query(options.rollback ? 'ROLLBACK' : 'COMMIT');
+    const end = options.rollback ? 'ROLLBACK' : 'COMMIT';
+    await client.query(options.epilogue === undefined ? end : `${options.epilogue}; ${end}`);
     return value;
   } catch (error) {
     failure = error instanceof Error ? error : new Error(String(error));

@@ -31,11 +31,6 @@ export interface SyncOptions {
   readonly leaseSeconds: number;
   /** How long to wait for a run of the same source held elsewhere; 0 or absent: return `skipped`. */
   readonly waitSeconds?: number;
-  /**
-   * The end of an earlier run of this process that the database could not take when it happened
-   * (RunSummary.unrecorded): recorded first, with that run's lease, once the database answers again.
-   */
-  readonly lateEnd?: UnrecordedEnd;
   /** Abort to stop after the page being written; the run is recorded as interrupted. */
   readonly signal?: AbortSignal;
 }
@@ -229,17 +224,24 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-async function recordLateEnd(store: SyncStore, late: UnrecordedEnd, log: Logger): Promise<void> {
+/**
+ * Records the end of an earlier run that the database did not take at the time (RunSummary.unrecorded),
+ * with that run's lease, and frees the lease. Returns false when another process took the source
+ * over meanwhile: it has marked the run abandoned, and there is nothing left to record.
+ */
+export async function recordLateEnd(store: SyncStore, late: UnrecordedEnd, log: Logger): Promise<boolean> {
   const { lease, runId, outcome } = late;
   try {
     await store.finishRun(lease, runId, null, outcome);
     log.info({ runId, status: outcome.status, source: lease.source }, 'recorded the end of an earlier run');
+    return true;
   } catch (error) {
     if (!(error instanceof LeaseLostError)) throw error;
     log.info(
       { runId, source: lease.source },
       'an earlier run was marked abandoned by another process meanwhile',
     );
+    return false;
   }
 }
 
@@ -271,7 +273,6 @@ function newHolder(): string {
 export async function runSync(deps: SyncDependencies, options: SyncOptions): Promise<SyncResult> {
   const { store, log: baseLog } = deps;
   const started = performance.now();
-  if (options.lateEnd !== undefined) await recordLateEnd(store, options.lateEnd, baseLog);
   const waitSeconds = options.waitSeconds ?? 0;
   const attempt = await takeLease(
     store,
@@ -459,7 +460,8 @@ class Run {
             });
       status = 'failed';
       outcome = { ...outcome, status, stopReason: 'error', error: failure.message, fullPassCompleted: false };
-      unrecorded = { lease: this.lease, runId: this.runId, outcome };
+      // A lost lease records nothing, now or later: the run that took the source over marked this one.
+      if (!(error instanceof LeaseLostError)) unrecorded = { lease: this.lease, runId: this.runId, outcome };
     }
     const summary = {
       runId: this.runId,

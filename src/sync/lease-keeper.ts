@@ -81,7 +81,9 @@ export function keepLease(store: SyncStore, lease: Lease, log: Logger): HeldLeas
     try {
       if (!(await store.renewLease(lease))) controller.abort(new LeaseLostError(lease));
     } catch (error) {
-      // The next renewal, or the run's next write, tries again; the lease outlives two misses.
+      // A write of this run holds the row (55P03, lock timeout): it renews the lease at its commit.
+      // Anything else: the next renewal, or the run's next write, tries again; the lease outlives two misses.
+      if ((error as { code?: unknown }).code === '55P03') return;
       log.warn({ err: error, source: lease.source }, 'could not renew the lease; trying again');
     } finally {
       renewing = false;

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createMetrics } from '../metrics.js';
 import { createApi, openDatabase, type CommandContext } from '../runtime.js';
-import { runSync, type SyncOptions } from '../sync/engine.js';
+import { recordLateEnd, runSync, type UnrecordedEnd } from '../sync/engine.js';
 import { createReadinessCheck, ProgressWatch, readSourceHealth } from './health.js';
 import { startHealthServer, type HealthServer } from './http.js';
 import { startScheduler } from './scheduler.js';
@@ -16,6 +16,9 @@ const DATABASE_READ_TIMEOUT_MS = 3_000;
  * it lapses rather than skipping to the next tick.
  */
 const STARTUP_WAIT_EXTRA_SECONDS = 5;
+
+/** Ticks that try to record a run's end the database did not take: with 15-minute ticks, 45 minutes. */
+const LATE_END_ATTEMPTS = 3;
 
 /**
  * `sutro-sync start`: the long-running worker. SIGTERM or SIGINT stops scheduling first, lets the
@@ -59,12 +62,31 @@ export async function runService(
     }
   }
 
-  // The end of a run the database could not take (it stopped answering), for the next run to record.
-  let lateEnd: SyncOptions['lateEnd'];
+  // The end of a run the database could not take (it stopped answering), for the next runs to record.
+  let lateEnd: { readonly end: UnrecordedEnd; attempts: number } | undefined;
+  const recordPendingEnd = async () => {
+    if (lateEnd === undefined) return;
+    const pending = lateEnd;
+    pending.attempts += 1;
+    try {
+      await recordLateEnd(database.store, pending.end, log);
+      lateEnd = undefined;
+    } catch (error) {
+      // Still no database: the run below fails the same way, and the next tick tries again. Past a
+      // few ticks the end is dropped rather than retried for ever (a next run marks the run abandoned).
+      if (pending.attempts >= LATE_END_ATTEMPTS) {
+        log.error({ err: error, runId: pending.end.runId }, 'giving up recording the end of an earlier run');
+        lateEnd = undefined;
+      } else {
+        log.warn({ err: error, runId: pending.end.runId }, 'could not record the end of an earlier run yet');
+      }
+    }
+  };
   const scheduler = startScheduler(
     { incremental: config.sync.schedule, full: config.sync.fullSchedule },
     async (mode, trigger) => {
       const started = performance.now();
+      await recordPendingEnd();
       watch.runStarted(`the ${mode} run started by ${trigger}`);
       let result;
       try {
@@ -86,7 +108,6 @@ export async function runService(
             pageLimit: config.sutro.pageLimit,
             leaseSeconds: config.sync.leaseSeconds,
             waitSeconds: trigger === 'startup' ? config.sync.leaseSeconds + STARTUP_WAIT_EXTRA_SECONDS : 0,
-            ...(lateEnd ? { lateEnd } : {}),
             signal: shutdown.signal,
           },
         );
@@ -100,7 +121,7 @@ export async function runService(
         log.info({ mode, trigger, notice: true }, `${result.reason}; skipping this tick`);
         return;
       }
-      lateEnd = result.unrecorded ?? undefined;
+      if (result.unrecorded !== null) lateEnd = { end: result.unrecorded, attempts: 0 };
       metrics.observeRun(result);
     },
     log,

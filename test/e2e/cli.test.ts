@@ -95,6 +95,18 @@ describe('sutro-sync sync against the simulator', () => {
     expect(await lastRun('e2e-401')).toMatchObject({ status: 'failed', pages: 0 });
   });
 
+  it('records a failure whose error text holds U+0000, which PostgreSQL refuses in text, and goes on', async () => {
+    sim.faults.add({ kind: 'status', status: 401, body: { detail: 'bad\u0000key', code: 'unauthorized' } });
+    const failed = await runCli(['sync'], env({ SUTRO_SOURCE: 'e2e-nul' }));
+    expect(failed.code).toBe(1);
+    expect(await lastRun('e2e-nul')).toMatchObject({
+      status: 'failed',
+      error: expect.stringContaining('bad\uFFFDkey') as unknown,
+    });
+    const next = await runCli(['sync'], env({ SUTRO_SOURCE: 'e2e-nul' }));
+    expect(next.code, next.stderr).toBe(0);
+  });
+
   it('says to set SUTRO_API_URL on a 410, and on a 404 from a server that is not a deployment', async () => {
     sim.faults.add({ kind: 'status', status: 410 });
     const gone = await runCli(['sync'], env({ SUTRO_SOURCE: 'e2e-410' }));

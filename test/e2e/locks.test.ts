@@ -74,20 +74,27 @@ describe.each(routes())('through %s', (route) => {
     await db.drop();
   });
 
+  /** Advisory locks on the keys earlier versions used, and a spread of others, in one database. */
+  async function holdAdvisoryLocks(client: pg.Client): Promise<void> {
+    await client.query(`SELECT pg_advisory_lock(hashtextextended('sutro-sync:source:advisory', 0))`);
+    await client.query('SELECT pg_advisory_lock(7346172001)');
+    await client.query('SELECT pg_advisory_lock(k) FROM generate_series(0, 99) AS k');
+  }
+
   it('a read-only role holding advisory locks delays neither a sync nor a migration', async () => {
     const reader = await connectReader(db);
+    // Advisory locks belong to one database: the reader takes them in the one being migrated.
+    const fresh = await createTestDatabase({ empty: true, route });
+    const url = new URL(fresh.directUrl);
+    url.username = reader.user ?? '';
+    url.password = String(reader.password ?? '');
+    const inFresh = new pg.Client({ connectionString: url.toString() });
+    await inFresh.connect();
     try {
-      // The keys the advisory locks of earlier versions used, and a spread of others.
-      await reader.query(`SELECT pg_advisory_lock(hashtextextended('sutro-sync:source:advisory', 0))`);
-      await reader.query('SELECT pg_advisory_lock(7346172001)');
-      await reader.query('SELECT pg_advisory_lock(k) FROM generate_series(0, 99) AS k');
-      const fresh = await createTestDatabase({ empty: true, route });
-      try {
-        const migrated = await runCli(['migrate'], { DATABASE_URL: fresh.url });
-        expect(migrated.code, migrated.stderr).toBe(0);
-      } finally {
-        await fresh.drop();
-      }
+      await holdAdvisoryLocks(reader);
+      await holdAdvisoryLocks(inFresh);
+      const migrated = await runCli(['migrate'], { DATABASE_URL: fresh.url });
+      expect(migrated.code, migrated.stderr).toBe(0);
       const synced = await runCli(['sync'], {
         DATABASE_URL: db.url,
         SUTRO_API_URL: sim.url,
@@ -97,7 +104,9 @@ describe.each(routes())('through %s', (route) => {
       expect(synced.code, synced.stderr).toBe(0);
       expect(synced.logs.find((l) => l.msg === 'sync run succeeded')).toMatchObject({ inserted: 500 });
     } finally {
+      await inFresh.end();
       await reader.end();
+      await fresh.drop();
     }
   });
 
@@ -114,6 +123,27 @@ describe.each(routes())('through %s', (route) => {
       expect(result.code).toBe(3);
       expect(result.stderr).toMatch(
         /^sutro-sync: Database migration gave up after waiting 1\.5 s for a lock \(SUTRO_MIGRATION_LOCK_TIMEOUT_MS\)\. Sessions holding sutro's tables: pid \d+ \(user \S+, application "another migrate", idle in transaction since \S+, holding drizzle\.__drizzle_migrations: LOCK TABLE drizzle\.__drizzle_migrations IN EXCLUSIVE MODE\)\n$/,
+      );
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+    }
+  });
+
+  it('migrate waits for another migration its whole lock timeout, even one longer than a statement may run', async () => {
+    const holder = new pg.Client({ connectionString: db.directUrl, application_name: 'another migrate' });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE drizzle.__drizzle_migrations IN EXCLUSIVE MODE');
+      const result = await runCli(['migrate'], {
+        DATABASE_URL: db.url,
+        SUTRO_DB_STATEMENT_TIMEOUT_MS: '1000',
+        SUTRO_MIGRATION_LOCK_TIMEOUT_MS: '2500',
+      });
+      expect(result.code).toBe(3);
+      expect(result.stderr).toMatch(
+        /gave up after waiting 2\.5 s for a lock \(SUTRO_MIGRATION_LOCK_TIMEOUT_MS\)\. Sessions holding/,
       );
     } finally {
       await holder.query('ROLLBACK');

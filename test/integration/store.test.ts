@@ -470,6 +470,40 @@ describe('runs and leases', () => {
     ]);
   });
 
+  it('keeps a live run its lease through a write that takes longer than the lease', async () => {
+    const short = await (async () => {
+      await db.store.releaseLease(lease);
+      return takeLease(SOURCE, 'slow-writer:5:ee', 2);
+    })();
+    const runId = await db.store.startRun(short, {
+      mode: 'full',
+      requestedMode: 'full',
+      trigger: 'test',
+      resumedFromRunId: null,
+      floor: null,
+    });
+    // Each job inserted takes 3 s: the page's transaction outlasts the 2 s lease.
+    await db.pool.query(`
+      CREATE FUNCTION public.slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_sleep(3); RETURN NEW; END $$;
+      CREATE TRIGGER slow_insert AFTER INSERT ON sutro.jobs FOR EACH ROW EXECUTE FUNCTION public.slow_insert();`);
+    try {
+      const writing = db.store.writePage(
+        short,
+        page(runId, [job(apiJob('slow'))], { pass: { runId, nextCursor: 'c1' } }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      // Past the lease's length, while the write holds its row: the taker waits for the commit,
+      // then finds the lease renewed from that moment.
+      const taker = await db.store.acquireLease({ source: SOURCE, holder: 'taker:6:ff', seconds: 60 });
+      expect(await writing).toMatchObject({ inserted: 1 });
+      expect(taker).toMatchObject({ heldBy: { holder: 'slow-writer:5:ee' } });
+      expect(await db.store.renewLease(short)).toBe(true);
+    } finally {
+      await db.pool.query('DROP TRIGGER slow_insert ON sutro.jobs; DROP FUNCTION public.slow_insert()');
+    }
+  });
+
   it('counts a lease whose row a write in flight holds as held, and does not wait lock_timeout for it', async () => {
     const client = await db.pool.connect();
     try {

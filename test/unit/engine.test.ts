@@ -1,8 +1,8 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { PageWrite, SyncStore } from '../../src/sync/port.js';
+import { LeaseLostError, type PageWrite, type SyncStore } from '../../src/sync/port.js';
 import type { JobsApi } from '../../src/sutro/client.js';
-import { isOutOfOrder, newestUnrepeated, runSync } from '../../src/sync/engine.js';
+import { isOutOfOrder, newestUnrepeated, recordLateEnd, runSync } from '../../src/sync/engine.js';
 
 const HOUR = 3_600_000;
 const NOW = Date.parse('2026-11-28T12:00:00Z');
@@ -147,7 +147,7 @@ describe('runSync and the lease', () => {
     expect(events.filter((e) => e.startsWith('write'))).toEqual([]);
   });
 
-  it('records the end of an earlier run the database could not take, with its lease, before anything else', async () => {
+  it('records the end of an earlier run with its lease, unless another run took the source over', async () => {
     const events: string[] = [];
     const lateEnd = {
       lease: { source: 'default', token: 41, holder: 'this:1:aa', seconds: 30 },
@@ -160,11 +160,16 @@ describe('runSync and the lease', () => {
         fullPassCompleted: false,
       },
     } as const;
-    await runSync(
-      { store: recordingStore(events, null), api: scriptedApi(events), log },
-      { ...OPTIONS, mode: 'full', lateEnd },
-    );
-    expect(events.slice(0, 2)).toEqual(['finishRun 7 failed token 41', 'recoverStaleRuns']);
+    expect(await recordLateEnd(recordingStore(events, null), lateEnd, log)).toBe(true);
+    expect(events).toEqual(['finishRun 7 failed token 41']);
+    const takenOver = recordingStore([], null, {
+      finishRun: () => Promise.reject(new LeaseLostError(lateEnd.lease, 'recording the end of run 7')),
+    });
+    expect(await recordLateEnd(takenOver, lateEnd, log)).toBe(false);
+    const stillDown = recordingStore([], null, {
+      finishRun: () => Promise.reject(new Error('recording the end of run 7 (connecting): timeout')),
+    });
+    await expect(recordLateEnd(stillDown, lateEnd, log)).rejects.toThrow('timeout');
   });
 
   it('says when the end of the run could not be recorded, so that a later run records it', async () => {
