@@ -10,20 +10,21 @@ CREATE TABLE "sutro"."sync_leases" (
 --> statement-breakpoint
 -- Error texts stored before redaction existed may hold a credential an API echoed back in an error
 -- body; the same patterns as src/redact.ts take it out (the key itself is not known here).
+-- test/integration/redaction-migration.test.ts holds the two to the same results.
 UPDATE "sutro"."sync_runs"
    SET "error" = regexp_replace(
          regexp_replace("error",
-           $re$((?:authorization|x-api-key|api[_-]?key|apikey|access[_-]?token|password)(?:\\?["'])?(?:\s*</t[dh]>\s*<t[dh][^>]*>\s*|\s*[:=]\s*)(?:\\?["'])?)([^"'\\\r\n<>,}&]+)$re$,
+           $re$((?<![\w-])(?:authorization|x-api-key|api[\s_-]?key|apikey|access[_-]?token|password)(?:\\?["'])?(?:\s*</t[dh]>\s*<t[dh][^>]*>\s*|\s*[:=]\s*)(?:\[\s*)?(?:\\?["'])?)([^"'\\\r\n<>,}&\]]+)$re$,
            '\1[REDACTED]', 'gi'),
-         $re$\y(Key|Bearer|Token|Basic)(\s+)(?=[A-Za-z0-9._~+/=-]*[0-9_-])[A-Za-z0-9._~+/=-]{8,}$re$,
+         $re$\y(Key|Bearer|Token|Basic)(\s+)(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{8,}$re$,
          '\1\2[REDACTED]', 'gi')
  WHERE "error" IS NOT NULL;
 --> statement-breakpoint
 UPDATE "sutro"."sync_state"
    SET "last_error" = regexp_replace(
          regexp_replace("last_error",
-           $re$((?:authorization|x-api-key|api[_-]?key|apikey|access[_-]?token|password)(?:\\?["'])?(?:\s*</t[dh]>\s*<t[dh][^>]*>\s*|\s*[:=]\s*)(?:\\?["'])?)([^"'\\\r\n<>,}&]+)$re$,
+           $re$((?<![\w-])(?:authorization|x-api-key|api[\s_-]?key|apikey|access[_-]?token|password)(?:\\?["'])?(?:\s*</t[dh]>\s*<t[dh][^>]*>\s*|\s*[:=]\s*)(?:\[\s*)?(?:\\?["'])?)([^"'\\\r\n<>,}&\]]+)$re$,
            '\1[REDACTED]', 'gi'),
-         $re$\y(Key|Bearer|Token|Basic)(\s+)(?=[A-Za-z0-9._~+/=-]*[0-9_-])[A-Za-z0-9._~+/=-]{8,}$re$,
+         $re$\y(Key|Bearer|Token|Basic)(\s+)(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{8,}$re$,
          '\1\2[REDACTED]', 'gi')
  WHERE "last_error" IS NOT NULL;

@@ -19,7 +19,7 @@ import { parseIsoDatetime } from './sutro/job.js';
 
 /**
  * Exit codes of every command, documented in the README. A run skipped because another holds the
- * source's lock, or stopped by SIGTERM, is not a failure: a CronJob must not retry it.
+ * source's lease, or stopped by SIGTERM, is not a failure: a CronJob must not retry it.
  */
 export const EXIT = { ok: 0, syncFailed: 1, usage: 2, database: 3 } as const;
 
@@ -188,7 +188,7 @@ function program(setExit: (code: number) => void): Command {
     .description("Keeps a PostgreSQL copy of a Sutro account's batch-inference jobs, their cost and tokens.")
     .addHelpText(
       'after',
-      `\nEnvironment:\n${ENVIRONMENT_VARIABLES.map(([name, fallback, meaning]) => `  ${name.padEnd(28)} ${meaning}${fallback ? ` [${fallback}]` : ''}`).join('\n')}\n\nExit codes: 0 ok (also: another run held the lock, or stopped by a signal), 1 sync failed, 2 bad configuration or usage, 3 database unreachable.`,
+      `\nEnvironment:\n${ENVIRONMENT_VARIABLES.map(([name, fallback, meaning]) => `  ${name.padEnd(28)} ${meaning}${fallback ? ` [${fallback}]` : ''}`).join('\n')}\n\nExit codes: 0 ok (also: another run held the source, or stopped by a signal), 1 sync failed (or --wait ran out), 2 bad configuration or usage, 3 database unreachable or not migrated.`,
     )
     .exitOverride()
     .showHelpAfterError();

@@ -12,7 +12,7 @@ export interface SyncMetrics {
   readonly observeRequest: (observation: RequestObservation) => void;
   /** For runSync's `onPage`: one call per committed page. */
   readonly observePage: (progress: PageProgress) => void;
-  /** Once per finished run (not for runs skipped because another process held the lock). */
+  /** Once per finished run (not for runs skipped because another process held the source's lease). */
   readonly observeRun: (summary: RunSummary) => void;
   /** A run that threw before it could be recorded (the database was gone when it began). */
   readonly observeRunFailure: (mode: RunMode, durationMs: number) => void;

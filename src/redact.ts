@@ -10,20 +10,20 @@ export const REDACTED = '[REDACTED]';
 
 /**
  * A credential after an HTTP auth scheme: `Key sk_live_…`, `Bearer eyJ…`. The token must look like
- * one (8+ characters with a digit, `_` or `-`), so that prose such as "Key constraint" or
+ * one (8+ characters, a digit among them), so that prose such as "Bearer token-based" or
  * PostgreSQL's "Key (source, job_id)=…" keeps its words.
  */
-const SCHEME_CREDENTIAL =
-  /\b(Key|Bearer|Token|Basic)(\s+)(?=[A-Za-z0-9._~+/=-]*[0-9_-])[A-Za-z0-9._~+/=-]{8,}/gi;
+const SCHEME_CREDENTIAL = /\b(Key|Bearer|Token|Basic)(\s+)(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{8,}/gi;
 
 /**
  * The value of a header or field whose name says it is a secret, in the forms error bodies take:
- * `Authorization: …`, `"authorization": "…"`, `api_key=…`, `<td>x-api-key</td><td>…`, and the same
- * inside a JSON string, where its quotes are escaped (`\"authorization\": \"…\"` in a log line). A
- * name inside a longer one (SUTRO_API_KEY in a configuration error) is not a field.
+ * `Authorization: …`, `"authorization": "…"`, `"x-api-key": ["…"]`, `api_key=…`, `API key: …`,
+ * `<td>x-api-key</td><td>…`, and the same inside a JSON string, where its quotes are escaped
+ * (`\"authorization\": \"…\"` in a log line). A name inside a longer one (SUTRO_API_KEY in a
+ * configuration error) is not a field.
  */
 const SECRET_FIELD =
-  /((?<![\w-])(?:authorization|x-api-key|api[_-]?key|apikey|access[_-]?token|password)(?:\\?["'])?(?:\s*<\/t[dh]>\s*<t[dh][^>]*>\s*|\s*[:=]\s*)(?:\\?["'])?)([^"'\\\r\n<>,}&]+)/gi;
+  /((?<![\w-])(?:authorization|x-api-key|api[\s_-]?key|apikey|access[_-]?token|password)(?:\\?["'])?(?:\s*<\/t[dh]>\s*<t[dh][^>]*>\s*|\s*[:=]\s*)(?:\[\s*)?(?:\\?["'])?)([^"'\\\r\n<>,}&\]]+)/gi;
 
 /** Forms a secret takes inside other text: as it is, JSON-escaped, URL-encoded. */
 function spellings(secret: string): string[] {

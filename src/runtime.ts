@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { Config } from './config.js';
 import { requireApi } from './config.js';
 import { connect, type Database } from './db/connect.js';
@@ -24,6 +25,12 @@ export interface OpenDatabase extends Database {
   readonly store: SyncStore;
   /** Set when the embedded server is in use: the pgpass file psql needs (PGPASSFILE). */
   readonly passwordFile: string | null;
+  /**
+   * One connection of its own for /readyz and the scrapes: a probe gives up after 3 s, but its query
+   * holds its connection up to the client's timeout, and on a slow database probes must not take the
+   * connections the run's writes and lease renewals need.
+   */
+  readonly probes: pg.Pool;
 }
 
 /** The database cannot be used: it does not answer, or its migration failed (exit code 3). */
@@ -72,8 +79,9 @@ export async function openDatabase(
     limits,
     ...(options.applicationName ? { applicationName: options.applicationName } : {}),
   });
+  const probes = connect(connection, log, { limits, max: 1, applicationName: 'sutro-sync probes' });
   const close = async () => {
-    await database.close();
+    await Promise.all([database.close(), probes.close()]);
     await embedded?.stop();
   };
   const target = describe(connection.connectionString);
@@ -111,6 +119,7 @@ export async function openDatabase(
     displayUrl: embedded?.displayUrl ?? withoutPassword(config.database.url ?? ''),
     store: createSyncStore(database.pool, limits, log),
     passwordFile: embedded?.passwordFile ?? null,
+    probes: probes.pool,
     close,
   };
 }

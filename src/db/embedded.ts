@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { userInfo } from 'node:os';
 import pg from 'pg';
@@ -48,34 +48,41 @@ async function readPassword(file: string): Promise<string | undefined> {
 }
 
 /** pgpass lines are host:port:database:user:password; the password is base64url, so needs no escaping. */
-async function writePassword(file: string, port: number, password: string, flag = 'w'): Promise<void> {
-  await writeFile(file, `127.0.0.1:${port}:*:${USER}:${password}\n`, { mode: 0o600, flag });
-  await chmod(file, 0o600);
+function pgpassLine(port: number, password: string): string {
+  return `127.0.0.1:${port}:*:${USER}:${password}\n`;
 }
 
+/** Replaces the file whole (a new file renamed over it), so that a crash never leaves half a line. */
+async function writePassword(file: string, port: number, password: string): Promise<void> {
+  const draft = `${file}.${process.pid}.tmp`;
+  await writeFile(draft, pgpassLine(port, password), { mode: 0o600 });
+  await chmod(draft, 0o600);
+  await rename(draft, file);
+}
+
+const newPassword = () => randomBytes(24).toString('base64url');
+
 /**
- * The password of the server in `dataDir`. A directory not yet initialised gets a new one, created
- * exclusively, so that two processes starting the same directory at once agree on it before initdb.
+ * The password a new data directory gets, created exclusively before initdb, so that two processes
+ * starting the same directory at once agree on it.
  */
-async function passwordOf(
-  dataDir: string,
-  port: number,
-  initialised: boolean,
-): Promise<{ password: string; legacy: boolean }> {
-  const file = passwordFileOf(dataDir);
-  const stored = await readPassword(file);
-  if (stored !== undefined) return { password: stored, legacy: false };
-  if (initialised) return { password: LEGACY_PASSWORD, legacy: true };
-  const fresh = randomBytes(24).toString('base64url');
+async function createPassword(file: string, port: number): Promise<string> {
+  const fresh = newPassword();
   try {
-    await writePassword(file, port, fresh, 'wx');
-    return { password: fresh, legacy: false };
+    await writeFile(file, pgpassLine(port, fresh), { mode: 0o600, flag: 'wx' });
+    return fresh;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     const winner = await readPassword(file);
     if (winner === undefined) throw new Error(`The embedded PostgreSQL's password file ${file} is empty`);
-    return { password: winner, legacy: false };
+    return winner;
   }
+}
+
+/** The first of `candidates` the server on `port` takes, or undefined (no server, or none of them). */
+async function workingPassword(port: number, candidates: readonly string[]): Promise<string | undefined> {
+  for (const candidate of candidates) if (await answers(port, candidate)) return candidate;
+  return undefined;
 }
 
 const HIJACKED_EVENTS: readonly string[] = [
@@ -153,33 +160,64 @@ export async function startEmbeddedPostgres(
   options: EmbeddedOptions,
   log: Logger,
 ): Promise<EmbeddedDatabase> {
-  const passwordFile = passwordFileOf(options.dataDir);
-  await mkdir(path.dirname(options.dataDir), { recursive: true });
-  const initialised = existsSync(path.join(options.dataDir, 'PG_VERSION'));
-  // A directory initialised before passwords were random keeps the old one until it is rotated here.
-  const { password, legacy } = await passwordOf(options.dataDir, options.port, initialised);
-  const displayUrl = urlFor(options.port, DATABASE);
-  const ready = async (stop: () => Promise<void>): Promise<EmbeddedDatabase> => {
-    const current = legacy ? await rotateLegacyPassword(options.port, password) : password;
-    await writePassword(passwordFile, options.port, current);
-    await ensureDatabase(options.port, current);
-    return {
-      url: urlFor(options.port, DATABASE, current),
-      displayUrl,
-      passwordFile,
-      password: current,
-      stop,
-    };
-  };
+  const { dataDir, port } = options;
+  const passwordFile = passwordFileOf(dataDir);
+  await mkdir(path.dirname(dataDir), { recursive: true });
+  const initialised = existsSync(path.join(dataDir, 'PG_VERSION'));
+  const stored =
+    (await readPassword(passwordFile)) ??
+    (initialised ? undefined : await createPassword(passwordFile, port));
+  // A directory initialised before passwords were random still has the fixed one, until rotated
+  // below; so does one whose rotation was cut short after the new password was written down.
+  const candidates = [...(stored === undefined ? [] : [stored]), ...(initialised ? [LEGACY_PASSWORD] : [])];
+  const displayUrl = urlFor(port, DATABASE);
   const psql = `PGPASSFILE=${passwordFile} psql ${displayUrl}`;
-  if (await answers(options.port, password)) {
-    log.info(
-      { url: displayUrl, dataDir: options.dataDir, psql },
-      'using the embedded PostgreSQL already running',
-    );
-    return ready(() => Promise.resolve());
-  }
 
+  let stop = () => Promise.resolve();
+  let started = false;
+  let working = await workingPassword(port, candidates);
+  if (working !== undefined) {
+    log.info({ url: displayUrl, dataDir, psql }, 'using the embedded PostgreSQL already running');
+  } else {
+    const server = await startServer(options, candidates[0] ?? LEGACY_PASSWORD, initialised, log);
+    if (server !== null) [stop, started] = [() => server.stop(), true];
+    working = await workingPassword(port, candidates);
+    if (working === undefined) {
+      await stop();
+      throw new Error(
+        `The embedded PostgreSQL in ${dataDir} (SUTRO_EMBEDDED_PG_DIR) does not take the password in ` +
+          `${passwordFile}: restore that file, or set DATABASE_URL to use another server`,
+      );
+    }
+  }
+  const password = working === LEGACY_PASSWORD ? await rotateLegacyPassword(port, passwordFile) : working;
+  // Rewritten on each start: the port in the pgpass line follows SUTRO_EMBEDDED_PG_PORT.
+  await writePassword(passwordFile, port, password);
+  await ensureDatabase(port, password);
+  if (started) {
+    log.info(
+      {
+        url: displayUrl,
+        dataDir,
+        psql,
+        notice: `embedded PostgreSQL running; connect while it runs: ${psql}`,
+      },
+      'embedded PostgreSQL running; connect with psql or a BI tool while sutro-sync runs',
+    );
+  }
+  return { url: urlFor(port, DATABASE, password), displayUrl, passwordFile, password, stop };
+}
+
+/**
+ * Initialises (the first time) and starts the server in `dataDir`; null when another process won a
+ * race to start the same folder, and its server is the one to use.
+ */
+async function startServer(
+  options: EmbeddedOptions,
+  password: string,
+  initialised: boolean,
+  log: Logger,
+): Promise<{ stop(): Promise<void> } | null> {
   const isRoot = userInfo().uid === 0;
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
@@ -195,7 +233,6 @@ export async function startEmbeddedPostgres(
     onLog: (message) => log.trace({ postgres: message.trim() }, 'embedded postgres'),
     onError: (error) => log.debug({ postgres: String(error) }, 'embedded postgres'),
   });
-
   if (!initialised) {
     log.info({ dataDir: options.dataDir, notice: true }, 'initialising embedded PostgreSQL (first start)');
     await server.initialise().catch((error: unknown) => {
@@ -209,32 +246,28 @@ export async function startEmbeddedPostgres(
   }
   try {
     await server.start();
+    return { stop: () => server.stop() };
   } catch (error) {
     // Two processes raced to start the same folder; the loser shares the winner's server.
-    if (await answers(options.port, password)) return ready(() => Promise.resolve());
+    if (await answers(options.port, password)) return null;
     throw new Error(
       `Could not start the embedded PostgreSQL on port ${options.port} (SUTRO_EMBEDDED_PG_PORT) with data in ` +
         `${options.dataDir} (SUTRO_EMBEDDED_PG_DIR). Is the port taken by another server?`,
       { cause: error },
     );
   }
-  const database = await ready(() => server.stop());
-  log.info(
-    {
-      url: displayUrl,
-      dataDir: options.dataDir,
-      psql,
-      notice: `embedded PostgreSQL running; connect while it runs: ${psql}`,
-    },
-    'embedded PostgreSQL running; connect with psql or a BI tool while sutro-sync runs',
-  );
-  return database;
 }
 
-/** Gives a server still on the legacy password a random one; returns the password it now has. */
-async function rotateLegacyPassword(port: number, legacy: string): Promise<string> {
-  const password = randomBytes(24).toString('base64url');
-  const client = new pg.Client({ connectionString: urlFor(port, 'postgres', legacy) });
+/**
+ * Gives a server still on the fixed password of earlier versions a random one. The new password is
+ * written down first: a crash before the ALTER leaves the file ahead of the server, and the next
+ * start, finding the fixed password still works, rotates again; the other order could leave a
+ * password only the crashed process knew.
+ */
+async function rotateLegacyPassword(port: number, passwordFile: string): Promise<string> {
+  const password = newPassword();
+  await writePassword(passwordFile, port, password);
+  const client = new pg.Client({ connectionString: urlFor(port, 'postgres', LEGACY_PASSWORD) });
   await client.connect();
   try {
     await client.query(`ALTER ROLE ${USER} PASSWORD ${pg.escapeLiteral(password)}`);

@@ -13,12 +13,10 @@ export const SQLSTATE = {
   /** idle_in_transaction_session_timeout ended the session. */
   idleInTransactionTimeout: '25P03',
   undefinedTable: '42P01',
-  insufficientPrivilege: '42501',
   uniqueViolation: '23505',
   duplicateSchema: '42P06',
   duplicateTable: '42P07',
   invalidAuthorization: '28000',
-  invalidPassword: '28P01',
 } as const;
 
 /** The timeouts a transaction of the worker runs under (see transaction.ts). */
@@ -79,7 +77,7 @@ function explain(error: Error & { code?: string }, limits: DatabaseLimits | unde
   if (/query read timeout/i.test(message) && limits) {
     return (
       `the database did not answer within ${seconds(clientTimeoutMs(limits))}: the connection is frozen ` +
-      `(a network partition, a stalled pooler) or the server is overloaded (SUTRO_DB_STATEMENT_TIMEOUT_MS + 10 s)`
+      `(a network partition, a stalled pooler) or the server is overloaded (SUTRO_DB_STATEMENT_TIMEOUT_MS + ${seconds(CLIENT_GRACE_MS)})`
     );
   }
   if (code !== undefined && UNTRUSTED_CERTIFICATE.has(code)) {

@@ -114,11 +114,22 @@ export function spendByModel(pool: pg.Pool, limits: DatabaseLimits, source: stri
 }
 
 /**
- * Deletes everything stored for a source: the demo starts each tour from an empty account. Its lease
- * row stays, so that the fencing token keeps rising.
+ * Deletes everything stored for a source: the demo starts each tour from an empty account. Not while
+ * a run holds the source: its lease row is locked first, so none can start meanwhile, and it stays,
+ * so that the fencing token keeps rising.
  */
 export function forgetSource(pool: pg.Pool, limits: DatabaseLimits, source: string): Promise<void> {
   return inTransaction(pool, { what: `forgetting source "${source}"`, limits }, async (client) => {
+    const lease = await client.query<{ holder: string | null; live: boolean }>(
+      'SELECT holder, expires_at > now() AS live FROM sutro.sync_leases WHERE source = $1 FOR UPDATE',
+      [source],
+    );
+    const held = lease.rows[0];
+    if (held?.live === true && held.holder !== null) {
+      throw new Error(
+        `source "${source}" is being synced right now (held by ${held.holder}); try again once that run is over`,
+      );
+    }
     await client.query(
       'DELETE FROM sutro.full_pass_seen WHERE pass_run_id IN (SELECT id FROM sutro.sync_runs WHERE source = $1)',
       [source],

@@ -17,7 +17,8 @@ import type { ConnectionOptions } from 'node:tls';
  * | no-verify            | TLS, verify nothing              | TLS, verify nothing                               |
  *
  * The CA is `sslrootcert=<file>` in the URL or DATABASE_CA_FILE (`system`: the public CAs Node.js
- * ships). `sslcert`/`sslkey` give a client certificate.
+ * ships, always with verify-full, as libpq does). `sslcert`/`sslkey` give a client certificate; any
+ * other `ssl…` parameter is refused.
  */
 
 export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'];
@@ -54,7 +55,19 @@ export function databaseConnection(input: TlsInput): { connection?: DatabaseConn
   const libpq = param('uselibpqcompat') === 'true';
   const ssl = param('ssl');
   const rootcert = param('sslrootcert');
+  const certPath = param('sslcert');
+  const keyPath = param('sslkey');
+  // Any other TLS parameter libpq knows (sslnegotiation, sslpassword, sslcrl, …) node-postgres either
+  // ignores or turns into `ssl: true`, which would drop the options built here: refused by name.
+  const unsupported = [...url.searchParams.keys()].filter(
+    (name) => /^ssl/i.test(name) && !TLS_PARAMETERS.includes(name),
+  );
   for (const name of TLS_PARAMETERS) url.searchParams.delete(name);
+  for (const name of unsupported) {
+    problems.push(
+      `DATABASE_URL: ${name} is not supported; TLS takes sslmode, sslrootcert, sslcert, sslkey and uselibpqcompat`,
+    );
+  }
 
   const read = (file: string, setting: string): string | undefined => {
     try {
@@ -67,8 +80,6 @@ export function databaseConnection(input: TlsInput): { connection?: DatabaseConn
   const caSetting = rootcert !== undefined ? 'DATABASE_URL (sslrootcert)' : 'DATABASE_CA_FILE';
   const caPath = rootcert ?? input.caFile;
   const ca = caPath === undefined || caPath === 'system' ? undefined : read(caPath, caSetting);
-  const certPath = param('sslcert');
-  const keyPath = param('sslkey');
   const cert = certPath === undefined ? undefined : read(certPath, 'DATABASE_URL (sslcert)');
   const key = keyPath === undefined ? undefined : read(keyPath, 'DATABASE_URL (sslkey)');
 
@@ -83,7 +94,8 @@ export function databaseConnection(input: TlsInput): { connection?: DatabaseConn
     ...(key !== undefined ? { key } : {}),
   };
   const verifyFull = { ...secured };
-  const verifyNothing = { ...secured, rejectUnauthorized: false };
+  // sslrootcert=system names the public CAs, which only mean something with the host name checked.
+  const verifyNothing = caPath === 'system' ? verifyFull : { ...secured, rejectUnauthorized: false };
   const verifyChain = { ...secured, checkServerIdentity: () => undefined };
   const wantsTls = ssl === 'true' || ssl === '1' || caPath !== undefined;
   const mode = sslmode ?? (wantsTls ? 'verify-full' : 'disable');

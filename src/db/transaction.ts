@@ -40,7 +40,10 @@ export interface TransactionOptions {
   readonly epilogue?: string;
 }
 
-function begin(options: TransactionOptions): string {
+const CONNECTION_CHECK_MS = 1_000;
+
+/** BEGIN and the settings: the statements before the caller's prelude, whose results come after theirs. */
+function begin(options: TransactionOptions): string[] {
   const { statementTimeoutMs, lockTimeoutMs } = options.limits;
   const mode = [
     ...(options.repeatableRead ? ['ISOLATION LEVEL REPEATABLE READ'] : []),
@@ -52,12 +55,8 @@ function begin(options: TransactionOptions): string {
     `SET LOCAL lock_timeout = ${Math.trunc(lockTimeoutMs)}`,
     `SET LOCAL idle_in_transaction_session_timeout = ${Math.trunc(statementTimeoutMs)}`,
     `SET LOCAL client_connection_check_interval = ${CONNECTION_CHECK_MS}`,
-  ].join('; ');
+  ];
 }
-
-const CONNECTION_CHECK_MS = 1_000;
-/** The statements of begin(): the caller's prelude results come after theirs. */
-const SETTINGS = 5;
 
 export async function inTransaction<T>(
   pool: pg.Pool,
@@ -76,9 +75,10 @@ export async function inTransaction<T>(
   client.on('error', ignore);
   let failure: Error | undefined;
   try {
-    const text = options.prelude === undefined ? begin(options) : `${begin(options)}; ${options.prelude}`;
+    const opening = begin(options);
+    const text = [...opening, ...(options.prelude === undefined ? [] : [options.prelude])].join('; ');
     const results = (await client.query(text)) as unknown as pg.QueryResult[];
-    const value = await work(client, results.slice(SETTINGS));
+    const value = await work(client, results.slice(opening.length));
     const end = options.rollback ? 'ROLLBACK' : 'COMMIT';
     await client.query(options.epilogue === undefined ? end : `${options.epilogue}; ${end}`);
     return value;

@@ -408,7 +408,7 @@ class Run {
     this.resumedFromRunId = passRunId;
   }
 
-  /** `started`: when the run asked for its lock (performance.now()), so the duration includes it. */
+  /** `started`: when the run asked for its lease (performance.now()), so the duration includes it. */
   async execute(started: number): Promise<RunSummary> {
     let stopReason: StopReason = 'error';
     let status: RunOutcome['status'] = 'failed';

@@ -37,7 +37,7 @@ export async function runService(
   });
   const shutdown = handleShutdownSignals(log);
   const database = await openDatabase(config, log, { secrets });
-  metrics.attachDatabase(() => readSourceHealth(database.pool, config.source, DATABASE_READ_TIMEOUT_MS));
+  metrics.attachDatabase(() => readSourceHealth(database.probes, config.source, DATABASE_READ_TIMEOUT_MS));
 
   let health: HealthServer | null = null;
   if (config.http.port !== 0) {
@@ -47,7 +47,7 @@ export async function runService(
         port: config.http.port,
         registry: metrics.registry,
         readiness: createReadinessCheck({
-          pool: database.pool,
+          pool: database.probes,
           source: config.source,
           maxAgeSeconds: config.http.readyMaxAgeSeconds,
           timeoutMs: DATABASE_READ_TIMEOUT_MS,

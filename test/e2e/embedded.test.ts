@@ -99,6 +99,20 @@ describe('without DATABASE_URL', () => {
     await whileServing(env, async () => {
       const old = new pg.Client({ connectionString: withPassword(url, 'sutro-sync') });
       await expect(old.connect()).rejects.toThrow(/password authentication failed/);
+      // A rotation cut short: the new password written down, the server still on the fixed one.
+      const client = new pg.Client({ connectionString: withPassword(url, rotated) });
+      await client.connect();
+      await client.query(`ALTER ROLE postgres PASSWORD 'sutro-sync'`);
+      await client.end();
+    });
+    const resumed = await runCli(['sync'], env);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const again = await passwordIn(passwordFile);
+    expect(again).not.toBe(rotated);
+    await whileServing(env, async () => {
+      const client = new pg.Client({ connectionString: withPassword(url, again) });
+      await client.connect();
+      await client.end();
     });
   }, 180_000);
 });

@@ -80,7 +80,6 @@ export async function startPgBouncer(binary: string, serverUrl: string): Promise
     'max_client_conn = 1000',
     'default_pool_size = 4',
     'max_db_connections = 0',
-    'ignore_startup_parameters = extra_float_digits',
     `logfile = ${path.join(dir, 'pgbouncer.log')}`,
   ].join('\n');
   await writeFile(path.join(dir, 'pgbouncer.ini'), `${ini}\n`, { mode: 0o644 });

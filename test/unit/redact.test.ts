@@ -22,6 +22,9 @@ describe('redactSecrets', () => {
     ],
     ['rejected Key sk_other_123 for this account', 'rejected Key [REDACTED] for this account'],
     ['GET /x?api_key=sk_other_123&page=2', 'GET /x?api_key=[REDACTED]&page=2'],
+    ['{"x-api-key":["sk_live_abc123"]}', '{"x-api-key":["[REDACTED]"]}'],
+    ['{"authorization": ["Key abcdefghijklmnop1"]}', '{"authorization": ["[REDACTED]"]}'],
+    ['Invalid API key: sk_live_abc123', 'Invalid API key: [REDACTED]'],
   ])('removes a credential the process does not know, by its shape: %s', (text, redacted) => {
     expect(redactSecrets(text)).toBe(redacted);
   });
@@ -32,6 +35,8 @@ describe('redactSecrets', () => {
     'Primary Key constraint',
     'SUTRO_API_KEY: is required for this command (or set SUTRO_API_KEY_FILE)',
     'password authentication failed for user "sutro"',
+    'Bearer token-based authentication failed',
+    'Basic information_schema access denied',
   ])('keeps the words of ordinary messages: %s', (text) => {
     expect(redactSecrets(text)).toBe(text);
   });
