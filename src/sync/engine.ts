@@ -5,6 +5,7 @@ import type { JobsApi, ListJobsPage } from '../sutro/client.js';
 import { SutroApiError } from '../sutro/client.js';
 import { makeStorable, parseJob, type Job } from '../sutro/job.js';
 import { describeHolder, keepLease, takeLease, type HeldLease } from './lease-keeper.js';
+import { ProgressGuard, ProgressGuardError } from './progress-guard.js';
 import {
   LeaseLostError,
   type Lease,
@@ -307,6 +308,10 @@ export async function runSync(deps: SyncDependencies, options: SyncOptions): Pro
     let mode: RunMode = options.mode;
     if (resuming) {
       mode = 'full';
+    } else if (mode === 'incremental' && state?.lastFullPassAt == null) {
+      // Until a full pass has completed once, nothing says the older jobs were ever read: a first
+      // pass that failed, or was forgotten because its paging looped, is owed in full.
+      mode = 'full';
     } else if (mode === 'incremental') {
       const plan = await store.planIncremental(options.source, {
         safetyMarginSeconds: options.safetyMarginSeconds,
@@ -384,6 +389,7 @@ class Run {
   private readonly refreshById: Set<string>;
   /** Aborts a look-ahead fetch that is no longer wanted (the run failed or stopped). */
   private readonly fetches = new AbortController();
+  private readonly guard = new ProgressGuard();
 
   constructor(
     private readonly deps: SyncDependencies,
@@ -426,6 +432,7 @@ class Run {
         { err: failure, page: this.page, cursor: this.cursor, notice: false },
         'sync run failed',
       );
+      if (error instanceof ProgressGuardError) await this.forgetLoopingPass();
     } finally {
       this.fetches.abort(new Error('the run has ended'));
     }
@@ -495,6 +502,21 @@ class Run {
       `sync run ${status}`,
     );
     return summary;
+  }
+
+  /**
+   * The checkpoint of a pass whose paging looped points into the loop: resuming there, the next run
+   * would loop again, or reach an end at once and record a complete pass that read a fraction of
+   * the jobs. The pass is forgotten instead, and the next one starts from the head.
+   */
+  private async forgetLoopingPass(): Promise<void> {
+    if (this.passRunId === null) return;
+    try {
+      await this.deps.store.discardPass(this.lease, this.passRunId);
+      this.passRunId = null;
+    } catch (error) {
+      this.log.error({ err: error }, 'could not forget the pass whose paging looped');
+    }
   }
 
   private wrap(error: unknown): Error {
@@ -629,6 +651,16 @@ class Run {
       // A renewal found the lease taken: the write below would be refused, so say why now.
       this.held.lost.throwIfAborted();
       const next = response.nextCursor;
+      this.guard.observe(
+        this.page,
+        this.cursor,
+        response.jobs.length,
+        [
+          ...parsed.jobs.map((job) => job.jobId),
+          ...parsed.rejected.flatMap((r) => (r.jobId === null ? [] : [r.jobId])),
+        ],
+        next,
+      );
       // A full pass reads every page, so the next one is asked for at once and its request hides
       // behind this page's write. An incremental run asks only once it knows this page is not its
       // last (the stop rule below), so that a run that stops fetches nothing extra.

@@ -40,7 +40,15 @@ function recordingStore(events: string[], floor: Date | null, overrides: Partial
     renewLease: () => Promise.resolve(true),
     releaseLease: () => record('releaseLease'),
     recoverStaleRuns: () => record('recoverStaleRuns').then(() => []),
-    readState: () => Promise.resolve(null),
+    // A full pass has completed before: incremental runs stay incremental.
+    readState: () =>
+      Promise.resolve({
+        resumeCursor: null,
+        resumePassRunId: null,
+        resumePages: 0,
+        lastSuccessAt: new Date(NOW),
+        lastFullPassAt: new Date(NOW),
+      }),
     startRun: () => Promise.resolve(1),
     planIncremental: () => Promise.resolve({ floor, refreshById: [] }),
     async writePage(_lease, write: PageWrite) {
