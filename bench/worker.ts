@@ -15,6 +15,7 @@ import { loadConfig } from '../src/config.js';
 import { createSyncStore } from '../src/db/store.js';
 import type { RunMode } from '../src/sync/port.js';
 import { createSutroClient, type JobsApi } from '../src/sutro/client.js';
+import type { ApiTime } from '../src/sutro/job.js';
 import { runSync, parsePage } from '../src/sync/engine.js';
 import { COLUMNS, columnTexts } from './records.js';
 import { copyFrom, copyText } from './copy.js';
@@ -83,6 +84,9 @@ function api(apiUrl: string): JobsApi {
     maxResponseBytes: loadConfig({}).sutro.maxResponseBytes,
   });
 }
+
+/** What a hand-written upsert would bind: a Date (to the millisecond). */
+const asDate = (time: ApiTime | null) => (time === null ? null : new Date(time.ms));
 
 /** Every page of list-jobs, in order. */
 async function* pages(client: JobsApi, maxJobs = Infinity): AsyncGenerator<readonly unknown[]> {
@@ -234,9 +238,9 @@ async function run(task: Task): Promise<Omit<TaskResult, 'peakRssMb' | 'cpuSecon
               model: job.model,
               systemPrompt: job.systemPrompt,
               jobPriority: job.jobPriority,
-              datetimeCreated: job.datetimeCreated,
-              datetimeStarted: job.datetimeStarted,
-              datetimeCompleted: job.datetimeCompleted,
+              datetimeCreated: asDate(job.datetimeCreated),
+              datetimeStarted: asDate(job.datetimeStarted),
+              datetimeCompleted: asDate(job.datetimeCompleted),
               jsonSchema: job.jsonSchema,
               samplingParams: job.samplingParams,
               name: job.name,

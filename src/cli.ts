@@ -1,6 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig, type LoadOptions } from './config.js';
-import { readStatus } from './db/status.js';
+import { readStatus, type RunRow } from './db/status.js';
 import { createLogger } from './log.js';
 import { passwordOf, Secrets } from './redact.js';
 import { createApi, DatabaseUnavailableError, openDatabase, type CommandContext } from './runtime.js';
@@ -63,6 +63,21 @@ function context(options: LoadOptions = {}): CommandContext {
 function fail(message: string, code: number): number {
   process.stderr.write(`sutro-sync: ${secrets.redact(message)}\n`);
   return code;
+}
+
+/** The schema drift of a run, for `status`: empty when its jobs matched the API reference. */
+function driftLine(run: RunRow | undefined): string {
+  if (run === undefined) return '';
+  const parts = [
+    run.jobs_in_legacy_shape > 0 ? `${run.jobs_in_legacy_shape} jobs in the legacy shape` : null,
+    run.jobs_with_unknown_fields > 0
+      ? `${run.jobs_with_unknown_fields} jobs with fields the API reference does not name (${run.unknown_fields.join(', ')}; kept in raw)`
+      : null,
+    run.jobs_with_missing_fields > 0
+      ? `${run.jobs_with_missing_fields} jobs without ${run.missing_fields.join(', ')} (stored as null)`
+      : null,
+  ].filter((part) => part !== null);
+  return parts.length === 0 ? '' : `schema drift in run ${run.id}: ${parts.join('; ')}`;
 }
 
 /**
@@ -138,6 +153,7 @@ async function statusCommand(options: { json?: boolean; runs: number }): Promise
       lease?.holder
         ? `running: run ${lease.run_id ?? '(starting)'} held by ${lease.holder}, lease ${lease.expires_in_seconds > 0 ? `expires in ${Math.ceil(lease.expires_in_seconds)} s unless renewed` : `expired ${Math.floor(-lease.expires_in_seconds)} s ago (its holder stopped; the next run takes over)`}`
         : '',
+      driftLine(report.runs[0]),
       '',
       'jobs by status:',
       formatTable(report.jobsByStatus),
@@ -159,7 +175,7 @@ async function statusCommand(options: { json?: boolean; runs: number }): Promise
         'stop_reason',
       ]),
     ];
-    print(lines.filter((l, i) => l !== '' || i > 4).join('\n'));
+    print(lines.filter((l, i) => l !== '' || i > 5).join('\n'));
     return EXIT.ok;
   } finally {
     await database.close();

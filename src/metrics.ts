@@ -78,6 +78,12 @@ export function createMetrics(options: MetricsOptions): SyncMetrics {
     labelNames: ['endpoint', 'outcome'] as const,
     registers,
   });
+  const drift = new Counter({
+    name: 'sutro_sync_schema_drift_jobs_total',
+    help: 'Jobs that differed from the API reference, by kind: unknown_field (kept in raw), missing_field (stored as null), legacy_shape',
+    labelNames: ['kind'] as const,
+    registers,
+  });
   const requestSeconds = new Histogram({
     name: 'sutro_api_request_duration_seconds',
     help: 'Duration of Sutro API request attempts by endpoint',
@@ -185,6 +191,9 @@ export function createMetrics(options: MetricsOptions): SyncMetrics {
       }
       const labels = { status: summary.status, mode: summary.mode };
       runs.inc(labels);
+      drift.inc({ kind: 'unknown_field' }, summary.drift.jobsWithUnknownFields);
+      drift.inc({ kind: 'missing_field' }, summary.drift.jobsWithMissingFields);
+      drift.inc({ kind: 'legacy_shape' }, summary.drift.jobsInLegacyShape);
       runSeconds.observe(labels, summary.durationMs / 1000);
       if (summary.status === 'succeeded') lastSuccessMs = Math.max(lastSuccessMs ?? 0, Date.now());
     },

@@ -19,6 +19,18 @@ import type { IncrementalPlan, IncrementalPlanOptions } from '../sync/port.js';
  * at the end of the heap; this takes 40 ms. Whatever the cut, every unsettled job is read, by
  * paging or by id: the choice only changes the cost.
  */
+/**
+ * The sync's settle rule for a SUCCEEDED job without a cost, which the `settled` column counts as
+ * still changing. Some will never get one, and would otherwise be fetched by id on every run for
+ * ever: a run that is not a FULL run (a dry run, which only estimates) is billed nothing, and a
+ * FULL run's cost, which Sutro fills in within minutes of its completion, is no longer waited for a
+ * day after it. A later full pass still stores whatever the API then says.
+ */
+export const COST_WAIT_HOURS = 24;
+const AWAITS_NO_COST = `status = 'SUCCEEDED' AND datetime_completed IS NOT NULL
+                   AND (upper(coalesce(run_type, 'FULL')) <> 'FULL'
+                        OR datetime_completed < now() - make_interval(hours => ${COST_WAIT_HOURS}))`;
+
 export async function planIncremental(
   client: pg.ClientBase,
   source: string,
@@ -28,7 +40,8 @@ export async function planIncremental(
     `WITH newest AS (SELECT max(datetime_created) AS at FROM sutro.jobs WHERE source = $1),
           unsettled AS MATERIALIZED (
             SELECT job_id, datetime_created FROM sutro.jobs
-             WHERE source = $1 AND NOT settled AND missing_since IS NULL),
+             WHERE source = $1 AND NOT settled AND missing_since IS NULL
+               AND NOT (${AWAITS_NO_COST})),
           top AS MATERIALIZED (
             SELECT datetime_created AS at FROM sutro.jobs
              WHERE source = $1 AND datetime_created IS NOT NULL

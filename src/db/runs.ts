@@ -151,11 +151,26 @@ export function finishRun(
     if (succeeded && passRunId !== null) {
       await client.query('DELETE FROM sutro.full_pass_seen WHERE pass_run_id = $1', [passRunId]);
     }
+    const { drift } = outcome;
     await client.query(
       `UPDATE sutro.sync_runs
-          SET status = $2, mode = $3, stop_reason = $4, error = $5, jobs_marked_missing = $6, finished_at = now()
+          SET status = $2, mode = $3, stop_reason = $4, error = $5, jobs_marked_missing = $6, finished_at = now(),
+              jobs_with_unknown_fields = $7, jobs_with_missing_fields = $8, jobs_in_legacy_shape = $9,
+              unknown_fields = $10, missing_fields = $11
         WHERE id = $1`,
-      [runId, outcome.status, outcome.mode, outcome.stopReason, error, markedMissing],
+      [
+        runId,
+        outcome.status,
+        outcome.mode,
+        outcome.stopReason,
+        error,
+        markedMissing,
+        drift.jobsWithUnknownFields,
+        drift.jobsWithMissingFields,
+        drift.jobsInLegacyShape,
+        drift.unknownFields,
+        drift.missingFields,
+      ],
     );
     // A success ends any pass; a failure or interruption keeps the checkpoint for the next run.
     await client.query(

@@ -129,6 +129,20 @@ export const syncRuns = sutro.table(
     jobsRejected: integer('jobs_rejected').notNull().default(0),
     historyRows: integer('history_rows').notNull().default(0),
     jobsMarkedMissing: integer('jobs_marked_missing').notNull().default(0),
+    /** Schema drift (sync/drift.ts): jobs with fields the API reference does not name, kept in raw. */
+    jobsWithUnknownFields: integer('jobs_with_unknown_fields').notNull().default(0),
+    /** Jobs lacking fields of the reference, stored as null. */
+    jobsWithMissingFields: integer('jobs_with_missing_fields').notNull().default(0),
+    /** Jobs in the API's legacy shape (created_at for datetime_created, …), read as today's fields. */
+    jobsInLegacyShape: integer('jobs_in_legacy_shape').notNull().default(0),
+    unknownFields: text('unknown_fields')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
+    missingFields: text('missing_fields')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
     /** Why paging ended: 'end_of_list', 'below_floor', 'interrupted', 'error'. */
     stopReason: text('stop_reason'),
     /** The run whose unfinished full pass this one continued. */

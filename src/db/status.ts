@@ -19,6 +19,11 @@ export interface RunRow {
   jobs_rejected: number;
   stop_reason: string | null;
   error: string | null;
+  jobs_with_unknown_fields: number;
+  jobs_with_missing_fields: number;
+  jobs_in_legacy_shape: number;
+  unknown_fields: string[];
+  missing_fields: string[];
 }
 
 export interface StatusReport {
@@ -73,7 +78,8 @@ export function readStatus(
     );
     const recent = await client.query<RunRow>(
       `SELECT id::int, mode, trigger, status, started_at, finished_at, pages, jobs_seen, jobs_inserted,
-              jobs_updated, jobs_unchanged, jobs_rejected, stop_reason, error
+              jobs_updated, jobs_unchanged, jobs_rejected, stop_reason, error, jobs_with_unknown_fields,
+              jobs_with_missing_fields, jobs_in_legacy_shape, unknown_fields, missing_fields
          FROM sutro.sync_runs WHERE source = $1 ORDER BY id DESC LIMIT $2`,
       [source, runs],
     );

@@ -11,9 +11,9 @@ export interface Job {
   readonly model: string | null;
   readonly systemPrompt: string | null;
   readonly jobPriority: number | null;
-  readonly datetimeCreated: Date | null;
-  readonly datetimeStarted: Date | null;
-  readonly datetimeCompleted: Date | null;
+  readonly datetimeCreated: ApiTime | null;
+  readonly datetimeStarted: ApiTime | null;
+  readonly datetimeCompleted: ApiTime | null;
   readonly jsonSchema: unknown;
   readonly samplingParams: unknown;
   readonly name: string | null;
@@ -40,31 +40,50 @@ const optionalString = z
   .transform((v) => v ?? null);
 
 /**
- * Reads an ISO 8601 datetime, or null when it is not one. Without an offset it is read as UTC: the
- * API prints UTC, and reading it in the server's local zone would shift every figure by the
- * machine's offset. The fields are checked against the calendar because `Date` rolls 2026-02-30
- * over into March rather than refusing it, and takes year 0000, which PostgreSQL does not have, as
- * 1 BC.
+ * A datetime of the API, twice: `text` as PostgreSQL is to store it, with every digit the API gave
+ * (it sends microseconds; PostgreSQL keeps them, where a `Date` would drop all past the millisecond)
+ * and an explicit offset; `ms`, the instant, for the stop rule's comparisons.
  */
-export function parseIsoDatetime(text: string): Date | null {
+export interface ApiTime {
+  readonly text: string;
+  readonly ms: number;
+}
+
+/**
+ * Reads an ISO 8601 datetime, or null when it is not one. Without an offset it is read as UTC: the
+ * API prints UTC, and reading it in the server's (or the database session's) zone would shift every
+ * figure by that zone's offset, so the stored text gets a Z. The fields are checked against the
+ * calendar because `Date` rolls 2026-02-30 over into March rather than refusing it, and takes year
+ * 0000, which PostgreSQL does not have, as 1 BC.
+ */
+export function parseApiTime(text: string): ApiTime | null {
   const fields = ISO_DATETIME.exec(text);
   if (fields === null || !isOnCalendar(fields)) return null;
   const zone = fields[8];
   // Date reads "+05" only as "+05:00"; an offset can also carry the instant out of years 1-9999,
-  // which toISOString then prints in a form PostgreSQL refuses ("+010000-01-01…").
-  const date = new Date(zone === undefined ? `${text}Z` : /^[+-]\d{2}$/.test(zone) ? `${text}:00` : text);
+  // which PostgreSQL refuses.
+  const normalized = zone === undefined ? `${text}Z` : /^[+-]\d{2}$/.test(zone) ? `${text}:00` : text;
+  const date = new Date(normalized);
   const year = date.getUTCFullYear();
-  return Number.isNaN(date.getTime()) || year < 1 || year > 9999 ? null : date;
+  return Number.isNaN(date.getTime()) || year < 1 || year > 9999
+    ? null
+    : { text: normalized, ms: date.getTime() };
+}
+
+/** parseApiTime, as a Date (to the millisecond): for times given on the command line. */
+export function parseIsoDatetime(text: string): Date | null {
+  const time = parseApiTime(text);
+  return time === null ? null : new Date(time.ms);
 }
 
 const datetime = z.union([z.string(), z.null(), z.undefined()]).transform((value, ctx) => {
   if (value === null || value === undefined || value.trim() === '') return null;
-  const date = parseIsoDatetime(value.trim());
-  if (date === null) {
+  const time = parseApiTime(value.trim());
+  if (time === null) {
     ctx.addIssue({ code: 'custom', message: `is not an ISO 8601 datetime (got ${JSON.stringify(value)})` });
     return z.NEVER;
   }
-  return date;
+  return time;
 });
 
 const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
@@ -278,7 +297,56 @@ function copyStorable(value: unknown, path: string, paths: string[]): unknown {
   return copy;
 }
 
-export type ParsedJob = { ok: true; job: Job } | { ok: false; reason: string; jobId: string | null };
+/** The fields of the API's job object, as the list-jobs reference names them. */
+export const JOB_FIELDS: readonly string[] = Object.keys(jobSchema.shape);
+
+/**
+ * Names an older version of the API used for fields of today's (the list-jobs reference before the
+ * single-tenant deployments). A job in that shape is read as today's fields and flagged: nothing of
+ * it is stored as null for a rename alone.
+ */
+const LEGACY_NAMES: Readonly<Record<string, string>> = {
+  created_at: 'datetime_created',
+  completed_at: 'datetime_completed',
+  priority: 'job_priority',
+};
+
+/** How a job's fields differ from the reference: what the run reports as schema drift. */
+export interface JobShape {
+  /** Fields the reference does not name (kept in `raw`). */
+  readonly unknown: readonly string[];
+  /** Fields of the reference the job lacks (stored as null). */
+  readonly missing: readonly string[];
+  /** The job uses the legacy names (LEGACY_NAMES). */
+  readonly legacy: boolean;
+}
+
+const KNOWN = new Set(JOB_FIELDS);
+
+function shapeOf(record: Record<string, unknown>): JobShape {
+  const renamed = Object.keys(LEGACY_NAMES).filter(
+    (old) => old in record && !((LEGACY_NAMES[old] ?? '') in record),
+  );
+  const provided = new Set(renamed.map((old) => LEGACY_NAMES[old]));
+  return {
+    unknown: Object.keys(record).filter((key) => !KNOWN.has(key) && !renamed.includes(key)),
+    missing: JOB_FIELDS.filter((key) => !(key in record) && !provided.has(key)),
+    legacy: renamed.length > 0,
+  };
+}
+
+/** The current names for a job's legacy ones, where the current name is absent. */
+function renamedFields(record: Record<string, unknown>): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  for (const [old, current] of Object.entries(LEGACY_NAMES)) {
+    if (old in record && !(current in record)) fields[current] = record[old];
+  }
+  return fields;
+}
+
+export type ParsedJob =
+  | { ok: true; job: Job; shape: JobShape }
+  | { ok: false; reason: string; jobId: string | null; shape: JobShape | null };
 
 /**
  * Parses one element of a page's `jobs` array. A failure names every bad field, so that the
@@ -290,18 +358,20 @@ export function parseJob(raw: unknown): ParsedJob {
       ok: false,
       reason: `job is not an object (got ${raw === null ? 'null' : typeof raw})`,
       jobId: null,
+      shape: null,
     };
   }
   const record = raw as Record<string, unknown>;
+  const shape = shapeOf(record);
   // The API omits some null fields; an absent field means null, except the two that are required.
-  const result = jobSchema.safeParse({ ...ABSENT_MEANS_NULL, ...record });
+  const result = jobSchema.safeParse({ ...ABSENT_MEANS_NULL, ...renamedFields(record), ...record });
   if (!result.success) {
     const reason = result.error.issues
       .map((issue) => `${issue.path.join('.') || 'job'}: ${issue.message}`)
       .join('; ');
     const jobId =
       typeof record.job_id === 'string' && record.job_id.trim() !== '' ? record.job_id.trim() : null;
-    return { ok: false, reason, jobId };
+    return { ok: false, reason, jobId, shape };
   }
   const j = result.data;
   return {
@@ -329,5 +399,6 @@ export function parseJob(raw: unknown): ParsedJob {
       runType: j.run_type,
       raw: record,
     },
+    shape,
   };
 }

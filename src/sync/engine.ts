@@ -3,7 +3,8 @@ import { hostname } from 'node:os';
 import type { Logger } from '../log.js';
 import type { JobsApi, ListJobsPage } from '../sutro/client.js';
 import { SutroApiError } from '../sutro/client.js';
-import { makeStorable, parseJob, type Job } from '../sutro/job.js';
+import { makeStorable, parseJob, type Job, type JobShape } from '../sutro/job.js';
+import { DriftTally, type SchemaDrift } from './drift.js';
 import { describeHolder, keepLease, takeLease, type HeldLease } from './lease-keeper.js';
 import { ProgressGuard, ProgressGuardError } from './progress-guard.js';
 import {
@@ -65,6 +66,7 @@ export interface RunSummary {
   readonly error: Error | null;
   /** The outcome as the database should hold it. */
   readonly outcome: RunOutcome;
+  readonly drift: SchemaDrift;
   /** Set when the database could not take the outcome: hand it to the process's next run (lateEnd). */
   readonly unrecorded: UnrecordedEnd | null;
 }
@@ -96,6 +98,11 @@ export interface SyncDependencies {
   readonly log: Logger;
   /** Called after each committed page; progress displays and metrics hang here. */
   readonly onPage?: (progress: PageProgress) => void;
+  /**
+   * Field names already warned about as schema drift: a worker passes one set for all its runs, so
+   * that a new field is warned about once, not every 15 minutes. Default: a set of the run's own.
+   */
+  readonly driftWarnings?: Set<string>;
 }
 
 export interface PageProgress {
@@ -134,6 +141,8 @@ interface ParsedPage {
   readonly jobs: Job[];
   readonly rejected: RejectedRow[];
   readonly scrubbed: ScrubbedRow[];
+  /** How each listed object's fields differed from the reference. */
+  readonly shapes: JobShape[];
   readonly newest: number | null;
   readonly oldest: number | null;
 }
@@ -151,6 +160,7 @@ export function parsePage(rawJobs: readonly unknown[]): ParsedPage {
   const jobs = new Map<string, Job>();
   const rejected: RejectedRow[] = [];
   const scrubbed: ScrubbedRow[] = [];
+  const shapes: JobShape[] = [];
   let newest: number | null = null;
   let oldest: number | null = null;
   rawJobs.forEach((listed, position) => {
@@ -159,18 +169,19 @@ export function parsePage(rawJobs: readonly unknown[]): ParsedPage {
       scrubbed.push({ position, jobId: (raw as { job_id?: unknown } | null)?.job_id ?? null, fields: paths });
     }
     const parsed = parseJob(raw);
+    if (parsed.shape !== null) shapes.push(parsed.shape);
     if (!parsed.ok) {
       rejected.push({ raw, reason: parsed.reason, jobId: parsed.jobId, position });
       return;
     }
     if (!jobs.has(parsed.job.jobId)) jobs.set(parsed.job.jobId, parsed.job);
-    const created = parsed.job.datetimeCreated?.getTime();
+    const created = parsed.job.datetimeCreated?.ms;
     if (created !== undefined) {
       newest = newest === null ? created : Math.max(newest, created);
       oldest = oldest === null ? created : Math.min(oldest, created);
     }
   });
-  return { jobs: [...jobs.values()], rejected, scrubbed, newest, oldest };
+  return { jobs: [...jobs.values()], rejected, scrubbed, shapes, newest, oldest };
 }
 
 /**
@@ -193,7 +204,7 @@ export function newestUnrepeated(
   const previousIds = new Set(previousPage.map((job) => job.jobId));
   let newest: number | null = null;
   for (const job of page.jobs) {
-    const created = job.datetimeCreated?.getTime();
+    const created = job.datetimeCreated?.ms;
     if (created === undefined || previousIds.has(job.jobId)) continue;
     newest = newest === null ? created : Math.max(newest, created);
   }
@@ -390,6 +401,8 @@ class Run {
   /** Aborts a look-ahead fetch that is no longer wanted (the run failed or stopped). */
   private readonly fetches = new AbortController();
   private readonly guard = new ProgressGuard();
+  private readonly drift = new DriftTally();
+  private readonly driftWarnings: Set<string>;
 
   constructor(
     private readonly deps: SyncDependencies,
@@ -403,6 +416,7 @@ class Run {
     refreshById: readonly string[],
   ) {
     this.mode = mode;
+    this.driftWarnings = deps.driftWarnings ?? new Set();
     this.refreshById = new Set(refreshById);
     this.passRunId = mode === 'full' ? runId : null;
   }
@@ -439,12 +453,14 @@ class Run {
 
     const fullPassCompleted =
       status === 'succeeded' && this.passRunId !== null && stopReason === 'end_of_list';
+    const drift = this.drift.summary();
     let outcome: RunOutcome = {
       status,
       mode: this.mode,
       stopReason,
       error: failure?.message ?? null,
       fullPassCompleted,
+      drift,
     };
     // The run's own renewals stop here: finishRun renews the lease in its fence and then frees it.
     this.held.stop();
@@ -484,6 +500,7 @@ class Run {
       durationMs: performance.now() - started,
       error: failure,
       outcome,
+      drift,
       unrecorded,
     };
     this.log[status === 'succeeded' ? 'info' : status === 'interrupted' ? 'warn' : 'error'](
@@ -497,6 +514,10 @@ class Run {
         error: failure?.message ?? null,
         outcome: undefined,
         unrecorded: undefined,
+        drift:
+          drift.jobsWithUnknownFields + drift.jobsWithMissingFields + drift.jobsInLegacyShape > 0
+            ? drift
+            : undefined,
         notice: summarizeRun(summary),
       },
       `sync run ${status}`,
@@ -613,6 +634,7 @@ class Run {
 
   /** Logs the rows of a committed page that were not stored as the API sent them. */
   private reportRows(parsed: ParsedPage, result: PageResult): void {
+    this.reportDrift(parsed.shapes);
     for (const refused of result.refused) {
       this.log.warn(
         { page: this.page, jobId: refused.jobId, reason: refused.reason },
@@ -630,6 +652,35 @@ class Run {
         { page: this.page, position: row.position, jobId: row.jobId, fields: row.fields },
         'job held characters PostgreSQL cannot store (U+0000 or a lone surrogate); stored with U+FFFD in their place',
       );
+    }
+  }
+
+  /** Counts the page's schema drift, and warns of each field once (see driftWarnings). */
+  private reportDrift(shapes: readonly JobShape[]): void {
+    for (const shape of shapes) {
+      const fresh = this.drift.add(shape);
+      if (fresh.legacy) {
+        this.log.error(
+          { page: this.page },
+          "list-jobs answers in the legacy job shape (created_at, completed_at, priority): read as today's " +
+            'datetime_created, datetime_completed, job_priority; is SUTRO_API_URL your current Sutro deployment?',
+        );
+      }
+      for (const [kind, names] of [
+        ['unknown', fresh.unknown],
+        ['missing', fresh.missing],
+      ] as const) {
+        for (const name of names) {
+          if (this.driftWarnings.has(`${kind}:${name}`)) continue;
+          this.driftWarnings.add(`${kind}:${name}`);
+          this.log.warn(
+            { page: this.page, field: name },
+            kind === 'unknown'
+              ? `jobs carry a field the API reference does not name, kept in raw: ${name}`
+              : `jobs lack a field of the API reference, stored as null: ${name}`,
+          );
+        }
+      }
     }
   }
 

@@ -1,4 +1,5 @@
 import type { Job } from '../sutro/job.js';
+import type { SchemaDrift } from './drift.js';
 
 /**
  * What the sync engine needs from storage, in the engine's own words. The database layer
@@ -107,6 +108,8 @@ export interface RunOutcome {
   readonly error: string | null;
   /** A complete full pass clears the checkpoint; a failed one keeps it so the next run resumes. */
   readonly fullPassCompleted: boolean;
+  /** How the run's jobs differed from the API reference (see drift.ts). */
+  readonly drift: SchemaDrift;
 }
 
 export interface RunStart {

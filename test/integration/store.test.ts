@@ -1,3 +1,4 @@
+import { NO_DRIFT } from '../../src/sync/drift.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LeaseLostError, type Lease, type PageWrite, type RunOutcome } from '../../src/sync/port.js';
 import { parseJob, type Job } from '../../src/sutro/job.js';
@@ -96,6 +97,7 @@ async function storeEarlier(ids: string[]): Promise<void> {
     stopReason: 'below_floor',
     error: null,
     fullPassCompleted: false,
+    drift: NO_DRIFT,
   });
 }
 
@@ -386,6 +388,31 @@ describe('planIncremental', () => {
     // With 100 jobs a page, one page reaches them all: nothing but the unplaceable job by id.
     expect(await plan(0)).toEqual({ floor: new Date('2026-10-02T00:00:00Z'), refreshById: ['nodate'] });
   });
+
+  it('stops waiting for a cost that will never come: a dry run, or a FULL run completed a day ago', async () => {
+    const runId = await newRun();
+    const succeeded = (id: string, completed: Date, extra: Record<string, unknown> = {}) =>
+      job(
+        apiJob(id, {
+          status: 'SUCCEEDED',
+          datetime_created: '2026-10-01T00:00:00Z',
+          datetime_completed: completed.toISOString(),
+          ...extra,
+        }),
+      );
+    const hoursAgo = (hours: number) => new Date(Date.now() - hours * 3_600_000);
+    await store.writePage(
+      page(runId, [
+        job(apiJob('newest', { status: 'FAILED', datetime_created: '2026-10-20T00:00:00Z' })),
+        succeeded('dry-run', hoursAgo(1), { run_type: 'DRY_RUN' }),
+        succeeded('billed-soon', hoursAgo(1), { run_type: 'FULL' }),
+        succeeded('untyped-soon', hoursAgo(1)),
+        succeeded('never-billed', hoursAgo(25), { run_type: 'FULL' }),
+      ]),
+    );
+    // Only the FULL runs that completed within the day are still waited for (here: fetched by id).
+    expect((await plan(0, 50, 1)).refreshById).toEqual(['billed-soon', 'untyped-soon']);
+  });
 });
 
 describe('runs and leases', () => {
@@ -431,6 +458,7 @@ describe('runs and leases', () => {
             stopReason: 'end_of_list',
             error: null,
             fullPassCompleted: true,
+            drift: NO_DRIFT,
           }),
       ],
       ['discardPass', () => db.store.discardPass(lost, runId)],
@@ -562,6 +590,7 @@ describe('runs and leases', () => {
       stopReason: 'end_of_list',
       error: null,
       fullPassCompleted: true,
+      drift: NO_DRIFT,
     });
     const second = await newRun('full');
     await store.writePage(
@@ -574,6 +603,7 @@ describe('runs and leases', () => {
       stopReason: 'end_of_list',
       error: null,
       fullPassCompleted: true,
+      drift: NO_DRIFT,
     });
     expect(marked).toBe(1);
     expect(

@@ -1,3 +1,4 @@
+import { NO_DRIFT } from '../../src/sync/drift.js';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { LeaseLostError, type PageWrite, type SyncStore } from '../../src/sync/port.js';
@@ -166,6 +167,7 @@ describe('runSync and the lease', () => {
         stopReason: 'error',
         error: 'the database did not answer within 70 s',
         fullPassCompleted: false,
+        drift: NO_DRIFT,
       },
     } as const;
     expect(await recordLateEnd(recordingStore(events, null), lateEnd, log)).toBe(true);
@@ -189,7 +191,10 @@ describe('runSync and the lease', () => {
     expect(result).toMatchObject({
       skipped: false,
       status: 'failed',
-      unrecorded: { runId: 1, outcome: { status: 'failed', stopReason: 'error', fullPassCompleted: false } },
+      unrecorded: {
+        runId: 1,
+        outcome: { status: 'failed', stopReason: 'error', fullPassCompleted: false, drift: NO_DRIFT },
+      },
     });
     if (result.skipped) throw new Error('skipped');
     expect(result.error?.message).toBe(

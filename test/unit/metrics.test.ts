@@ -1,3 +1,4 @@
+import { NO_DRIFT } from '../../src/sync/drift.js';
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics.js';
 import type { PageProgress, RunSummary } from '../../src/sync/engine.js';
@@ -55,7 +56,9 @@ const summary = (fields: Partial<RunSummary>): RunSummary => ({
     stopReason: 'end_of_list',
     error: null,
     fullPassCompleted: true,
+    drift: NO_DRIFT,
   },
+  drift: NO_DRIFT,
   unrecorded: null,
   ...fields,
 });
