@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig, type LoadOptions } from './config.js';
+import { DatabaseError } from './db/errors.js';
 import { readStatus, type RunRow } from './db/status.js';
 import { createLogger } from './log.js';
 import { passwordOf, Secrets } from './redact.js';
@@ -7,6 +8,7 @@ import { createApi, DatabaseUnavailableError, openDatabase, type CommandContext 
 import { runSync, type SyncResult } from './sync/engine.js';
 import { formatTable } from './format.js';
 import { runDemo } from './commands/demo.js';
+import { runExplore } from './commands/explore.js';
 import { collectBehaviour, collectFault, runSimulatorCommand } from './commands/simulate.js';
 import { runService } from './worker/service.js';
 import { handleShutdownSignals } from './worker/shutdown.js';
@@ -130,13 +132,14 @@ async function syncCommand(options: SyncCommandOptions): Promise<number> {
   return EXIT.ok;
 }
 
-async function statusCommand(options: { json?: boolean; runs: number }): Promise<number> {
+async function statusCommand(options: { json?: boolean; runs: number; source?: string }): Promise<number> {
   const { config, log } = context();
+  const source = options.source ?? config.source;
   const database = await openDatabase(config, log, { migrate: false, secrets });
   // Errors stored before redaction existed may still hold a credential an API echoed back.
   const print = (text: string) => process.stdout.write(`${secrets.redact(text)}\n`);
   try {
-    const report = await readStatus(database.pool, config.database.limits, config.source, options.runs);
+    const report = await readStatus(database.pool, config.database.limits, source, options.runs);
     if (options.json) {
       print(JSON.stringify(report, null, 2));
       return EXIT.ok;
@@ -241,7 +244,10 @@ function program(setExit: (code: number) => void): Command {
     .description('show the checkpoint, the last runs and the stored jobs per status')
     .option('--json', 'print JSON')
     .option('--runs <n>', 'how many recent runs', positiveInt('--runs', 1000), 10)
-    .action(async (options: { json?: boolean; runs: number }) => setExit(await statusCommand(options)));
+    .option('--source <name>', 'the account to show [default: SUTRO_SOURCE]')
+    .action(async (options: { json?: boolean; runs: number; source?: string }) =>
+      setExit(await statusCommand(options)),
+    );
 
   cli
     .command('simulate')
@@ -316,6 +322,13 @@ function program(setExit: (code: number) => void): Command {
     });
 
   cli
+    .command('explore')
+    .description(
+      'keep the database up for psql or a BI tool (the embedded one stops with the last sutro-sync process) and print how to connect',
+    )
+    .action(async () => setExit(await runExplore(context())));
+
+  cli
     .command('grant-reader')
     .description(
       'let an existing database role read schema sutro (tables and views, also those of future migrations), never write',
@@ -356,7 +369,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     if (error instanceof ConfigError || error instanceof HealthServerError)
       return fail(error.message, EXIT.usage);
-    if (error instanceof DatabaseUnavailableError) return fail(error.message, EXIT.database);
+    if (error instanceof DatabaseUnavailableError || error instanceof DatabaseError)
+      return fail(error.message, EXIT.database);
     return fail(error instanceof Error ? error.message : String(error), EXIT.syncFailed);
   }
 }

@@ -67,13 +67,14 @@ export async function runDemo(
     out('\n3. What the account spent, per model (sutro.jobs, source "demo"):');
     out(formatTable(await spendByModel(database.pool, demoConfig.database.limits, DEMO_SOURCE)));
     const passwordFile = database.passwordFile === null ? '' : `PGPASSFILE=${database.passwordFile} `;
+    const psql = `${passwordFile}psql '${database.displayUrl}' -c "SELECT * FROM sutro.jobs WHERE source = 'demo' LIMIT 5"`;
     out(
-      `\nExplore it with SQL:\n  ${passwordFile}psql '${database.displayUrl}' -c "SELECT * FROM sutro.jobs WHERE source = 'demo' LIMIT 5"` +
-        `\nor the last 30 days in the terminal:\n  npx sutro-sync report --source ${DEMO_SOURCE}`,
+      database.passwordFile === null
+        ? `\nExplore it with SQL:\n  ${psql}`
+        : `\nExplore it with SQL: the embedded PostgreSQL stops with this command, so keep it up with\n` +
+            `  npx sutro-sync explore\nand, in another terminal:\n  ${psql}`,
     );
-    if (database.passwordFile !== null) {
-      out('  (the embedded PostgreSQL runs while sutro-sync runs; `npx sutro-sync start` keeps it up)');
-    }
+    out(`or read the last 30 days in the terminal:\n  npx sutro-sync report --source ${DEMO_SOURCE}`);
     return 0;
   } finally {
     await database.close();

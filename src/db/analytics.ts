@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { SQLSTATE, type DatabaseLimits } from './errors.js';
+import type { DatabaseLimits } from './errors.js';
 import { inTransaction } from './transaction.js';
 
 /**
@@ -151,34 +151,24 @@ export async function readUsageReport(
   query: ReportQuery,
 ): Promise<UsageReport> {
   const options = { what: 'reading the usage report', limits, readOnly: true, repeatableRead: true };
-  try {
-    return await inTransaction(pool, options, async (client) => {
-      const period = [query.source, query.since, query.until];
-      const totals = await client.query<UsageTotals>(TOTALS, period);
-      const models = await client.query<ModelSpend>(BY_MODEL, period);
-      const daily = await client.query<DailySpend>(BY_DAY, period);
-      const top = await client.query<TopJob>(TOP_JOBS, [...period, query.top]);
-      const freshness = await client.query<Freshness>(FRESHNESS, [query.source]);
-      const total = totals.rows[0];
-      if (total === undefined) throw new Error('the totals query of the report returned no row');
-      return {
-        source: query.source,
-        since: query.since,
-        until: query.until,
-        totals: total,
-        models: models.rows,
-        daily: daily.rows,
-        top_jobs: top.rows,
-        freshness: freshness.rows[0] ?? null,
-      };
-    });
-  } catch (error) {
-    if ((error as { code?: string }).code === SQLSTATE.undefinedTable) {
-      throw new Error(
-        `this database has no analytics views yet (${(error as Error).message}): run \`sutro-sync migrate\` as the worker's database role`,
-        { cause: error },
-      );
-    }
-    throw error;
-  }
+  return inTransaction(pool, options, async (client) => {
+    const period = [query.source, query.since, query.until];
+    const totals = await client.query<UsageTotals>(TOTALS, period);
+    const models = await client.query<ModelSpend>(BY_MODEL, period);
+    const daily = await client.query<DailySpend>(BY_DAY, period);
+    const top = await client.query<TopJob>(TOP_JOBS, [...period, query.top]);
+    const freshness = await client.query<Freshness>(FRESHNESS, [query.source]);
+    const total = totals.rows[0];
+    if (total === undefined) throw new Error('the totals query of the report returned no row');
+    return {
+      source: query.source,
+      since: query.since,
+      until: query.until,
+      totals: total,
+      models: models.rows,
+      daily: daily.rows,
+      top_jobs: top.rows,
+      freshness: freshness.rows[0] ?? null,
+    };
+  });
 }

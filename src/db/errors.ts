@@ -71,6 +71,9 @@ function explain(error: Error & { code?: string }, limits: DatabaseLimits | unde
   if (code === SQLSTATE.lockNotAvailable && limits) {
     return `gave up after waiting ${seconds(limits.lockTimeoutMs)} for a lock another session holds (SUTRO_DB_LOCK_TIMEOUT_MS)`;
   }
+  if (code === SQLSTATE.undefinedTable && /"sutro\./.test(message)) {
+    return `this database has no sutro-sync tables yet (${message}): run \`sutro-sync migrate\` (sync and start migrate by themselves)`;
+  }
   if (code === SQLSTATE.idleInTransactionTimeout) {
     return 'PostgreSQL ended the session: its transaction sat idle past idle_in_transaction_session_timeout';
   }
