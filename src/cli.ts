@@ -9,6 +9,7 @@ import { runSync, type SyncResult } from './sync/engine.js';
 import { formatTable } from './format.js';
 import { runDemo } from './commands/demo.js';
 import { runExplore } from './commands/explore.js';
+import { runDoctor } from './commands/doctor.js';
 import { collectBehaviour, collectFault, runSimulatorCommand } from './commands/simulate.js';
 import { runService } from './worker/service.js';
 import { handleShutdownSignals } from './worker/shutdown.js';
@@ -18,6 +19,7 @@ import { HealthServerError } from './worker/http.js';
 import { runGrantReader } from './commands/grant-reader.js';
 import { REPORT_FORMATS, runReport, utcDay, type ReportOptions } from './commands/report.js';
 import { parseIsoDatetime } from './sutro/job.js';
+import { MalformedResponseError, SutroApiError, SutroNetworkError } from './sutro/client.js';
 
 /**
  * Exit codes of every command, documented in the README. A run skipped because another holds the
@@ -82,6 +84,15 @@ function driftLine(run: RunRow | undefined): string {
   return parts.length === 0 ? '' : `schema drift in run ${run.id}: ${parts.join('; ')}`;
 }
 
+/** An error the API's answers (or their absence) caused: a wrong URL, key or network, which doctor checks. */
+function isSetupProblem(error: Error | null): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (e instanceof SutroNetworkError || e instanceof MalformedResponseError) return true;
+    if (e instanceof SutroApiError) return e.status < 500 && e.status !== 429;
+  }
+  return false;
+}
+
 /**
  * How long `sync --wait` waits for a run of the same source elsewhere: the default schedule's
  * interval, after which a scheduled run would have been due anyway.
@@ -127,8 +138,14 @@ async function syncCommand(options: SyncCommandOptions): Promise<number> {
     log.info({ source: config.source, notice: true }, `${result.reason}; nothing to do`);
     return EXIT.ok;
   }
-  if (result.status === 'failed')
-    return fail(`sync failed: ${result.error?.message ?? 'unknown error'}`, EXIT.syncFailed);
+  if (result.status === 'failed') {
+    const message = result.error?.message ?? 'unknown error';
+    const hint =
+      isSetupProblem(result.error) && !message.includes('sutro-sync doctor')
+        ? ' (`sutro-sync doctor` checks the setup step by step)'
+        : '';
+    return fail(`sync failed: ${message}${hint}`, EXIT.syncFailed);
+  }
   return EXIT.ok;
 }
 
@@ -327,6 +344,14 @@ function program(setExit: (code: number) => void): Command {
       'keep the database up for psql or a BI tool (the embedded one stops with the last sutro-sync process) and print how to connect',
     )
     .action(async () => setExit(await runExplore(context())));
+
+  cli
+    .command('doctor')
+    .description(
+      'check the setup step by step (configuration, DNS, API key, first page, database, TLS, privileges, migrations) without writing anything',
+    )
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }) => setExit(await runDoctor(() => context(), options)));
 
   cli
     .command('grant-reader')

@@ -40,6 +40,8 @@ export interface LogOptions {
   readonly format?: LogFormat;
   /** Default: stderr. Standard output carries only what a command prints as its result. */
   readonly destination?: pino.DestinationStream;
+  /** Where the `terminal` format writes; default: stderr. */
+  readonly terminal?: Pick<NodeJS.WriteStream, 'write' | 'isTTY'>;
 }
 
 /** Stack traces are for debugging: at info they turn one failure into dozens of lines. */
@@ -57,14 +59,16 @@ const CLEAR_LINE = '\r\x1b[2K';
 
 /**
  * The terminal's lines: warnings and errors, and info lines marked `notice` (`true`: show the
- * message; a string: show it instead). An error's message follows the line's. The line clears what
+ * message; a string: show it instead); `notice: false` keeps a warning or error off the terminal
+ * when another line says the same (a run's failure, which its summary line repeats). An error's message follows the line's. The line clears what
  * the progress line drew first (see progress.ts).
  */
-function terminalStream(stream: NodeJS.WriteStream): pino.DestinationStream {
+function terminalStream(stream: Pick<NodeJS.WriteStream, 'write' | 'isTTY'>): pino.DestinationStream {
   const prettify = prettyFactory({
     colorize: stream.isTTY === true && process.env.NO_COLOR === undefined,
     translateTime: 'SYS:HH:MM:ss',
     hideObject: true,
+    ignore: 'pid,hostname,name',
     singleLine: true,
     messageFormat: (record, messageKey) => {
       const notice = record.notice;
@@ -77,8 +81,9 @@ function terminalStream(stream: NodeJS.WriteStream): pino.DestinationStream {
   return {
     write(line: string) {
       const record = JSON.parse(line) as { level: number; notice?: unknown };
-      if (record.level < 40 && (record.notice === undefined || record.notice === false)) return;
-      stream.write(`${stream.isTTY === true ? CLEAR_LINE : ''}${prettify(record)}`);
+      if (record.notice === false || (record.level < 40 && record.notice === undefined)) return;
+      const text = prettify(record);
+      stream.write(`${stream.isTTY === true ? CLEAR_LINE : ''}${text}${text.endsWith('\n') ? '' : '\n'}`);
     },
   };
 }
@@ -107,6 +112,8 @@ export function createLogger(options: LogOptions): Logger {
   const format = options.format ?? (process.stderr.isTTY ? 'terminal' : 'json');
   return pino(
     loggerOptions,
-    format === 'terminal' ? terminalStream(process.stderr) : pino.destination({ fd: 2, sync: true }),
+    format === 'terminal'
+      ? terminalStream(options.terminal ?? process.stderr)
+      : pino.destination({ fd: 2, sync: true }),
   );
 }

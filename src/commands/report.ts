@@ -130,8 +130,9 @@ export function renderTable(report: UsageReport, now: Date): string {
       `as of ${now.toISOString().replace(/\.\d+Z$/, 'Z')}`,
     '',
     `Total: ${count(t.jobs)} jobs, ${count(t.total_tokens)} tokens (${count(t.input_tokens)} in, ` +
-      `${count(t.output_tokens)} out), cost ${usd(t.cost_usd)} USD, estimated ${usd(t.cost_estimate_usd)} USD` +
-      (uncosted > 0 ? ` (${count(uncosted)} jobs without a reported cost)` : ''),
+      `${count(t.output_tokens)} out), ${usd(t.cost_usd)} USD billed` +
+      (uncosted > 0 ? ` (${count(uncosted)} of the jobs have no cost yet)` : '') +
+      `; Sutro's estimates for all ${count(t.jobs)} jobs add up to ${usd(t.cost_estimate_usd)} USD`,
     '',
     'Spend per model:',
     formatTable(

@@ -173,3 +173,34 @@ export async function migrate(pool: pg.Pool, log: Logger, options: MigrateOption
     }
   }
 }
+
+/**
+ * The migrations this database has not applied yet (for `doctor`): read without the ledger's lock,
+ * so it never waits for a migration in progress, and may be one migration behind it. `pending` is
+ * null when the role may not read the ledger (a reader role).
+ */
+export async function pendingMigrations(
+  pool: pg.Pool,
+  folder = MIGRATIONS_FOLDER,
+): Promise<{ total: number; pending: number } | { total: number; pending: null }> {
+  const migrations = readMigrationFiles({ migrationsFolder: folder });
+  // From the catalogs: to_regclass raises, rather than answers null, in a schema the role may not use.
+  const ledger = await pool.query<{ exists: boolean; readable: boolean }>(
+    `SELECT count(*) > 0 AS exists,
+            coalesce(bool_and(has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT')), true) AS readable
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'drizzle' AND c.relname = '__drizzle_migrations'`,
+  );
+  if (ledger.rows[0]?.readable === false) return { total: migrations.length, pending: null };
+  const { rows } =
+    ledger.rows[0]?.exists === true
+      ? await pool.query<{ applied_up_to: string | null }>(
+          'SELECT max(created_at)::text AS applied_up_to FROM drizzle.__drizzle_migrations',
+        )
+      : { rows: [] };
+  const appliedUpTo = Number(rows[0]?.applied_up_to ?? 0);
+  return {
+    total: migrations.length,
+    pending: migrations.filter((m) => m.folderMillis > appliedUpTo).length,
+  };
+}

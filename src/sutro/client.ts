@@ -33,7 +33,13 @@ export interface JobsApi {
   getJob(jobId: string, signal?: AbortSignal): Promise<unknown>;
 }
 
-export type Endpoint = 'list-jobs' | 'jobs';
+export type Endpoint = 'list-jobs' | 'jobs' | 'try-authentication';
+
+/** The client: what the engine needs, and the deployment's own check of a key, for `doctor`. */
+export interface SutroClient extends JobsApi {
+  /** `GET /try-authentication`: resolves when the deployment accepts the key, throws why not. */
+  tryAuthentication(signal?: AbortSignal): Promise<void>;
+}
 
 export interface RequestObservation {
   readonly endpoint: Endpoint;
@@ -124,7 +130,7 @@ function failure<E extends Error>(error: E, outcome: string): E & { outcome: str
   return Object.assign(error, { outcome });
 }
 
-export function createSutroClient(options: ClientOptions): JobsApi {
+export function createSutroClient(options: ClientOptions): SutroClient {
   const policy: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
   const base = options.apiUrl.replace(/\/+$/, '');
   const secrets = [options.apiKey];
@@ -299,6 +305,16 @@ export function createSutroClient(options: ClientOptions): JobsApi {
         (body) => toJob(body, url),
         () => null,
       );
+    },
+    tryAuthentication(signal) {
+      const url = new URL(`${base}/try-authentication`);
+      return get('try-authentication', url, signal, (body) => {
+        if ((body as { authenticated?: unknown } | null)?.authenticated !== true) {
+          throw new MalformedResponseError(
+            `GET ${describeUrl(url)} answered 200 without "authenticated": true`,
+          );
+        }
+      });
     },
   };
 }

@@ -194,6 +194,10 @@ export function describeTransportFailure(error: unknown, url: URL): string {
     case 'EPROTO':
       return `${host}:${port} does not speak TLS (${code}): does SUTRO_API_URL say https:// where the server wants http://?`;
     default:
+      // undici refuses the ports of the Fetch standard's "bad port" list (6000, 6667, 10080, …).
+      if (message === 'bad port') {
+        return `Node.js' fetch refuses port ${port}, one the Fetch standard blocks: serve the API on another port and change SUTRO_API_URL`;
+      }
       if (code !== undefined && UNTRUSTED_CERTIFICATE.has(code)) {
         return `the TLS certificate of ${host} is not trusted (${code}): check SUTRO_API_URL; a private CA goes in NODE_EXTRA_CA_CERTS`;
       }

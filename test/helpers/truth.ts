@@ -34,9 +34,13 @@ function micros(text: unknown): string | null {
   return (BigInt(ms) * 1000n + BigInt(beyondMs)).toString();
 }
 
-const whole = (value: unknown) => (value === null ? null : BigInt(String(value).trim()).toString());
-const decimal = (value: unknown) =>
-  value === null ? null : typeof value === 'number' ? String(value) : String(value).trim();
+/** The API's integers and decimals come as numbers or as numeric strings (the simulator's quirks). */
+const scalar = (value: unknown): string =>
+  typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint'
+    ? String(value).trim()
+    : JSON.stringify(value);
+const whole = (value: unknown) => (value === null ? null : BigInt(scalar(value)).toString());
+const decimal = (value: unknown) => (value === null ? null : scalar(value));
 
 export async function diffAgainstTruth(
   pool: pg.Pool,

@@ -1169,7 +1169,7 @@ describe('sutro-sync report', () => {
     const table = await runCli(['report'], env());
     expect(table.code).toBe(0);
     const cents = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-    expect(table.stdout).toContain(`cost ${cents.format(expected.cost_usd as `${number}`)} USD`);
+    expect(table.stdout).toContain(`, ${cents.format(expected.cost_usd as `${number}`)} USD billed`);
     for (const section of [
       'Spend per model:',
       'Top 10 jobs by cost:',

@@ -44,8 +44,8 @@ describe('parseJob', () => {
       status: 'SUCCEEDED',
       model: 'llama-3.1-8b',
       jobPriority: 1,
-      datetimeCreated: new Date('2024-01-15T10:30:00Z'),
-      datetimeCompleted: new Date('2024-01-15T10:32:15Z'),
+      datetimeCreated: { text: '2024-01-15T10:30:00Z', ms: Date.parse('2024-01-15T10:30:00Z') },
+      datetimeCompleted: { text: '2024-01-15T10:32:15Z', ms: Date.parse('2024-01-15T10:32:15Z') },
       samplingParams: { temperature: 0.7, top_p: 0.95, max_tokens: 2048 },
       inputTokens: 15420n,
       outputTokens: 8230n,
@@ -80,9 +80,10 @@ describe('parseJob', () => {
   });
 
   it('reads datetimes without an offset as UTC', () => {
-    expect(ok({ ...reference, datetime_started: '2024-01-15T10:30:15' }).datetimeStarted).toEqual(
-      new Date('2024-01-15T10:30:15Z'),
-    );
+    expect(ok({ ...reference, datetime_started: '2024-01-15T10:30:15' }).datetimeStarted).toEqual({
+      text: '2024-01-15T10:30:15Z',
+      ms: Date.parse('2024-01-15T10:30:15Z'),
+    });
   });
 
   it('normalizes every status to upper case, unknown ones included', () => {
