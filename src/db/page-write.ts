@@ -1,77 +1,35 @@
 import type pg from 'pg';
-import type { Job } from '../sutro/job.js';
+import {
+  JOB_FIELD_NAMES,
+  JOB_FIELDS,
+  TRACKED_FIELD_NAMES,
+  type Job,
+  type JobFieldName,
+} from '../sutro/job-fields.js';
 import type { Lease, PageResult, PageWrite } from '../sync/port.js';
 import type { DatabaseLimits } from './errors.js';
+import { recordValue, SQL_TYPE } from './job-columns.js';
 import { fencedTransaction } from './lease.js';
 import type { NamedStatements } from './named-statements.js';
 import { inTransaction } from './transaction.js';
 
-/** Columns of sutro.jobs filled from the API, in the order of the recordset below. */
-const RECORDSET = `job_id text, status text, model text, system_prompt text, job_priority integer,
-  datetime_created timestamptz, datetime_started timestamptz, datetime_completed timestamptz,
-  json_schema jsonb, sampling_params jsonb, name text, description text, dataset_id text,
-  input_tokens bigint, output_tokens bigint, job_cost numeric, num_rows bigint,
-  failure_reason jsonb, cost_estimate numeric, run_type text, raw jsonb`;
-
 /**
- * The fields parseJob takes from the raw job unchanged (any string, or any JSON value with null for
- * JSON null or absent). When every job of a page has them so, they are not sent a second time:
- * the statement reads them from `raw`, which Postgres has to parse anyway, and the page it parses
- * shrinks by a third. Columns are in the order of RECORDSET.
+ * The fields parseJob takes from the raw job unchanged: text kept as sent and any JSON value, with
+ * null for JSON null or absent. When every job of a page has them so, they are not sent a second
+ * time: the statement reads them from `raw`, which PostgreSQL has to parse anyway, and the page it
+ * parses shrinks by a third.
  */
-const FROM_RAW = {
-  model: 'text',
-  system_prompt: 'text',
-  json_schema: 'jsonb',
-  sampling_params: 'jsonb',
-  name: 'text',
-  description: 'text',
-  dataset_id: 'text',
-  failure_reason: 'jsonb',
-  run_type: 'text',
-} as const;
+const FROM_RAW = JOB_FIELD_NAMES.filter((name) => ['text', 'json'].includes(JOB_FIELDS[name].kind));
+const SENT_WHEN_SLIM = JOB_FIELD_NAMES.filter((name) => !FROM_RAW.includes(name));
 
-const SLIM_RECORDSET = `job_id text, status text, job_priority integer,
-  datetime_created timestamptz, datetime_started timestamptz, datetime_completed timestamptz,
-  input_tokens bigint, output_tokens bigint, job_cost numeric, num_rows bigint,
-  cost_estimate numeric, raw jsonb`;
+const recordset = (names: readonly JobFieldName[]) =>
+  [...names.map((name) => `${name} ${SQL_TYPE[JOB_FIELDS[name].kind]}`), 'raw jsonb'].join(', ');
 
-const API_COLUMNS = [
-  'status',
-  'model',
-  'system_prompt',
-  'job_priority',
-  'datetime_created',
-  'datetime_started',
-  'datetime_completed',
-  'json_schema',
-  'sampling_params',
-  'name',
-  'description',
-  'dataset_id',
-  'input_tokens',
-  'output_tokens',
-  'job_cost',
-  'num_rows',
-  'failure_reason',
-  'cost_estimate',
-  'run_type',
-  'raw',
-] as const;
+/** Columns of sutro.jobs filled from the API, the key aside. */
+const API_COLUMNS = [...JOB_FIELD_NAMES.filter((name) => name !== 'job_id'), 'raw'];
 
 /** The fields whose change is history: what a job did and what it cost. */
-const TRACKED = [
-  'status',
-  'datetime_created',
-  'datetime_started',
-  'datetime_completed',
-  'input_tokens',
-  'output_tokens',
-  'num_rows',
-  'job_cost',
-  'cost_estimate',
-  'failure_reason',
-] as const;
+const TRACKED = TRACKED_FIELD_NAMES;
 
 const changedFields = TRACKED.map((f) => `CASE WHEN p.${f} IS DISTINCT FROM w.${f} THEN '${f}' END`).join(
   ', ',
@@ -188,76 +146,26 @@ run AS (
 )
 SELECT inserted, updated, history_rows FROM counts`;
 
-const WRITE_PAGE = writePageSql(`SELECT * FROM jsonb_to_recordset($2::jsonb) AS i(${RECORDSET})`);
+const WRITE_PAGE = writePageSql(
+  `SELECT * FROM jsonb_to_recordset($2::jsonb) AS i(${recordset(JOB_FIELD_NAMES)})`,
+);
 
 const WRITE_SLIM_PAGE = writePageSql(`
-  SELECT i.*, ${Object.entries(FROM_RAW)
-    .map(([f, type]) =>
-      type === 'text' ? `i.raw->>'${f}' AS ${f}` : `nullif(i.raw->'${f}', 'null') AS ${f}`,
-    )
-    .join(', ')}
-  FROM jsonb_to_recordset($2::jsonb) AS i(${SLIM_RECORDSET})`);
+  SELECT i.*, ${FROM_RAW.map((f) =>
+    JOB_FIELDS[f].kind === 'text' ? `i.raw->>'${f}' AS ${f}` : `nullif(i.raw->'${f}', 'null') AS ${f}`,
+  ).join(', ')}
+  FROM jsonb_to_recordset($2::jsonb) AS i(${recordset(SENT_WHEN_SLIM)})`);
 
-function toRecord(job: Job): Record<string, unknown> {
-  return {
-    job_id: job.jobId,
-    status: job.status,
-    model: job.model,
-    system_prompt: job.systemPrompt,
-    job_priority: job.jobPriority,
-    datetime_created: job.datetimeCreated?.text ?? null,
-    datetime_started: job.datetimeStarted?.text ?? null,
-    datetime_completed: job.datetimeCompleted?.text ?? null,
-    json_schema: job.jsonSchema,
-    sampling_params: job.samplingParams,
-    name: job.name,
-    description: job.description,
-    dataset_id: job.datasetId,
-    // As text: JSON numbers cannot carry a 64-bit count exactly, and Postgres casts text to bigint.
-    input_tokens: job.inputTokens?.toString() ?? null,
-    output_tokens: job.outputTokens?.toString() ?? null,
-    job_cost: job.jobCost,
-    num_rows: job.numRows?.toString() ?? null,
-    failure_reason: job.failureReason,
-    cost_estimate: job.costEstimate,
-    run_type: job.runType,
-    raw: job.raw,
-  };
-}
-
-/** toRecord less the FROM_RAW fields. */
-function toSlimRecord(job: Job): Record<string, unknown> {
-  return {
-    job_id: job.jobId,
-    status: job.status,
-    job_priority: job.jobPriority,
-    datetime_created: job.datetimeCreated?.text ?? null,
-    datetime_started: job.datetimeStarted?.text ?? null,
-    datetime_completed: job.datetimeCompleted?.text ?? null,
-    input_tokens: job.inputTokens?.toString() ?? null,
-    output_tokens: job.outputTokens?.toString() ?? null,
-    job_cost: job.jobCost,
-    num_rows: job.numRows?.toString() ?? null,
-    cost_estimate: job.costEstimate,
-    raw: job.raw,
-  };
+/** A job as the page's recordset reads it: `names` and `raw`. */
+function toRecord(job: Job, names: readonly JobFieldName[]): Record<string, unknown> {
+  const record: Record<string, unknown> = { raw: job.raw };
+  for (const name of names) record[name] = recordValue(job, name);
+  return record;
 }
 
 /** Whether the statement may read the FROM_RAW fields of `job` from its raw JSON (see FROM_RAW). */
 function fieldsAreRaw(job: Job): boolean {
-  const raw = job.raw;
-  const same = (value: unknown, key: keyof typeof FROM_RAW) => value === (raw[key] ?? null);
-  return (
-    same(job.model, 'model') &&
-    same(job.systemPrompt, 'system_prompt') &&
-    same(job.jsonSchema, 'json_schema') &&
-    same(job.samplingParams, 'sampling_params') &&
-    same(job.name, 'name') &&
-    same(job.description, 'description') &&
-    same(job.datasetId, 'dataset_id') &&
-    same(job.failureReason, 'failure_reason') &&
-    same(job.runType, 'run_type')
-  );
+  return FROM_RAW.every((name) => recordValue(job, name) === (job.raw[name] ?? null));
 }
 
 /**
@@ -397,7 +305,7 @@ function pageQuery(source: string, write: PageWrite): pg.QueryConfig {
     text: slim ? WRITE_SLIM_PAGE : WRITE_PAGE,
     values: [
       source,
-      JSON.stringify(write.jobs.map(slim ? toSlimRecord : toRecord)),
+      JSON.stringify(write.jobs.map((job) => toRecord(job, slim ? SENT_WHEN_SLIM : JOB_FIELD_NAMES))),
       write.runId,
       JSON.stringify(
         write.rejected.map((r) => ({

@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import { jobFieldColumns, trackedFieldColumns, tz } from './job-columns.js';
 import {
   bigint,
   bigserial,
@@ -6,12 +7,10 @@ import {
   index,
   integer,
   jsonb,
-  numeric,
   pgSchema,
   primaryKey,
   smallint,
   text,
-  timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
 
@@ -20,9 +19,6 @@ import {
  * that reads and writes these tables lives in db/store.ts, the analysts' views in db/analytics.ts.
  */
 export const sutro = pgSchema('sutro');
-
-const tz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
-const tokens = (name: string) => bigint(name, { mode: 'bigint' });
 
 /**
  * Settled = nothing about the job will change: a terminal status, and for SUCCEEDED also the cost
@@ -35,26 +31,7 @@ export const jobs = sutro.table(
   'jobs',
   {
     source: text('source').notNull(),
-    jobId: text('job_id').notNull(),
-    status: text('status').notNull(),
-    model: text('model'),
-    systemPrompt: text('system_prompt'),
-    jobPriority: integer('job_priority'),
-    datetimeCreated: tz('datetime_created'),
-    datetimeStarted: tz('datetime_started'),
-    datetimeCompleted: tz('datetime_completed'),
-    jsonSchema: jsonb('json_schema'),
-    samplingParams: jsonb('sampling_params'),
-    name: text('name'),
-    description: text('description'),
-    datasetId: text('dataset_id'),
-    inputTokens: tokens('input_tokens'),
-    outputTokens: tokens('output_tokens'),
-    jobCost: numeric('job_cost'),
-    numRows: tokens('num_rows'),
-    failureReason: jsonb('failure_reason'),
-    costEstimate: numeric('cost_estimate'),
-    runType: text('run_type'),
+    ...jobFieldColumns(),
     raw: jsonb('raw').notNull(),
     settled: boolean('settled').generatedAlwaysAs(SETTLED).notNull(),
     firstSeenAt: tz('first_seen_at').notNull().defaultNow(),
@@ -91,17 +68,8 @@ export const jobHistory = sutro.table(
     /** 'first_seen' or 'changed'. */
     change: text('change').notNull(),
     changedFields: text('changed_fields').array().notNull(),
-    status: text('status').notNull(),
+    ...trackedFieldColumns(),
     previousStatus: text('previous_status'),
-    datetimeCreated: tz('datetime_created'),
-    datetimeStarted: tz('datetime_started'),
-    datetimeCompleted: tz('datetime_completed'),
-    inputTokens: tokens('input_tokens'),
-    outputTokens: tokens('output_tokens'),
-    numRows: tokens('num_rows'),
-    jobCost: numeric('job_cost'),
-    costEstimate: numeric('cost_estimate'),
-    failureReason: jsonb('failure_reason'),
   },
   (t) => [index('job_history_job_idx').on(t.source, t.jobId, t.id)],
 );

@@ -1,3 +1,4 @@
+import type { JobFieldName } from '../sutro/job-fields.js';
 import type { CourseState, JobPlan } from './course.js';
 import { iso } from './datetime.js';
 import { Random } from './random.js';
@@ -71,6 +72,20 @@ export interface ApiJob {
   job_id: string;
   [extra: string]: unknown;
 }
+
+/** The fields ApiJob names, its index signature aside. */
+type NamedFields<T> = keyof { [K in keyof T as string extends K ? never : K]: T[K] };
+
+/**
+ * The simulator serves what the reference names, no more, no less: a field added to or renamed in
+ * the table of fields (sutro/job-fields.ts) fails to compile here until the simulator serves it.
+ */
+export const SERVES_EVERY_FIELD: [
+  Exclude<NamedFields<ApiJob>, JobFieldName>,
+  Exclude<JobFieldName, NamedFields<ApiJob>>,
+] extends [never, never]
+  ? true
+  : never = true;
 
 /** `ms` printed at `precision`; the microseconds are drawn from the millisecond, so they never change. */
 export function formatTime(ms: number, precision: TimestampPrecision, seed: number): string {

@@ -1,34 +1,16 @@
 import { z } from 'zod';
+import {
+  JOB_FIELD_NAMES,
+  JOB_FIELDS,
+  type ApiTime,
+  type FieldKind,
+  type Job,
+  type JobField,
+  type JobFieldName,
+  type KindValue,
+} from './job-fields.js';
 
-/**
- * A job of list-jobs as sutro-sync stores it: every field of the API's job object, typed.
- * Token and row counts are `bigint` because a large batch passes 2^31 tokens; money is a decimal
- * string because a float cannot hold 0.1 exactly and analysts sum these to the cent.
- */
-export interface Job {
-  readonly jobId: string;
-  readonly status: string;
-  readonly model: string | null;
-  readonly systemPrompt: string | null;
-  readonly jobPriority: number | null;
-  readonly datetimeCreated: ApiTime | null;
-  readonly datetimeStarted: ApiTime | null;
-  readonly datetimeCompleted: ApiTime | null;
-  readonly jsonSchema: unknown;
-  readonly samplingParams: unknown;
-  readonly name: string | null;
-  readonly description: string | null;
-  readonly datasetId: string | null;
-  readonly inputTokens: bigint | null;
-  readonly outputTokens: bigint | null;
-  readonly jobCost: string | null;
-  readonly numRows: bigint | null;
-  readonly failureReason: unknown;
-  readonly costEstimate: string | null;
-  readonly runType: string | null;
-  /** The job exactly as received, unknown fields included. */
-  readonly raw: Readonly<Record<string, unknown>>;
-}
+export type { ApiTime, Job } from './job-fields.js';
 
 const ISO_DATETIME =
   /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
@@ -38,16 +20,6 @@ const optionalString = z
   .string()
   .nullish()
   .transform((v) => v ?? null);
-
-/**
- * A datetime of the API, twice: `text` as PostgreSQL is to store it, with every digit the API gave
- * (it sends microseconds; PostgreSQL keeps them, where a `Date` would drop all past the millisecond)
- * and an explicit offset; `ms`, the instant, for the stop rule's comparisons.
- */
-export interface ApiTime {
-  readonly text: string;
-  readonly ms: number;
-}
 
 /**
  * Reads an ISO 8601 datetime, or null when it is not one. Without an offset it is read as UTC: the
@@ -199,35 +171,32 @@ const smallInteger = z
     'must be a 32-bit integer',
   );
 
-const jobSchema = z.looseObject({
-  job_id: z
-    .string({ error: (issue) => (issue.input === undefined ? 'is missing' : 'must be a string') })
-    .trim()
-    .min(1, 'must not be empty'),
-  status: z
+const requiredText = (what: 'id' | 'status') =>
+  z
     .string({ error: (issue) => (issue.input === undefined ? 'is missing' : 'must be a string') })
     .trim()
     .min(1, 'must not be empty')
-    .transform((s) => s.toUpperCase()),
-  model: optionalString,
-  system_prompt: optionalString,
-  job_priority: smallInteger,
-  datetime_created: datetime,
-  datetime_started: datetime,
-  datetime_completed: datetime,
-  json_schema: z.unknown(),
-  sampling_params: z.unknown(),
-  name: optionalString,
-  description: optionalString,
-  dataset_id: optionalString,
-  input_tokens: count,
-  output_tokens: count,
-  job_cost: money,
-  num_rows: count,
-  failure_reason: z.unknown(),
-  cost_estimate: money,
-  run_type: optionalString,
-});
+    .transform((s) => (what === 'status' ? s.toUpperCase() : s));
+
+/** The validator of each kind of field (job-fields.ts). */
+const VALIDATORS = {
+  id: requiredText('id'),
+  status: requiredText('status'),
+  text: optionalString,
+  integer: smallInteger,
+  datetime,
+  json: z.unknown().transform((value) => value ?? null),
+  count,
+  money,
+} satisfies { [K in FieldKind]: z.ZodType<KindValue[K], unknown> };
+
+type FieldValidators = { [N in JobFieldName]: (typeof VALIDATORS)[JobField<N>['kind']] };
+
+const jobSchema = z.looseObject(
+  Object.fromEntries(
+    JOB_FIELD_NAMES.map((name) => [name, VALIDATORS[JOB_FIELDS[name].kind]]),
+  ) as FieldValidators,
+);
 
 const ABSENT_MEANS_NULL: Readonly<Record<string, null>> = Object.fromEntries(
   Object.keys(jobSchema.shape)
@@ -297,9 +266,6 @@ function copyStorable(value: unknown, path: string, paths: string[]): unknown {
   return copy;
 }
 
-/** The fields of the API's job object, as the list-jobs reference names them. */
-export const JOB_FIELDS: readonly string[] = Object.keys(jobSchema.shape);
-
 /**
  * Names an older version of the API used for fields of today's (the list-jobs reference before the
  * single-tenant deployments). A job in that shape is read as today's fields and flagged: nothing of
@@ -321,7 +287,7 @@ export interface JobShape {
   readonly legacy: boolean;
 }
 
-const KNOWN = new Set(JOB_FIELDS);
+const KNOWN = new Set<string>(JOB_FIELD_NAMES);
 
 function shapeOf(record: Record<string, unknown>): JobShape {
   const renamed = Object.keys(LEGACY_NAMES).filter(
@@ -330,7 +296,7 @@ function shapeOf(record: Record<string, unknown>): JobShape {
   const provided = new Set(renamed.map((old) => LEGACY_NAMES[old]));
   return {
     unknown: Object.keys(record).filter((key) => !KNOWN.has(key) && !renamed.includes(key)),
-    missing: JOB_FIELDS.filter((key) => !(key in record) && !provided.has(key)),
+    missing: JOB_FIELD_NAMES.filter((key) => !(key in record) && !provided.has(key)),
     legacy: renamed.length > 0,
   };
 }
@@ -373,32 +339,11 @@ export function parseJob(raw: unknown): ParsedJob {
       typeof record.job_id === 'string' && record.job_id.trim() !== '' ? record.job_id.trim() : null;
     return { ok: false, reason, jobId, shape };
   }
-  const j = result.data;
+  const fields = result.data as Record<JobFieldName, unknown>;
+  const job = Object.fromEntries(JOB_FIELD_NAMES.map((name) => [JOB_FIELDS[name].property, fields[name]]));
   return {
     ok: true,
-    job: {
-      jobId: j.job_id,
-      status: j.status,
-      model: j.model,
-      systemPrompt: j.system_prompt,
-      jobPriority: j.job_priority,
-      datetimeCreated: j.datetime_created,
-      datetimeStarted: j.datetime_started,
-      datetimeCompleted: j.datetime_completed,
-      jsonSchema: j.json_schema ?? null,
-      samplingParams: j.sampling_params ?? null,
-      name: j.name,
-      description: j.description,
-      datasetId: j.dataset_id,
-      inputTokens: j.input_tokens,
-      outputTokens: j.output_tokens,
-      jobCost: j.job_cost,
-      numRows: j.num_rows,
-      failureReason: j.failure_reason ?? null,
-      costEstimate: j.cost_estimate,
-      runType: j.run_type,
-      raw: record,
-    },
+    job: { ...job, raw: record } as Job,
     shape,
   };
 }
