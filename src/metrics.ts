@@ -2,8 +2,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { RunMode } from './sync/port.js';
 import type { Logger } from './log.js';
 import type { RequestObservation } from './sutro/client.js';
-import type { PageProgress, RunSummary } from './sync/engine.js';
-import type { SourceHealth } from './worker/health.js';
+import type { PageProgress, RunSummary } from './sync/vocabulary.js';
+import type { SourceHealth } from './db/source-health.js';
 
 /** The Prometheus side of `start`: a registry of its own, and the hooks the client and engine call. */
 export interface SyncMetrics {

@@ -1,4 +1,4 @@
-import type { PageProgress } from './sync/engine.js';
+import type { PageProgress } from './sync/vocabulary.js';
 
 /** Where the progress line goes: process.stderr, or a fake in tests. */
 export interface ProgressStream {

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Config } from './config.js';
 import { requireApi } from './config.js';
-import { connect, type Database } from './db/connect.js';
+import { connect, serverVersion, type Database } from './db/connect.js';
 import { startEmbeddedPostgres } from './db/embedded.js';
 import { databaseError } from './db/errors.js';
 import { migrate } from './db/migrate.js';
@@ -87,10 +87,7 @@ export async function openDatabase(
   const target = describe(connection.connectionString);
   let version: { number: number; text: string } | undefined;
   try {
-    const result = await database.pool.query<{ number: number; text: string }>(
-      `SELECT current_setting('server_version_num')::int AS number, current_setting('server_version') AS text`,
-    );
-    version = result.rows[0];
+    version = await serverVersion(database.pool);
   } catch (error) {
     await close();
     throw new DatabaseUnavailableError(

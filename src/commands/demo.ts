@@ -3,7 +3,8 @@ import { forgetSource, spendByModel } from '../db/status.js';
 import { formatTable } from '../format.js';
 import { createApi, openDatabase, type CommandContext } from '../runtime.js';
 import { SimulatedAccount, startSimulator } from '../simulator/index.js';
-import { runSync, summarizeRun, type SyncResult } from '../sync/engine.js';
+import { runSync } from '../sync/engine.js';
+import { summarizeRun, type SyncResult } from '../sync/vocabulary.js';
 
 const DEMO_KEY = 'demo-key';
 const DEMO_SOURCE = 'demo';

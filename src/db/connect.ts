@@ -72,3 +72,11 @@ export function connect(
     },
   };
 }
+
+/** The server's version: `number` as server_version_num (170002 for 17.2), `text` as it prints it. */
+export async function serverVersion(pool: pg.Pool): Promise<{ number: number; text: string } | undefined> {
+  const result = await pool.query<{ number: number; text: string }>(
+    `SELECT current_setting('server_version_num')::int AS number, current_setting('server_version') AS text`,
+  );
+  return result.rows[0];
+}

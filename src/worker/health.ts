@@ -1,12 +1,5 @@
 import type pg from 'pg';
-
-/** What the database says about one source's freshness: read by /readyz and on every scrape. */
-export interface SourceHealth {
-  readonly lastSuccessAt: Date | null;
-  /** Measured with the database's clock, like `last_success_at` itself, so host clock skew cannot matter. */
-  readonly secondsSinceLastSuccess: number | null;
-  readonly rejectedRows: number;
-}
+import { readSourceHealth, type SourceHealth } from '../db/source-health.js';
 
 export class HealthProbeTimeoutError extends Error {
   constructor(timeoutMs: number) {
@@ -29,27 +22,9 @@ function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-export async function readSourceHealth(
-  pool: pg.Pool,
-  source: string,
-  timeoutMs: number,
-): Promise<SourceHealth> {
-  const result = await withTimeout(
-    pool.query<{ last_success_at: Date | null; age: number | null; rejected: number }>(
-      `SELECT s.last_success_at,
-              extract(epoch FROM now() - s.last_success_at)::float8 AS age,
-              (SELECT count(*)::int FROM sutro.rejected_jobs r WHERE r.source = $1) AS rejected
-         FROM (SELECT 1) AS one LEFT JOIN sutro.sync_state s ON s.source = $1`,
-      [source],
-    ),
-    timeoutMs,
-  );
-  const row = result.rows[0];
-  return {
-    lastSuccessAt: row?.last_success_at ?? null,
-    secondsSinceLastSuccess: row?.age ?? null,
-    rejectedRows: row?.rejected ?? 0,
-  };
+/** readSourceHealth, given up after `timeoutMs` (see withTimeout). */
+export function probeSourceHealth(pool: pg.Pool, source: string, timeoutMs: number): Promise<SourceHealth> {
+  return withTimeout(readSourceHealth(pool, source), timeoutMs);
 }
 
 export interface Readiness {
@@ -77,7 +52,7 @@ export function createReadinessCheck(options: ReadinessOptions): () => Promise<R
   return async () => {
     let health: SourceHealth;
     try {
-      health = await readSourceHealth(options.pool, options.source, timeoutMs);
+      health = await probeSourceHealth(options.pool, options.source, timeoutMs);
     } catch (error) {
       return { ready: false, reason: `database unreachable: ${(error as Error).message}` };
     }

@@ -1,6 +1,7 @@
 import type { SyncStore } from '../../src/sync/port.js';
 import { createSutroClient, type JobsApi } from '../../src/sutro/client.js';
-import { runSync, type SyncDependencies, type SyncOptions, type SyncResult } from '../../src/sync/engine.js';
+import { runSync } from '../../src/sync/engine.js';
+import type { SyncDependencies, SyncOptions, SyncResult } from '../../src/sync/vocabulary.js';
 import { startSimulator, type RunningSimulator, type SimulatedAccount } from '../../src/simulator/index.js';
 import { silentLog } from './database.js';
 import { LEASE_SECONDS, MAX_RESPONSE_BYTES } from './limits.js';

@@ -9,7 +9,8 @@ import {
   type ApiJob,
   type RunningSimulator,
 } from '../../src/simulator/index.js';
-import { runSync, type SyncResult } from '../../src/sync/engine.js';
+import { runSync } from '../../src/sync/engine.js';
+import type { SyncResult } from '../../src/sync/vocabulary.js';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, silentLog, type TestDatabase } from '../helpers/database.js';
 import { DEFAULT_LIMITS, LEASE_SECONDS } from '../helpers/limits.js';

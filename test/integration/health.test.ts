@@ -11,7 +11,7 @@ import { runSync } from '../../src/sync/engine.js';
 import {
   createReadinessCheck,
   ProgressWatch,
-  readSourceHealth,
+  probeSourceHealth,
   type Liveness,
   type Readiness,
 } from '../../src/worker/health.js';
@@ -259,7 +259,7 @@ describe('the gauges read from the database on scrape', () => {
       'sutro_sync_seconds_since_last_success{source="ready"} +Inf',
     );
 
-    metrics.attachDatabase(() => readSourceHealth(db.pool, 'ready', 1_000));
+    metrics.attachDatabase(() => probeSourceHealth(db.pool, 'ready', 1_000));
     await db.pool.query(
       `UPDATE sutro.sync_state SET last_success_at = now() - interval '120 seconds' WHERE source = 'ready'`,
     );

@@ -3,7 +3,8 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { LeaseLostError, type PageWrite, type SyncStore } from '../../src/sync/port.js';
 import type { JobsApi } from '../../src/sutro/client.js';
-import { isOutOfOrder, newestUnrepeated, recordLateEnd, runSync } from '../../src/sync/engine.js';
+import { recordLateEnd, runSync } from '../../src/sync/engine.js';
+import { isOutOfOrder, newestUnrepeated } from '../../src/sync/page.js';
 
 const HOUR = 3_600_000;
 const NOW = Date.parse('2026-11-28T12:00:00Z');

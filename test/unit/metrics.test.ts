@@ -1,7 +1,7 @@
 import { NO_DRIFT } from '../../src/sync/drift.js';
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics.js';
-import type { PageProgress, RunSummary } from '../../src/sync/engine.js';
+import type { PageProgress, RunSummary } from '../../src/sync/vocabulary.js';
 
 /** `name{labels} value` lines of the exposition text, without comments. */
 async function samples(metrics: ReturnType<typeof createMetrics>): Promise<Map<string, number>> {

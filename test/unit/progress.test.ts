@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createProgressLine, type ProgressStream } from '../../src/progress.js';
-import type { PageProgress } from '../../src/sync/engine.js';
+import type { PageProgress } from '../../src/sync/vocabulary.js';
 
 function fakeStream(isTTY: boolean, columns?: number): ProgressStream & { written: string[] } {
   const written: string[] = [];
