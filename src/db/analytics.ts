@@ -3,7 +3,7 @@ import type { DatabaseLimits } from './errors.js';
 import { inTransaction } from './transaction.js';
 
 /**
- * The queries behind `sutro-sync report`. They read the analytics views (drizzle/0001_analytics_views.sql),
+ * The queries behind `sutro-sync report`. They read the analytics views (views.ts),
  * never the tables, so that the report and an analyst's SQL agree. Money and token sums come back as
  * exact decimal text; only counts that fit easily are numbers.
  */

@@ -15,8 +15,10 @@ import {
 } from 'drizzle-orm/pg-core';
 
 /**
- * The database's shape. drizzle-kit generates the migrations in drizzle/ from this file; the SQL
- * that reads and writes these tables lives in db/store.ts, the analysts' views in db/analytics.ts.
+ * The database's tables and indexes; the analysts' views are in views.ts. drizzle-kit generates the
+ * migrations in drizzle/ from the two (`npm run db:generate`), and CI checks that it finds nothing
+ * left to generate. The SQL that reads and writes these tables is in the other modules of src/db,
+ * one concern each.
  */
 export const sutro = pgSchema('sutro');
 
@@ -53,6 +55,41 @@ export const jobs = sutro.table(
     index('jobs_unsettled_idx')
       .on(t.source, t.datetimeCreated)
       .where(sql`NOT settled`),
+    /**
+     * daily_usage and job_facts are filtered by the UTC day of creation. The index carries every
+     * column daily_usage reads, so that a range of days is read from the index alone: at a million
+     * jobs the rows of sutro.jobs are wide (raw jsonb sits inline, about 1 kB a job), and 30 days of
+     * them took 1.2 s to read from the heap against 0.36 s from the index (EXPLAIN ANALYZE, 326,000
+     * jobs in the range). datetime_created is in it because PostgreSQL scans an expression index
+     * index-only only when the columns the expression reads are in the index too. The day comes
+     * first, not the source, so that queries over all sources use it as well. The other columns are
+     * keys rather than INCLUDE columns because Drizzle cannot declare INCLUDE; a scan reads them
+     * from the leaves either way.
+     */
+    index('jobs_created_day_idx').using(
+      'btree',
+      sql`((datetime_created AT TIME ZONE 'UTC')::date)`,
+      t.source,
+      t.datetimeCreated,
+      t.model,
+      t.status,
+      t.numRows,
+      t.inputTokens,
+      t.outputTokens,
+      t.jobCost,
+      t.costEstimate,
+    ),
+    /**
+     * model_usage's run-time percentiles: an index-only scan hands them every model's succeeded jobs
+     * in group order, where a plain view would otherwise sort the whole table on disk.
+     */
+    index('jobs_succeeded_run_idx')
+      .on(t.source, t.model, t.datetimeStarted, t.datetimeCompleted)
+      .where(sql`status = 'SUCCEEDED'`),
+    /** sync_health counts the jobs the API still lists; they are the few inside its 90-day window. */
+    index('jobs_listed_idx')
+      .on(t.source)
+      .where(sql`missing_since IS NULL`),
   ],
 );
 
@@ -71,7 +108,19 @@ export const jobHistory = sutro.table(
     ...trackedFieldColumns(),
     previousStatus: text('previous_status'),
   },
-  (t) => [index('job_history_job_idx').on(t.source, t.jobId, t.id)],
+  (t) => [
+    index('job_history_job_idx').on(t.source, t.jobId, t.id),
+    /**
+     * job_status_changes is filtered by changed_at, which sutro.changed_at computes from the row's
+     * own columns (views.ts); the index holds the same expression, over the rows that are transitions.
+     */
+    index('job_history_changed_at_idx')
+      .using(
+        'btree',
+        sql`sutro.changed_at(status, change, datetime_created, datetime_started, datetime_completed, observed_at)`,
+      )
+      .where(sql`change = 'first_seen' OR status IS DISTINCT FROM previous_status`),
+  ],
 );
 
 export const syncRuns = sutro.table(

@@ -1,0 +1,365 @@
+import { sql } from 'drizzle-orm';
+import { bigint, boolean, date, integer, jsonb, numeric, text } from 'drizzle-orm/pg-core';
+import { tz } from './job-columns.js';
+import { sutro } from './schema.js';
+
+/**
+ * The views analysts and BI tools read (docs/analytics.md), declared here so that drizzle-kit knows
+ * them: its migrations create and replace them, and `drizzle-kit push` leaves them alone. Plain
+ * views, so they are never stale; the indexes in schema.ts keep the usual questions (a range of
+ * days, one job, one day of transitions, the freshness of the data) fast at a million jobs.
+ *
+ * The columns are declared with the types PostgreSQL gives them (test/integration/schema.test.ts
+ * compares); their meanings are COMMENTs, set by the migration that creates each view, and
+ * docs/analytics.md quotes them (checked by test/integration/analytics.test.ts). A view that
+ * changes a column's name or type must be dropped and created again, and its comments set anew.
+ *
+ * job_status_changes reads sutro.changed_at and sutro.status_time_source, the one statement of
+ * when a status change happened, as SQL functions (drizzle/0005): job_history_changed_at_idx
+ * indexes the same expression, so the planner matches the two.
+ */
+
+/** One row per stored job with derived figures: durations, total tokens, cost per million tokens, estimate error. */
+export const jobFacts = sutro
+  .view('job_facts', {
+    source: text('source'),
+    jobId: text('job_id'),
+    name: text('name'),
+    model: text('model'),
+    status: text('status'),
+    runType: text('run_type'),
+    jobPriority: integer('job_priority'),
+    datasetId: text('dataset_id'),
+    datetimeCreated: tz('datetime_created'),
+    datetimeStarted: tz('datetime_started'),
+    datetimeCompleted: tz('datetime_completed'),
+    day: date('day', { mode: 'string' }),
+    queueSeconds: numeric('queue_seconds'),
+    runSeconds: numeric('run_seconds'),
+    numRows: bigint('num_rows', { mode: 'number' }),
+    inputTokens: bigint('input_tokens', { mode: 'number' }),
+    outputTokens: bigint('output_tokens', { mode: 'number' }),
+    totalTokens: bigint('total_tokens', { mode: 'number' }),
+    jobCost: numeric('job_cost'),
+    costEstimate: numeric('cost_estimate'),
+    costPerMillionTokens: numeric('cost_per_million_tokens'),
+    estimateError: numeric('estimate_error'),
+    estimateErrorRatio: numeric('estimate_error_ratio'),
+    terminal: boolean('terminal'),
+    settled: boolean('settled'),
+    stillListed: boolean('still_listed'),
+    missingSince: tz('missing_since'),
+    lastSeenAt: tz('last_seen_at'),
+    firstSeenAt: tz('first_seen_at'),
+    lastChangedAt: tz('last_changed_at'),
+    failureReason: jsonb('failure_reason'),
+  })
+  .as(
+    sql.raw(`
+SELECT
+  j.source,
+  j.job_id,
+  j.name,
+  j.model,
+  j.status,
+  j.run_type,
+  j.job_priority,
+  j.dataset_id,
+  j.datetime_created,
+  j.datetime_started,
+  j.datetime_completed,
+  (j.datetime_created AT TIME ZONE 'UTC')::date AS day,
+  extract(epoch FROM j.datetime_started - j.datetime_created) AS queue_seconds,
+  extract(epoch FROM j.datetime_completed - j.datetime_started) AS run_seconds,
+  j.num_rows,
+  j.input_tokens,
+  j.output_tokens,
+  t.total_tokens,
+  j.job_cost,
+  j.cost_estimate,
+  j.job_cost * 1000000 / nullif(t.total_tokens, 0) AS cost_per_million_tokens,
+  j.job_cost - j.cost_estimate AS estimate_error,
+  (j.job_cost - j.cost_estimate) / nullif(j.cost_estimate, 0) AS estimate_error_ratio,
+  j.status IN ('SUCCEEDED', 'FAILED', 'CANCELLED') AS terminal,
+  j.settled,
+  j.missing_since IS NULL AS still_listed,
+  j.missing_since,
+  -- A still-listed job was listed by the last complete full pass, or later when it changed since.
+  -- Stamping every listed row on every run is what the jobs table deliberately avoids.
+  CASE
+    WHEN j.missing_since IS NULL THEN greatest(j.last_changed_at, s.last_full_pass_at)
+    ELSE j.last_changed_at
+  END AS last_seen_at,
+  j.first_seen_at,
+  j.last_changed_at,
+  j.failure_reason
+FROM sutro.jobs j
+CROSS JOIN LATERAL (
+  SELECT CASE
+           WHEN j.input_tokens IS NULL AND j.output_tokens IS NULL THEN NULL
+           ELSE coalesce(j.input_tokens, 0) + coalesce(j.output_tokens, 0)
+         END AS total_tokens
+) t
+LEFT JOIN sutro.sync_state s ON s.source = j.source
+`),
+  );
+
+/** Usage per source, UTC day of creation, model and status; read from jobs_created_day_idx alone. */
+export const dailyUsage = sutro
+  .view('daily_usage', {
+    source: text('source'),
+    day: date('day', { mode: 'string' }),
+    model: text('model'),
+    status: text('status'),
+    jobs: bigint('jobs', { mode: 'number' }),
+    numRows: numeric('num_rows'),
+    inputTokens: numeric('input_tokens'),
+    outputTokens: numeric('output_tokens'),
+    totalTokens: numeric('total_tokens'),
+    costUsd: numeric('cost_usd'),
+    costEstimateUsd: numeric('cost_estimate_usd'),
+    jobsWithCost: bigint('jobs_with_cost', { mode: 'number' }),
+  })
+  .as(
+    sql.raw(`
+SELECT
+  j.source,
+  (j.datetime_created AT TIME ZONE 'UTC')::date AS day,
+  j.model,
+  j.status,
+  count(*) AS jobs,
+  coalesce(sum(j.num_rows), 0) AS num_rows,
+  coalesce(sum(j.input_tokens), 0) AS input_tokens,
+  coalesce(sum(j.output_tokens), 0) AS output_tokens,
+  coalesce(sum(j.input_tokens), 0) + coalesce(sum(j.output_tokens), 0) AS total_tokens,
+  coalesce(sum(j.job_cost), 0) AS cost_usd,
+  coalesce(sum(j.cost_estimate), 0) AS cost_estimate_usd,
+  count(j.job_cost) AS jobs_with_cost
+FROM sutro.jobs j
+GROUP BY j.source, (j.datetime_created AT TIME ZONE 'UTC')::date, j.model, j.status
+`),
+  );
+
+/** Usage per source and model over all stored jobs, with failure rate, averages and run-time percentiles. */
+export const modelUsage = sutro
+  .view('model_usage', {
+    source: text('source'),
+    model: text('model'),
+    jobs: bigint('jobs', { mode: 'number' }),
+    succeededJobs: bigint('succeeded_jobs', { mode: 'number' }),
+    failedJobs: bigint('failed_jobs', { mode: 'number' }),
+    cancelledJobs: bigint('cancelled_jobs', { mode: 'number' }),
+    unfinishedJobs: bigint('unfinished_jobs', { mode: 'number' }),
+    failureRate: numeric('failure_rate'),
+    numRows: numeric('num_rows'),
+    inputTokens: numeric('input_tokens'),
+    outputTokens: numeric('output_tokens'),
+    totalTokens: numeric('total_tokens'),
+    costUsd: numeric('cost_usd'),
+    costEstimateUsd: numeric('cost_estimate_usd'),
+    avgCostUsd: numeric('avg_cost_usd'),
+    avgInputTokens: numeric('avg_input_tokens'),
+    avgOutputTokens: numeric('avg_output_tokens'),
+    costPerMillionTokens: numeric('cost_per_million_tokens'),
+    avgQueueSeconds: numeric('avg_queue_seconds'),
+    avgRunSeconds: numeric('avg_run_seconds'),
+    medianRunSeconds: numeric('median_run_seconds'),
+    p95RunSeconds: numeric('p95_run_seconds'),
+    firstJobCreatedAt: tz('first_job_created_at'),
+    lastJobCreatedAt: tz('last_job_created_at'),
+  })
+  .as(
+    sql.raw(`
+WITH totals AS (
+  SELECT
+    j.source,
+    j.model,
+    count(*) AS jobs,
+    count(*) FILTER (WHERE j.status = 'SUCCEEDED') AS succeeded_jobs,
+    count(*) FILTER (WHERE j.status = 'FAILED') AS failed_jobs,
+    count(*) FILTER (WHERE j.status = 'CANCELLED') AS cancelled_jobs,
+    count(*) FILTER (WHERE j.status NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED')) AS unfinished_jobs,
+    coalesce(sum(j.num_rows), 0) AS num_rows,
+    coalesce(sum(j.input_tokens), 0) AS input_tokens,
+    coalesce(sum(j.output_tokens), 0) AS output_tokens,
+    coalesce(sum(j.job_cost), 0) AS cost_usd,
+    coalesce(sum(j.cost_estimate), 0) AS cost_estimate_usd,
+    count(j.job_cost) AS jobs_with_cost,
+    count(j.input_tokens) AS jobs_with_input_tokens,
+    count(j.output_tokens) AS jobs_with_output_tokens,
+    -- Only jobs with a cost: the tokens of jobs still waiting for theirs would make a model look cheap.
+    sum(coalesce(j.input_tokens, 0) + coalesce(j.output_tokens, 0)) FILTER (WHERE j.job_cost IS NOT NULL) AS costed_tokens,
+    -- Seconds as float8: an avg() of intervals took a third of the view's time at a million jobs.
+    avg(date_part('epoch', j.datetime_started - j.datetime_created)) AS avg_queue_seconds,
+    avg(date_part('epoch', j.datetime_completed - j.datetime_started)) FILTER (WHERE j.status = 'SUCCEEDED') AS avg_run_seconds,
+    min(j.datetime_created) AS first_job_created_at,
+    max(j.datetime_created) AS last_job_created_at
+  FROM sutro.jobs j
+  GROUP BY j.source, j.model
+),
+-- Percentiles apart from the totals: an ordered-set aggregate needs its groups sorted, which
+-- jobs_succeeded_run_idx does for these, while the totals hash-aggregate unsorted. Seconds as float8
+-- rather than intervals keep each model's sort in memory; results are rounded to the microsecond.
+run_percentiles AS (
+  SELECT
+    j.source,
+    j.model,
+    percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (
+      ORDER BY date_part('epoch', j.datetime_completed - j.datetime_started)
+    ) AS run_seconds
+  FROM sutro.jobs j
+  WHERE j.status = 'SUCCEEDED' AND j.datetime_started IS NOT NULL AND j.datetime_completed IS NOT NULL
+  GROUP BY j.source, j.model
+)
+SELECT
+  t.source,
+  t.model,
+  t.jobs,
+  t.succeeded_jobs,
+  t.failed_jobs,
+  t.cancelled_jobs,
+  t.unfinished_jobs,
+  t.failed_jobs::numeric / nullif(t.succeeded_jobs + t.failed_jobs + t.cancelled_jobs, 0) AS failure_rate,
+  t.num_rows,
+  t.input_tokens,
+  t.output_tokens,
+  t.input_tokens + t.output_tokens AS total_tokens,
+  t.cost_usd,
+  t.cost_estimate_usd,
+  -- Averages from the sums: an avg() beside each sum() would add up the same column twice.
+  t.cost_usd / nullif(t.jobs_with_cost, 0) AS avg_cost_usd,
+  t.input_tokens / nullif(t.jobs_with_input_tokens, 0) AS avg_input_tokens,
+  t.output_tokens / nullif(t.jobs_with_output_tokens, 0) AS avg_output_tokens,
+  t.cost_usd * 1000000 / nullif(t.costed_tokens, 0) AS cost_per_million_tokens,
+  round(t.avg_queue_seconds::numeric, 6) AS avg_queue_seconds,
+  round(t.avg_run_seconds::numeric, 6) AS avg_run_seconds,
+  round(p.run_seconds[1]::numeric, 6) AS median_run_seconds,
+  round(p.run_seconds[2]::numeric, 6) AS p95_run_seconds,
+  t.first_job_created_at,
+  t.last_job_created_at
+FROM totals t
+LEFT JOIN run_percentiles p ON p.source = t.source AND p.model IS NOT DISTINCT FROM t.model
+`),
+  );
+
+/**
+ * Each status transition of each job, with its time and the time spent in the status before. Each
+ * transition looks up the one before it through job_history_job_idx rather than lag() over the
+ * job's history: a window must run over every job before a filter on changed_at can apply (8 s at
+ * 2,000,000 history rows for one day's transitions, against milliseconds this way).
+ */
+export const jobStatusChanges = sutro
+  .view('job_status_changes', {
+    source: text('source'),
+    jobId: text('job_id'),
+    historyId: bigint('history_id', { mode: 'number' }),
+    runId: bigint('run_id', { mode: 'number' }),
+    fromStatus: text('from_status'),
+    toStatus: text('to_status'),
+    changedAt: tz('changed_at'),
+    timeSource: text('time_source'),
+    observedAt: tz('observed_at'),
+    secondsInPreviousStatus: numeric('seconds_in_previous_status'),
+  })
+  .as(
+    sql.raw(`
+SELECT
+  h.source,
+  h.job_id,
+  h.id AS history_id,
+  h.run_id,
+  prev.status AS from_status,
+  h.status AS to_status,
+  t.changed_at,
+  t.time_source,
+  h.observed_at,
+  -- A status only known from an observation can have been seen after the API's time of the next
+  -- transition: it lasted less than one sync interval, counted as 0 rather than a negative time.
+  CASE
+    WHEN prev.changed_at IS NOT NULL THEN extract(epoch FROM greatest(t.changed_at - prev.changed_at, interval '0'))
+  END AS seconds_in_previous_status
+FROM sutro.job_history h
+-- The API dates three events; any other status change is only known from when a sync saw it.
+CROSS JOIN LATERAL (
+  SELECT
+    sutro.changed_at(h.status, h.change, h.datetime_created, h.datetime_started, h.datetime_completed, h.observed_at) AS changed_at,
+    sutro.status_time_source(h.status, h.change, h.datetime_created, h.datetime_started, h.datetime_completed) AS time_source
+) t
+LEFT JOIN LATERAL (
+  SELECT
+    p.status,
+    sutro.changed_at(p.status, p.change, p.datetime_created, p.datetime_started, p.datetime_completed, p.observed_at) AS changed_at
+  FROM sutro.job_history p
+  WHERE p.source = h.source AND p.job_id = h.job_id AND p.id < h.id
+    AND (p.change = 'first_seen' OR p.status IS DISTINCT FROM p.previous_status)
+  ORDER BY p.id DESC
+  LIMIT 1
+) prev ON true
+-- History rows that record a cost or a time arriving without a status change are not transitions.
+WHERE h.change = 'first_seen' OR h.status IS DISTINCT FROM h.previous_status
+`),
+  );
+
+/**
+ * Freshness of the data, one row per source. Each count is its own subquery so that each is
+ * answered from an index (jobs_created_idx, jobs_listed_idx, jobs_unsettled_idx) rather than by
+ * one pass over every job's row.
+ */
+export const syncHealth = sutro
+  .view('sync_health', {
+    source: text('source'),
+    lastSuccessAt: tz('last_success_at'),
+    lastSuccessRunId: bigint('last_success_run_id', { mode: 'number' }),
+    secondsSinceLastSuccess: numeric('seconds_since_last_success'),
+    lastFullPassAt: tz('last_full_pass_at'),
+    secondsSinceLastFullPass: numeric('seconds_since_last_full_pass'),
+    lastRunId: bigint('last_run_id', { mode: 'number' }),
+    lastRunStatus: text('last_run_status'),
+    lastRunStartedAt: tz('last_run_started_at'),
+    lastRunFinishedAt: tz('last_run_finished_at'),
+    lastError: text('last_error'),
+    lastErrorAt: tz('last_error_at'),
+    fullPassUnfinished: boolean('full_pass_unfinished'),
+    jobs: bigint('jobs', { mode: 'number' }),
+    listedJobs: bigint('listed_jobs', { mode: 'number' }),
+    missingJobs: bigint('missing_jobs', { mode: 'number' }),
+    unsettledJobs: bigint('unsettled_jobs', { mode: 'number' }),
+    newestJobCreatedAt: tz('newest_job_created_at'),
+    rejectedRows: bigint('rejected_rows', { mode: 'number' }),
+  })
+  .as(
+    sql.raw(`
+SELECT
+  s.source,
+  s.last_success_at,
+  s.last_success_run_id,
+  extract(epoch FROM now() - s.last_success_at) AS seconds_since_last_success,
+  s.last_full_pass_at,
+  extract(epoch FROM now() - s.last_full_pass_at) AS seconds_since_last_full_pass,
+  r.id AS last_run_id,
+  r.status AS last_run_status,
+  r.started_at AS last_run_started_at,
+  r.finished_at AS last_run_finished_at,
+  s.last_error,
+  s.last_error_at,
+  s.resume_cursor IS NOT NULL AS full_pass_unfinished,
+  c.jobs,
+  c.listed_jobs,
+  c.jobs - c.listed_jobs AS missing_jobs,
+  c.unsettled_jobs,
+  c.newest_job_created_at,
+  c.rejected_rows
+FROM sutro.sync_state s
+LEFT JOIN sutro.sync_runs r ON r.id = s.last_run_id
+CROSS JOIN LATERAL (
+  SELECT
+    (SELECT count(*) FROM sutro.jobs j WHERE j.source = s.source) AS jobs,
+    (SELECT count(*) FROM sutro.jobs j WHERE j.source = s.source AND j.missing_since IS NULL) AS listed_jobs,
+    (SELECT count(*) FROM sutro.jobs j WHERE j.source = s.source AND NOT j.settled) AS unsettled_jobs,
+    (SELECT max(j.datetime_created) FROM sutro.jobs j WHERE j.source = s.source) AS newest_job_created_at,
+    (SELECT count(*) FROM sutro.rejected_jobs x WHERE x.source = s.source) AS rejected_rows
+  -- Keeps the planner from inlining the subqueries, which would count the jobs twice for missing_jobs.
+  OFFSET 0
+) c
+`),
+  );
