@@ -7,6 +7,10 @@
  * measured scenario runs in a child process of its own (worker.ts), the simulator in another
  * (simulator.ts), so that each peak RSS is the scenario's own and the simulator has its own core.
  * Timings are printed, never asserted. See bench/README.md for what each row means.
+ *
+ * One script of about 550 lines, read top to bottom: the arguments, how each scenario is measured,
+ * the tables, then the run. Its parts share the arguments and the scratch database; worker.ts,
+ * simulator.ts, database.ts and report.ts hold what stands alone.
  */
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';

@@ -20,6 +20,10 @@ import { testApi } from '../helpers/sync.js';
  * The analytics views, the docs' example queries, the reader role and `report`, all checked against
  * a database synced from the simulator. Every expected figure is computed here from the simulator's
  * own JSON (never from sutro-sync's parser), money and tokens as exact integers.
+ *
+ * Longer than the other files on purpose: every check here reads the one database the setup below
+ * builds (three syncs of 3,000 jobs, a failed run between them, jobs leaving the API's window) and
+ * the truth computed beside it; cut in four, each file would rebuild both.
  */
 
 const KEY = 'sk_test_analytics';
