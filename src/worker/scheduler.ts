@@ -1,4 +1,4 @@
-import cron, { type ScheduledTask } from 'node-cron';
+import cron from 'node-cron';
 import type { Logger } from '../log.js';
 import type { RunMode } from '../sync/port.js';
 
@@ -6,6 +6,25 @@ export interface Schedules {
   readonly incremental: string;
   readonly full: string;
 }
+
+/** One cron schedule's ticks: node-cron's by default, a test's own to tick without waiting for a clock. */
+export interface Ticks {
+  /** The time of the next tick, for the log line that says when the worker syncs next. */
+  next(): Date | null;
+  stop(): Promise<void>;
+}
+
+export type ScheduleTicks = (expression: string, name: string, onTick: () => void) => Ticks;
+
+const cronTicks: ScheduleTicks = (expression, name, onTick) => {
+  const task = cron.schedule(expression, onTick, { name });
+  return {
+    next: () => task.getNextRun(),
+    stop: async () => {
+      await task.destroy();
+    },
+  };
+};
 
 export interface Scheduler {
   /** Resolves once the run in progress (if any) has finished; no run starts after `stop`. */
@@ -21,8 +40,9 @@ export function startScheduler(
   schedules: Schedules,
   run: (mode: RunMode, trigger: string) => Promise<void>,
   log: Logger,
-  options: { runAtStart: boolean },
+  options: { runAtStart: boolean; ticks?: ScheduleTicks },
 ): Scheduler {
+  const ticks = options.ticks ?? cronTicks;
   let current: Promise<void> | null = null;
   let queued: RunMode | null = null;
   let stopped = false;
@@ -53,16 +73,16 @@ export function startScheduler(
     })();
   };
 
-  const tasks: ScheduledTask[] = [
-    cron.schedule(schedules.incremental, () => request('incremental', 'schedule'), { name: 'incremental' }),
-    cron.schedule(schedules.full, () => request('full', 'schedule-full'), { name: 'full' }),
+  const tasks: Ticks[] = [
+    ticks(schedules.incremental, 'incremental', () => request('incremental', 'schedule')),
+    ticks(schedules.full, 'full', () => request('full', 'schedule-full')),
   ];
   log.info(
     {
       incremental: schedules.incremental,
       full: schedules.full,
-      nextIncremental: tasks[0]?.getNextRun()?.toISOString(),
-      nextFull: tasks[1]?.getNextRun()?.toISOString(),
+      nextIncremental: tasks[0]?.next()?.toISOString(),
+      nextFull: tasks[1]?.next()?.toISOString(),
       notice: `syncing on "${schedules.incremental}" (incremental) and "${schedules.full}" (full pass)`,
     },
     'scheduler started',
@@ -73,7 +93,7 @@ export function startScheduler(
     async stop() {
       stopped = true;
       queued = null;
-      for (const task of tasks) await task.destroy();
+      for (const task of tasks) await task.stop();
       await current;
     },
   };

@@ -4,6 +4,7 @@ import type { TestProject } from 'vitest/node';
 import { migrate } from '../../src/db/migrate.js';
 import { DEFAULT_LIMITS, MIGRATION_LOCK_TIMEOUT_MS } from './limits.js';
 import { findPgBouncer, startPgBouncer, type RunningPgBouncer } from './pgbouncer.js';
+import { ensureFreshBuild } from './fresh-build.js';
 import { startOwnPostgres } from './postgres.js';
 
 declare module 'vitest' {
@@ -54,6 +55,12 @@ async function findServer(): Promise<{ url: string; origin: string; stop: () => 
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const rebuilt = await ensureFreshBuild();
+  if (rebuilt.length > 0) {
+    process.stderr.write(
+      `sutro-sync tests: dist/ was older than ${rebuilt.length} source files; rebuilt it\n`,
+    );
+  }
   const server = await findServer();
   const template = `sutro_test_template_${process.pid}`;
   const admin = new pg.Client({ connectionString: server.url });

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { SQL_TYPE } from '../../src/db/job-columns.js';
+import { JOB_FIELD_NAMES, JOB_FIELDS, type FieldKind } from '../../src/sutro/job-fields.js';
 import { createSyncStore } from '../../src/db/store.js';
 import pg from 'pg';
 import pino from 'pino';
@@ -236,5 +238,57 @@ describe('named statements', () => {
     } finally {
       await pool.end();
     }
+  });
+});
+
+/**
+ * A new value for each field, as the API would send it, whatever the kind; the base job (apiJob)
+ * holds a different one for each.
+ */
+const CHANGED_VALUE: Readonly<Record<FieldKind, unknown>> = {
+  id: 'never-changed',
+  status: 'SUCCEEDED',
+  text: 'changed text',
+  integer: 7,
+  datetime: '2026-10-02T08:09:10.123456Z',
+  json: { changed: ['value', 1] },
+  count: '12345678901',
+  money: '0.042100',
+};
+
+/** The value as PostgreSQL holds it, for an IS NOT DISTINCT FROM against the stored column. */
+const asSql = (kind: FieldKind, value: unknown) => (kind === 'json' ? JSON.stringify(value) : String(value));
+
+describe('history, field by field (the table of fields in sutro/job-fields.ts)', () => {
+  const changeable = JOB_FIELD_NAMES.filter((name) => JOB_FIELDS[name].kind !== 'id');
+
+  it.each(changeable)('a change of %s alone: history exactly when the field is tracked', async (field) => {
+    const { kind, tracked } = JOB_FIELDS[field];
+    const id = `history-${field}`;
+    const runId = await newRun();
+    await store.writePage(page(runId, [job(apiJob(id))]));
+    const result = await store.writePage(page(runId, [job(apiJob(id, { [field]: CHANGED_VALUE[kind] }))]));
+    expect(result).toMatchObject({ inserted: 0, updated: 1, historyRows: tracked ? 1 : 0 });
+
+    const type = SQL_TYPE[kind];
+    const stored = await count(
+      `SELECT count(*)::int AS n FROM sutro.jobs WHERE job_id = $1 AND ${field} IS NOT DISTINCT FROM $2::${type}`,
+      [id, asSql(kind, CHANGED_VALUE[kind])],
+    );
+    expect(stored).toBe(1);
+    const history = await db.pool.query<{
+      change: string;
+      changed_fields: string[];
+      holds_new_value: boolean | null;
+    }>(
+      `SELECT change, changed_fields,
+              ${tracked ? `${field} IS NOT DISTINCT FROM $2::${type}` : 'NULL::boolean'} AS holds_new_value
+         FROM sutro.job_history WHERE job_id = $1 ORDER BY id`,
+      tracked ? [id, asSql(kind, CHANGED_VALUE[kind])] : [id],
+    );
+    expect(history.rows).toEqual([
+      { change: 'first_seen', changed_fields: [], holds_new_value: tracked ? false : null },
+      ...(tracked ? [{ change: 'changed', changed_fields: [field], holds_new_value: true }] : []),
+    ]);
   });
 });
