@@ -68,11 +68,15 @@ export interface PageWrite {
   readonly pass: { readonly runId: number; readonly nextCursor: string | null } | null;
 }
 
-export interface PageResult {
+/** What became of the jobs of a page, or of a run: the counters sutro.sync_runs keeps. */
+export interface JobCounts {
   readonly inserted: number;
   readonly updated: number;
   readonly unchanged: number;
   readonly rejected: number;
+}
+
+export interface PageResult extends JobCounts {
   readonly historyRows: number;
   /** Jobs PostgreSQL refused to store, dead-lettered (and counted in `rejected`) with its error. */
   readonly refused: readonly { readonly jobId: string; readonly reason: string }[];

@@ -24,6 +24,7 @@ import {
   summarizeRun,
   SyncRunError,
   type RunSummary,
+  type RunTotals,
   type SyncDependencies,
   type SyncOptions,
   type UnrecordedEnd,
@@ -49,7 +50,7 @@ export class Run {
   private previousOldest: number | null = null;
   /** Jobs of the page before, whose repeats on this page are no inversion (see newestUnrepeated). */
   private previousPage: readonly Job[] = [];
-  private totals = {
+  private totals: { -readonly [K in keyof RunTotals]: RunTotals[K] } = {
     pages: 0,
     seen: 0,
     inserted: 0,

@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import type { JobsApi } from '../sutro/client.js';
 import type { SchemaDrift } from './drift.js';
-import type { Lease, LeaseHolder, RunMode, RunOutcome, StopReason, SyncStore } from './port.js';
+import type { JobCounts, Lease, LeaseHolder, RunMode, RunOutcome, StopReason, SyncStore } from './port.js';
 
 /** What a sync run is asked to do, what it needs, and what it reports: the engine's vocabulary. */
 
@@ -29,23 +29,23 @@ export interface SyncOptions {
  */
 export const INCREMENTAL_DEFAULTS = { maxById: 50 };
 
-export interface RunSummary {
+/** A run's counters as it goes. */
+export interface RunTotals extends JobCounts {
+  readonly pages: number;
+  readonly seen: number;
+  readonly historyRows: number;
+  /** Unsettled jobs fetched by id instead of paging down to them. */
+  readonly refreshedById: number;
+}
+
+export interface RunSummary extends RunTotals {
   readonly runId: number;
   readonly source: string;
   readonly status: RunOutcome['status'];
   readonly mode: RunMode;
   readonly requestedMode: RunMode;
   readonly stopReason: StopReason;
-  readonly pages: number;
-  readonly seen: number;
-  readonly inserted: number;
-  readonly updated: number;
-  readonly unchanged: number;
-  readonly rejected: number;
-  readonly historyRows: number;
   readonly markedMissing: number;
-  /** Unsettled jobs fetched by id instead of paging down to them. */
-  readonly refreshedById: number;
   readonly resumedFromRunId: number | null;
   readonly floor: Date | null;
   readonly durationMs: number;
@@ -91,15 +91,11 @@ export interface SyncDependencies {
   readonly driftWarnings?: Set<string>;
 }
 
-export interface PageProgress {
+export interface PageProgress extends JobCounts {
   readonly runId: number;
   readonly page: number;
   readonly listed: number;
-  readonly inserted: number;
-  readonly updated: number;
-  readonly unchanged: number;
-  readonly rejected: number;
-  readonly totals: { readonly pages: number; readonly seen: number };
+  readonly totals: Pick<RunTotals, 'pages' | 'seen'>;
 }
 
 /** An error of a run, with where it happened; `cause` holds the original. */
