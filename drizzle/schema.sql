@@ -61,12 +61,10 @@ TABLE sutro.jobs
   first_run_id bigint
   last_changed_run_id bigint
   CONSTRAINT jobs_source_job_id_pk PRIMARY KEY (source, job_id)
-  CREATE INDEX jobs_created_day_idx ON sutro.jobs USING btree ((((datetime_created AT TIME ZONE 'UTC'::text))::date), source, datetime_created, model, status, num_rows, input_tokens, output_tokens, job_cost, cost_estimate)
   CREATE INDEX jobs_created_idx ON sutro.jobs USING btree (source, datetime_created)
-  CREATE INDEX jobs_listed_idx ON sutro.jobs USING btree (source) WHERE (missing_since IS NULL)
+  CREATE INDEX jobs_day_cost_idx ON sutro.jobs USING btree (source, (((datetime_created AT TIME ZONE 'UTC'::text))::date), job_cost DESC NULLS LAST)
   CREATE INDEX jobs_model_created_idx ON sutro.jobs USING btree (model, datetime_created)
   CREATE UNIQUE INDEX jobs_source_job_id_pk ON sutro.jobs USING btree (source, job_id)
-  CREATE INDEX jobs_succeeded_run_idx ON sutro.jobs USING btree (source, model, datetime_started, datetime_completed) WHERE (status = 'SUCCEEDED'::text)
   CREATE INDEX jobs_unsettled_idx ON sutro.jobs USING btree (source, datetime_created) WHERE (NOT settled)
 
 TABLE sutro.rejected_jobs
@@ -86,6 +84,14 @@ TABLE sutro.rejected_jobs
   CONSTRAINT rejected_jobs_pkey PRIMARY KEY (id)
   CREATE UNIQUE INDEX rejected_jobs_pkey ON sutro.rejected_jobs USING btree (id)
   CREATE UNIQUE INDEX rejected_jobs_source_hash_idx ON sutro.rejected_jobs USING btree (source, raw_hash)
+
+TABLE sutro.run_time_rollup
+  -- Succeeded jobs per source, model and run-time bucket (bucket 0: under a second; b >= 1: from 2^((b-1)/8) to 2^(b/8) seconds), kept by the sync: the sketch of model_usage's percentiles.
+  source text NOT NULL
+  model text
+  bucket smallint NOT NULL
+  jobs bigint NOT NULL DEFAULT 0
+  CREATE UNIQUE INDEX run_time_rollup_key_idx ON sutro.run_time_rollup USING btree (source, bucket, COALESCE(model, ''::text), ((model IS NULL)))
 
 TABLE sutro.sync_leases
   source text NOT NULL
@@ -147,6 +153,29 @@ TABLE sutro.sync_state
   CONSTRAINT sync_state_pkey PRIMARY KEY (source)
   CREATE UNIQUE INDEX sync_state_pkey ON sutro.sync_state USING btree (source)
 
+TABLE sutro.usage_rollup
+  -- Sums of the jobs per source, UTC day of creation (-infinity: no creation time), model and status, kept by the sync in the same transaction as the jobs; read through daily_usage, model_usage and sync_health.
+  source text NOT NULL
+  day date NOT NULL
+  model text
+  status text NOT NULL
+  jobs bigint NOT NULL DEFAULT 0
+  jobs_with_cost bigint NOT NULL DEFAULT 0
+  jobs_with_input_tokens bigint NOT NULL DEFAULT 0
+  jobs_with_output_tokens bigint NOT NULL DEFAULT 0
+  num_rows numeric NOT NULL DEFAULT '0'::numeric
+  input_tokens numeric NOT NULL DEFAULT '0'::numeric
+  output_tokens numeric NOT NULL DEFAULT '0'::numeric
+  cost_usd numeric NOT NULL DEFAULT '0'::numeric
+  cost_estimate_usd numeric NOT NULL DEFAULT '0'::numeric
+  costed_tokens numeric NOT NULL DEFAULT '0'::numeric
+  queued_jobs bigint NOT NULL DEFAULT 0
+  queue_seconds numeric NOT NULL DEFAULT '0'::numeric
+  timed_jobs bigint NOT NULL DEFAULT 0
+  run_seconds numeric NOT NULL DEFAULT '0'::numeric
+  missing_jobs bigint NOT NULL DEFAULT 0
+  CREATE UNIQUE INDEX usage_rollup_key_idx ON sutro.usage_rollup USING btree (source, day, status, COALESCE(model, ''::text), ((model IS NULL)))
+
 VIEW sutro.daily_usage
   -- Usage per source, UTC day of creation, model and status: jobs, rows, tokens, cost and estimated cost. Days without jobs have no rows. Jobs without a creation time are counted under day NULL, so the rows add up to the whole table.
   source text
@@ -174,19 +203,19 @@ VIEW sutro.daily_usage
   jobs_with_cost bigint
     -- How many of the jobs have a job_cost (count); less than jobs while costs are still to come.
   AS SELECT source,
-      (datetime_created AT TIME ZONE 'UTC'::text)::date AS day,
+      NULLIF(day, '-infinity'::date) AS day,
       model,
       status,
-      count(*) AS jobs,
-      COALESCE(sum(num_rows), 0::numeric) AS num_rows,
-      COALESCE(sum(input_tokens), 0::numeric) AS input_tokens,
-      COALESCE(sum(output_tokens), 0::numeric) AS output_tokens,
-      COALESCE(sum(input_tokens), 0::numeric) + COALESCE(sum(output_tokens), 0::numeric) AS total_tokens,
-      COALESCE(sum(job_cost), 0::numeric) AS cost_usd,
-      COALESCE(sum(cost_estimate), 0::numeric) AS cost_estimate_usd,
-      count(job_cost) AS jobs_with_cost
-     FROM sutro.jobs j
-    GROUP BY source, ((datetime_created AT TIME ZONE 'UTC'::text)::date), model, status;
+      jobs,
+      num_rows,
+      input_tokens,
+      output_tokens,
+      input_tokens + output_tokens AS total_tokens,
+      cost_usd,
+      cost_estimate_usd,
+      jobs_with_cost
+     FROM sutro.usage_rollup u
+    WHERE jobs <> 0;
 
 VIEW sutro.job_facts
   -- One row per stored job (sutro.jobs) with derived figures: durations in seconds, total tokens, cost per million tokens, estimate error, UTC day, terminal and still-listed flags. Money in USD, durations in seconds, counts in tokens or rows.
@@ -383,43 +412,51 @@ VIEW sutro.model_usage
   avg_run_seconds numeric
     -- Average seconds from start to completion of SUCCEEDED jobs (seconds).
   median_run_seconds numeric
-    -- Median seconds from start to completion of SUCCEEDED jobs (seconds, interpolated: percentile_cont 0.5).
+    -- Median seconds from start to completion of SUCCEEDED jobs (seconds, estimated from run-time buckets 9% wide: within 19% of percentile_cont 0.5, usually within a few percent).
   p95_run_seconds numeric
-    -- 95th percentile of seconds from start to completion of SUCCEEDED jobs (seconds, interpolated: percentile_cont 0.95).
+    -- 95th percentile of seconds from start to completion of SUCCEEDED jobs (seconds, estimated from run-time buckets 9% wide: within 19% of percentile_cont 0.95, usually within a few percent).
   first_job_created_at timestamp with time zone
     -- Creation time of the oldest stored job of the model (timestamptz).
   last_job_created_at timestamp with time zone
     -- Creation time of the newest stored job of the model (timestamptz).
   AS WITH totals AS (
-           SELECT j.source,
-              j.model,
-              count(*) AS jobs,
-              count(*) FILTER (WHERE j.status = 'SUCCEEDED'::text) AS succeeded_jobs,
-              count(*) FILTER (WHERE j.status = 'FAILED'::text) AS failed_jobs,
-              count(*) FILTER (WHERE j.status = 'CANCELLED'::text) AS cancelled_jobs,
-              count(*) FILTER (WHERE j.status <> ALL (ARRAY['SUCCEEDED'::text, 'FAILED'::text, 'CANCELLED'::text])) AS unfinished_jobs,
-              COALESCE(sum(j.num_rows), 0::numeric) AS num_rows,
-              COALESCE(sum(j.input_tokens), 0::numeric) AS input_tokens,
-              COALESCE(sum(j.output_tokens), 0::numeric) AS output_tokens,
-              COALESCE(sum(j.job_cost), 0::numeric) AS cost_usd,
-              COALESCE(sum(j.cost_estimate), 0::numeric) AS cost_estimate_usd,
-              count(j.job_cost) AS jobs_with_cost,
-              count(j.input_tokens) AS jobs_with_input_tokens,
-              count(j.output_tokens) AS jobs_with_output_tokens,
-              sum(COALESCE(j.input_tokens, 0::bigint) + COALESCE(j.output_tokens, 0::bigint)) FILTER (WHERE j.job_cost IS NOT NULL) AS costed_tokens,
-              avg(date_part('epoch'::text, j.datetime_started - j.datetime_created)) AS avg_queue_seconds,
-              avg(date_part('epoch'::text, j.datetime_completed - j.datetime_started)) FILTER (WHERE j.status = 'SUCCEEDED'::text) AS avg_run_seconds,
-              min(j.datetime_created) AS first_job_created_at,
-              max(j.datetime_created) AS last_job_created_at
-             FROM sutro.jobs j
-            GROUP BY j.source, j.model
+           SELECT u.source,
+              u.model,
+              sum(u.jobs)::bigint AS jobs,
+              COALESCE(sum(u.jobs) FILTER (WHERE u.status = 'SUCCEEDED'::text), 0::numeric)::bigint AS succeeded_jobs,
+              COALESCE(sum(u.jobs) FILTER (WHERE u.status = 'FAILED'::text), 0::numeric)::bigint AS failed_jobs,
+              COALESCE(sum(u.jobs) FILTER (WHERE u.status = 'CANCELLED'::text), 0::numeric)::bigint AS cancelled_jobs,
+              COALESCE(sum(u.jobs) FILTER (WHERE u.status <> ALL (ARRAY['SUCCEEDED'::text, 'FAILED'::text, 'CANCELLED'::text])), 0::numeric)::bigint AS unfinished_jobs,
+              sum(u.num_rows) AS num_rows,
+              sum(u.input_tokens) AS input_tokens,
+              sum(u.output_tokens) AS output_tokens,
+              sum(u.cost_usd) AS cost_usd,
+              sum(u.cost_estimate_usd) AS cost_estimate_usd,
+              sum(u.jobs_with_cost) AS jobs_with_cost,
+              sum(u.jobs_with_input_tokens) AS jobs_with_input_tokens,
+              sum(u.jobs_with_output_tokens) AS jobs_with_output_tokens,
+              sum(u.costed_tokens) AS costed_tokens,
+              sum(u.queue_seconds) / NULLIF(sum(u.queued_jobs), 0::numeric) AS avg_queue_seconds,
+              sum(u.run_seconds) FILTER (WHERE u.status = 'SUCCEEDED'::text) / NULLIF(sum(u.timed_jobs) FILTER (WHERE u.status = 'SUCCEEDED'::text), 0::numeric) AS avg_run_seconds
+             FROM sutro.usage_rollup u
+            WHERE u.jobs <> 0
+            GROUP BY u.source, u.model
+          ), run_buckets AS (
+           SELECT b.source,
+              b.model,
+              b.bucket,
+              b.jobs,
+              sum(b.jobs) OVER (PARTITION BY b.source, b.model ORDER BY b.bucket) - b.jobs::numeric AS below,
+              sum(b.jobs) OVER (PARTITION BY b.source, b.model) AS total
+             FROM sutro.run_time_rollup b
+            WHERE b.jobs > 0
           ), run_percentiles AS (
-           SELECT j.source,
-              j.model,
-              percentile_cont(ARRAY[0.5, 0.95]::double precision[]) WITHIN GROUP (ORDER BY (date_part('epoch'::text, j.datetime_completed - j.datetime_started))) AS run_seconds
-             FROM sutro.jobs j
-            WHERE j.status = 'SUCCEEDED'::text AND j.datetime_started IS NOT NULL AND j.datetime_completed IS NOT NULL
-            GROUP BY j.source, j.model
+           SELECT r.source,
+              r.model,
+              max(sutro.run_time_estimate(r.bucket::integer, (0.5 * (r.total - 1::numeric) - r.below + 0.5) / r.jobs::numeric)) FILTER (WHERE (0.5 * (r.total - 1::numeric)) >= r.below AND (0.5 * (r.total - 1::numeric)) < (r.below + r.jobs::numeric)) AS median,
+              max(sutro.run_time_estimate(r.bucket::integer, (0.95 * (r.total - 1::numeric) - r.below + 0.5) / r.jobs::numeric)) FILTER (WHERE (0.95 * (r.total - 1::numeric)) >= r.below AND (0.95 * (r.total - 1::numeric)) < (r.below + r.jobs::numeric)) AS p95
+             FROM run_buckets r
+            GROUP BY r.source, r.model
           )
    SELECT t.source,
       t.model,
@@ -435,18 +472,35 @@ VIEW sutro.model_usage
       t.input_tokens + t.output_tokens AS total_tokens,
       t.cost_usd,
       t.cost_estimate_usd,
-      t.cost_usd / NULLIF(t.jobs_with_cost, 0)::numeric AS avg_cost_usd,
-      t.input_tokens / NULLIF(t.jobs_with_input_tokens, 0)::numeric AS avg_input_tokens,
-      t.output_tokens / NULLIF(t.jobs_with_output_tokens, 0)::numeric AS avg_output_tokens,
+      t.cost_usd / NULLIF(t.jobs_with_cost, 0::numeric) AS avg_cost_usd,
+      t.input_tokens / NULLIF(t.jobs_with_input_tokens, 0::numeric) AS avg_input_tokens,
+      t.output_tokens / NULLIF(t.jobs_with_output_tokens, 0::numeric) AS avg_output_tokens,
       t.cost_usd * 1000000::numeric / NULLIF(t.costed_tokens, 0::numeric) AS cost_per_million_tokens,
-      round(t.avg_queue_seconds::numeric, 6) AS avg_queue_seconds,
-      round(t.avg_run_seconds::numeric, 6) AS avg_run_seconds,
-      round(p.run_seconds[1]::numeric, 6) AS median_run_seconds,
-      round(p.run_seconds[2]::numeric, 6) AS p95_run_seconds,
-      t.first_job_created_at,
-      t.last_job_created_at
+      round(t.avg_queue_seconds, 6) AS avg_queue_seconds,
+      round(t.avg_run_seconds, 6) AS avg_run_seconds,
+      round(p.median, 6) AS median_run_seconds,
+      round(p.p95, 6) AS p95_run_seconds,
+      c.first_job_created_at,
+      c.last_job_created_at
      FROM totals t
-       LEFT JOIN run_percentiles p ON p.source = t.source AND NOT p.model IS DISTINCT FROM t.model;
+       LEFT JOIN run_percentiles p ON p.source = t.source AND NOT p.model IS DISTINCT FROM t.model
+       CROSS JOIN LATERAL ( SELECT
+                  CASE
+                      WHEN t.model IS NULL THEN ( SELECT min(j.datetime_created) AS min
+                         FROM sutro.jobs j
+                        WHERE j.model IS NULL AND j.source = t.source)
+                      ELSE ( SELECT min(j.datetime_created) AS min
+                         FROM sutro.jobs j
+                        WHERE j.model = t.model AND j.source = t.source)
+                  END AS first_job_created_at,
+                  CASE
+                      WHEN t.model IS NULL THEN ( SELECT max(j.datetime_created) AS max
+                         FROM sutro.jobs j
+                        WHERE j.model IS NULL AND j.source = t.source)
+                      ELSE ( SELECT max(j.datetime_created) AS max
+                         FROM sutro.jobs j
+                        WHERE j.model = t.model AND j.source = t.source)
+                  END AS last_job_created_at) c;
 
 VIEW sutro.sync_health
   -- Freshness of the data, one row per source: the last successful sync and its age in seconds, the last run, the last error, and how many job and rejected rows are stored.
@@ -509,12 +563,12 @@ VIEW sutro.sync_health
       c.rejected_rows
      FROM sutro.sync_state s
        LEFT JOIN sutro.sync_runs r ON r.id = s.last_run_id
-       CROSS JOIN LATERAL ( SELECT ( SELECT count(*) AS count
-                     FROM sutro.jobs j
-                    WHERE j.source = s.source) AS jobs,
-              ( SELECT count(*) AS count
-                     FROM sutro.jobs j
-                    WHERE j.source = s.source AND j.missing_since IS NULL) AS listed_jobs,
+       CROSS JOIN LATERAL ( SELECT ( SELECT COALESCE(sum(u.jobs), 0::numeric)::bigint AS "coalesce"
+                     FROM sutro.usage_rollup u
+                    WHERE u.source = s.source) AS jobs,
+              ( SELECT COALESCE(sum(u.jobs - u.missing_jobs), 0::numeric)::bigint AS "coalesce"
+                     FROM sutro.usage_rollup u
+                    WHERE u.source = s.source) AS listed_jobs,
               ( SELECT count(*) AS count
                      FROM sutro.jobs j
                     WHERE j.source = s.source AND NOT j.settled) AS unsettled_jobs,
@@ -537,6 +591,22 @@ AS $function$
     WHEN 'datetime_created' THEN datetime_created
     ELSE observed_at
   END
+$function$
+
+CREATE OR REPLACE FUNCTION sutro.run_time_bucket(seconds numeric)
+ RETURNS smallint
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  SELECT CASE WHEN seconds < 1 THEN 0 ELSE 1 + floor(8 * log(2, seconds)) END::smallint
+$function$
+
+CREATE OR REPLACE FUNCTION sutro.run_time_estimate(bucket integer, fraction numeric)
+ RETURNS numeric
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  SELECT CASE WHEN bucket = 0 THEN fraction ELSE power(2::numeric, (bucket - 1 + fraction) / 8) END
 $function$
 
 CREATE OR REPLACE FUNCTION sutro.status_time_source(status text, change text, datetime_created timestamp with time zone, datetime_started timestamp with time zone, datetime_completed timestamp with time zone)

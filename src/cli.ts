@@ -11,6 +11,7 @@ import { formatTable } from './format.js';
 import { runDemo } from './commands/demo.js';
 import { runExplore } from './commands/explore.js';
 import { runDoctor } from './commands/doctor.js';
+import { runRebuildRollups } from './commands/rebuild-rollups.js';
 import { collectBehaviour, collectFault, runSimulatorCommand } from './commands/simulate.js';
 import { runService } from './worker/service.js';
 import { handleShutdownSignals } from './worker/shutdown.js';
@@ -345,6 +346,26 @@ function program(setExit: (code: number) => void): Command {
       'keep the database up for psql or a BI tool (the embedded one stops with the last sutro-sync process) and print how to connect',
     )
     .action(async () => setExit(await runExplore(context())));
+
+  cli
+    .command('rebuild-rollups')
+    .description(
+      "compute a source's rollups (what the analytics views and report read) anew from its jobs; the sync keeps them by itself",
+    )
+    .option('--source <name>', 'the account [default: SUTRO_SOURCE]')
+    .option(
+      '--wait <seconds>',
+      'wait this long for a sync of the source in progress, then exit 1',
+      positiveInt('--wait'),
+      DEFAULT_WAIT_SECONDS,
+    )
+    .action(async (options: { source?: string; wait: number }) => {
+      const outcome = await runRebuildRollups(context(), {
+        waitSeconds: options.wait,
+        ...(options.source ? { source: options.source } : {}),
+      });
+      setExit(outcome === 'ok' ? EXIT.ok : EXIT.syncFailed);
+    });
 
   cli
     .command('doctor')

@@ -122,14 +122,23 @@ SELECT d.day::text AS day,
   ) u ON u.day = d.day
  ORDER BY d.day`;
 
+/**
+ * The costliest jobs of the period: each day's costliest first, through jobs_day_cost_idx (one probe
+ * per day), then the best of those. Sorting every job of a month by cost took 1.2 s at a million jobs.
+ */
 const TOP_JOBS = `
-SELECT job_id, name, model, status, day::text AS day,
-       input_tokens::text AS input_tokens, output_tokens::text AS output_tokens,
-       total_tokens::text AS total_tokens, job_cost::text AS cost_usd,
-       cost_estimate::text AS cost_estimate_usd, run_seconds::text AS run_seconds
-  FROM sutro.job_facts
- WHERE ${PERIOD} AND job_cost IS NOT NULL
- ORDER BY job_cost DESC, job_id
+SELECT f.job_id, f.name, f.model, f.status, f.day::text AS day,
+       f.input_tokens::text AS input_tokens, f.output_tokens::text AS output_tokens,
+       f.total_tokens::text AS total_tokens, f.job_cost::text AS cost_usd,
+       f.cost_estimate::text AS cost_estimate_usd, f.run_seconds::text AS run_seconds
+  FROM generate_series(0, $3::date - $2::date) AS n
+ CROSS JOIN LATERAL (
+   SELECT * FROM sutro.job_facts
+    WHERE source = $1 AND day = $2::date + n AND job_cost IS NOT NULL
+    ORDER BY job_cost DESC NULLS LAST, job_id
+    LIMIT $4
+ ) f
+ ORDER BY f.job_cost DESC, f.job_id
  LIMIT $4`;
 
 const FRESHNESS = `

@@ -10,6 +10,7 @@ import type { Lease, PageResult, PageWrite } from '../sync/port.js';
 import type { DatabaseLimits } from './errors.js';
 import { recordValue, SQL_TYPE } from './job-columns.js';
 import { fencedTransaction } from './lease.js';
+import { applyChangesSql, ROLLUP_INPUTS } from './rollups.js';
 import type { NamedStatements } from './named-statements.js';
 import { inTransaction } from './transaction.js';
 
@@ -31,6 +32,11 @@ const API_COLUMNS = [...JOB_FIELD_NAMES.filter((name) => name !== 'job_id'), 'ra
 /** The fields whose change is history: what a job did and what it cost. */
 const TRACKED = TRACKED_FIELD_NAMES;
 
+/** What the statement reads of a job before and after its write: its history and its rollups. */
+const JOB_STATE = [...new Set<string>([...TRACKED, ...ROLLUP_INPUTS])];
+
+const ROLLUP_CHANGES = applyChangesSql('SELECT * FROM changes');
+
 const changedFields = TRACKED.map((f) => `CASE WHEN p.${f} IS DISTINCT FROM w.${f} THEN '${f}' END`).join(
   ', ',
 );
@@ -50,6 +56,8 @@ const changedFields = TRACKED.map((f) => `CASE WHEN p.${f} IS DISTINCT FROM w.${
  *   is what keeps a no-change run at zero writes. The DO UPDATE's WHERE repeats the test for a row
  *   that another transaction changed in between. `xmax = 0` tells an inserted row from an updated one.
  * - `history` appends a row per job first seen or whose tracked fields changed.
+ * - `changes`, `usage` and `run_time` move each written job's contribution to the rollups from its
+ *   old group to its new one (rollups.ts), so that they change with the jobs or not at all.
  * - `seen` records, when the page belongs to a full pass, the ids it listed of jobs stored before
  *   the page: only those can be marked missing when the pass ends (see finishRun), so a first load
  *   writes no sightings at all. Rejected rows count as listed. `checkpoint` saves where the pass
@@ -62,7 +70,7 @@ const changedFields = TRACKED.map((f) => `CASE WHEN p.${f} IS DISTINCT FROM w.${
 const writePageSql = (incoming: string) => `
 WITH incoming AS (${incoming}),
 previous AS (
-  SELECT p.job_id, p.raw, p.missing_since, ${TRACKED.map((f) => `p.${f}`).join(', ')}
+  SELECT p.job_id, p.raw, ${JOB_STATE.map((f) => `p.${f}`).join(', ')}
   FROM incoming i
   CROSS JOIN LATERAL (SELECT * FROM sutro.jobs j WHERE j.source = $1 AND j.job_id = i.job_id LIMIT 1) p
 ),
@@ -78,7 +86,18 @@ written AS (
     last_changed_run_id = excluded.last_changed_run_id,
     missing_since = NULL
   WHERE j.raw IS DISTINCT FROM excluded.raw OR j.missing_since IS NOT NULL
-  RETURNING j.job_id, (j.xmax = 0) AS inserted, ${TRACKED.map((f) => `j.${f}`).join(', ')}
+  RETURNING j.job_id, (j.xmax = 0) AS inserted, ${JOB_STATE.map((f) => `j.${f}`).join(', ')}
+),
+-- What the rollups hold of each written job: its new state counts, its old one no longer does.
+changes AS (
+  SELECT 1 AS sign, ${ROLLUP_INPUTS.map((f) => `w.${f}`).join(', ')} FROM written w
+  UNION ALL
+  SELECT -1, ${ROLLUP_INPUTS.map((f) => `p.${f}`).join(', ')}
+  FROM previous p JOIN written w ON w.job_id = p.job_id
+),
+usage AS (${ROLLUP_CHANGES.usage}
+),
+run_time AS (${ROLLUP_CHANGES.runTime}
 ),
 history AS (
   INSERT INTO sutro.job_history (source, job_id, run_id, change, changed_fields, previous_status,

@@ -6,6 +6,7 @@ import { redactSecrets } from '../redact.js';
 import type { Lease, RunMode, RunOutcome, RunStart, SyncStateRow } from '../sync/port.js';
 import type { DatabaseLimits } from './errors.js';
 import { fencedTransaction, RELEASE_LEASE } from './lease.js';
+import { applyChangesSql, ROLLUP_INPUTS } from './rollups.js';
 import { syncLeases, syncRuns, syncState } from './schema.js';
 import { inTransaction } from './transaction.js';
 
@@ -25,6 +26,27 @@ function storableError(error: string | null): string | null {
 /** What a run left `running` is said to have become, when the next run finds it. */
 const ABANDONED =
   'its process stopped, or lost the database, before finishing it: its lease lapsed and a later run took the source over';
+
+/**
+ * Marks the jobs a complete pass did not list, and counts them missing in the rollups, in one
+ * statement (rollups.ts). $1 source, $2 the pass's run id.
+ */
+const MARK_MISSING = `
+WITH marked AS (
+  UPDATE sutro.jobs j SET missing_since = now()
+   WHERE j.source = $1 AND j.missing_since IS NULL
+     AND (j.first_run_id IS NULL OR j.first_run_id < $2)
+     AND NOT EXISTS (SELECT 1 FROM sutro.full_pass_seen s WHERE s.pass_run_id = $2 AND s.job_id = j.job_id)
+  RETURNING ${ROLLUP_INPUTS.map((f) => `j.${f}`).join(', ')}
+),
+changes AS (
+  SELECT 1 AS sign, ${ROLLUP_INPUTS.map((f) => `m.${f}`).join(', ')} FROM marked m
+  UNION ALL
+  SELECT -1, ${ROLLUP_INPUTS.map((f) => (f === 'missing_since' ? 'NULL::timestamptz' : `m.${f}`)).join(', ')} FROM marked m
+),
+usage AS (${applyChangesSql('SELECT * FROM changes').usage}
+)
+SELECT count(*)::int AS marked FROM marked`;
 
 /** Called with the lease just taken, so any run still marked running for the source is dead. */
 export function recoverStaleRuns(pool: pg.Pool, limits: DatabaseLimits, lease: Lease): Promise<number[]> {
@@ -138,14 +160,8 @@ export function finishRun(
       // Jobs a complete pass did not list have left the API's window; they stay, marked. A job
       // first stored by a run of this pass (run ids grow, and no other run of the source happens
       // until the pass ends) was listed by it, so only older jobs have sightings to check.
-      const marked = await client.query(
-        `UPDATE sutro.jobs j SET missing_since = now()
-          WHERE j.source = $1 AND j.missing_since IS NULL
-            AND (j.first_run_id IS NULL OR j.first_run_id < $2)
-            AND NOT EXISTS (SELECT 1 FROM sutro.full_pass_seen s WHERE s.pass_run_id = $2 AND s.job_id = j.job_id)`,
-        [source, passRunId],
-      );
-      markedMissing = marked.rowCount ?? 0;
+      const marked = await client.query<{ marked: number }>(MARK_MISSING, [source, passRunId]);
+      markedMissing = marked.rows[0]?.marked ?? 0;
     }
     const succeeded = outcome.status === 'succeeded';
     if (succeeded && passRunId !== null) {

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { jobFieldColumns, trackedFieldColumns, tz } from './job-columns.js';
+import { measureColumns, MODEL_KEY, runTimeColumns, usageKeyColumns } from './rollups.js';
 import {
   bigint,
   bigserial,
@@ -56,40 +57,15 @@ export const jobs = sutro.table(
       .on(t.source, t.datetimeCreated)
       .where(sql`NOT settled`),
     /**
-     * daily_usage and job_facts are filtered by the UTC day of creation. The index carries every
-     * column daily_usage reads, so that a range of days is read from the index alone: at a million
-     * jobs the rows of sutro.jobs are wide (raw jsonb sits inline, about 1 kB a job), and 30 days of
-     * them took 1.2 s to read from the heap against 0.36 s from the index (EXPLAIN ANALYZE, 326,000
-     * jobs in the range). datetime_created is in it because PostgreSQL scans an expression index
-     * index-only only when the columns the expression reads are in the index too. The day comes
-     * first, not the source, so that queries over all sources use it as well. The other columns are
-     * keys rather than INCLUDE columns because Drizzle cannot declare INCLUDE; a scan reads them
-     * from the leaves either way.
+     * The costliest jobs of a period: a probe per day of the period (see db/analytics.ts) reads each
+     * day's costliest jobs first. job_facts' filters on a source and a range of days use it too.
      */
-    index('jobs_created_day_idx').using(
+    index('jobs_day_cost_idx').using(
       'btree',
-      sql`((datetime_created AT TIME ZONE 'UTC')::date)`,
       t.source,
-      t.datetimeCreated,
-      t.model,
-      t.status,
-      t.numRows,
-      t.inputTokens,
-      t.outputTokens,
-      t.jobCost,
-      t.costEstimate,
+      sql`((datetime_created AT TIME ZONE 'UTC')::date)`,
+      sql`job_cost DESC NULLS LAST`,
     ),
-    /**
-     * model_usage's run-time percentiles: an index-only scan hands them every model's succeeded jobs
-     * in group order, where a plain view would otherwise sort the whole table on disk.
-     */
-    index('jobs_succeeded_run_idx')
-      .on(t.source, t.model, t.datetimeStarted, t.datetimeCompleted)
-      .where(sql`status = 'SUCCEEDED'`),
-    /** sync_health counts the jobs the API still lists; they are the few inside its 90-day window. */
-    index('jobs_listed_idx')
-      .on(t.source)
-      .where(sql`missing_since IS NULL`),
   ],
 );
 
@@ -230,6 +206,25 @@ export const fullPassSeen = sutro.table(
   },
   (t) => [primaryKey({ columns: [t.passRunId, t.jobId] })],
 );
+
+/** The sums the analytics views read, per source, UTC day of creation, model and status (rollups.ts). */
+export const usageRollup = sutro.table('usage_rollup', { ...usageKeyColumns(), ...measureColumns() }, (t) => [
+  uniqueIndex('usage_rollup_key_idx').on(
+    t.source,
+    t.day,
+    t.status,
+    ...MODEL_KEY.map((expression) => sql.raw(expression)),
+  ),
+]);
+
+/** Succeeded jobs per source, model and run-time bucket: the sketch of model_usage's percentiles (rollups.ts). */
+export const runTimeRollup = sutro.table('run_time_rollup', runTimeColumns(), (t) => [
+  uniqueIndex('run_time_rollup_key_idx').on(
+    t.source,
+    t.bucket,
+    ...MODEL_KEY.map((expression) => sql.raw(expression)),
+  ),
+]);
 
 /** Dead-letter queue: rows of a page that failed validation, once per distinct raw row. */
 export const rejectedJobs = sutro.table(

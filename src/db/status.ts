@@ -68,8 +68,9 @@ export function readStatus(
       [source],
     );
     const counts = await client.query<{ status: string; jobs: number; missing: number }>(
-      `SELECT status, count(*)::int AS jobs, count(*) FILTER (WHERE missing_since IS NOT NULL)::int AS missing
-         FROM sutro.jobs WHERE source = $1 GROUP BY status ORDER BY jobs DESC`,
+      // From the rollup (rollups.ts): counting a million jobs by status would read every one.
+      `SELECT status, sum(jobs)::int AS jobs, sum(missing_jobs)::int AS missing
+         FROM sutro.usage_rollup WHERE source = $1 GROUP BY status HAVING sum(jobs) <> 0 ORDER BY jobs DESC, status`,
       [source],
     );
     const rejected = await client.query<{ n: number }>(
