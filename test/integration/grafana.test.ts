@@ -1,0 +1,533 @@
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { grantReader } from '../../src/db/grants.js';
+import { SimulatedAccount, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
+import { runSync } from '../../src/sync/engine.js';
+import { createTestDatabase, silentLog, type TestDatabase } from '../helpers/database.js';
+import {
+  expandGrafanaSql,
+  resolveTimeRange,
+  type TimeRange,
+  type VariableValue,
+} from '../helpers/grafana-macros.js';
+import { DEFAULT_LIMITS, LEASE_SECONDS } from '../helpers/limits.js';
+import { TEST_API_KEY, testApi } from '../helpers/sync.js';
+
+/**
+ * Every query the Grafana dashboards of the `bi` profile send (docker/grafana/dashboards/*.json):
+ * expanded as Grafana expands them, run as a reader role made by grantReader (as Grafana's data
+ * source connects), and each panel's figures compared with the views, read as the owner, of a
+ * database synced from the simulator.
+ *
+ * Grafana does not set the session's time zone, so the panels get whatever the server or the role
+ * has: every query runs in a UTC session and in one far from UTC, and must show the same figures.
+ */
+
+const DAY_MS = 86_400_000;
+const DASHBOARD_DIR = new URL('../../docker/grafana/dashboards/', import.meta.url);
+const DATASOURCE_FILE = new URL('../../docker/grafana/provisioning/datasources/sutro.yaml', import.meta.url);
+const DATASOURCE_UID = /^\s*uid:\s*(\S+)\s*$/m.exec(readFileSync(DATASOURCE_FILE, 'utf8'))?.[1];
+const POSTGRES_TYPES = new Set(['grafana-postgresql-datasource', 'postgres']);
+const ZONES = ['UTC', 'America/Los_Angeles'];
+/**
+ * When the dashboards are looked at, and the simulated API's clock: 06:00 UTC two days ago. At that
+ * hour both ends of the range fall on another day in Los Angeles than in UTC, so a panel whose days
+ * follow the session's time zone shows other figures there.
+ */
+const NOW = new Date(Math.floor(Date.now() / DAY_MS) * DAY_MS - 2 * DAY_MS + 6 * 3_600_000);
+/** A range holding every job with a creation time, to compare the panels with the all-time views. */
+const ALL_TIME: TimeRange = { from: new Date('2000-01-01T00:00:00Z'), to: NOW };
+
+// ---------------------------------------------------------------------------------------------
+// The dashboards' queries
+
+interface DataSourceRef {
+  readonly type?: string;
+  readonly uid?: string;
+}
+
+interface Target {
+  readonly refId?: string;
+  readonly datasource?: DataSourceRef | string | null;
+  readonly rawSql?: string;
+  readonly format?: string;
+}
+
+interface Panel {
+  readonly id?: number;
+  readonly type?: string;
+  readonly title?: string;
+  readonly datasource?: DataSourceRef | string | null;
+  readonly targets?: readonly Target[];
+  readonly panels?: readonly Panel[];
+  readonly libraryPanel?: unknown;
+}
+
+interface Variable {
+  readonly name: string;
+  readonly type: string;
+  readonly datasource?: DataSourceRef | string | null;
+  readonly query?: string | { readonly rawSql?: string; readonly query?: string };
+  readonly multi?: boolean;
+  readonly includeAll?: boolean;
+}
+
+interface Dashboard {
+  readonly uid: string;
+  readonly title: string;
+  readonly time: { readonly from: string; readonly to: string };
+  readonly panels?: readonly Panel[];
+  readonly templating?: { readonly list?: readonly Variable[] };
+}
+
+interface PanelQuery {
+  readonly dashboard: Dashboard;
+  /** The panel's title; with the refId when the panel has more than one query. */
+  readonly name: string;
+  readonly sql: string;
+  readonly format: 'table' | 'time_series';
+}
+
+interface VariableSpec {
+  readonly dashboard: Dashboard;
+  readonly name: string;
+  readonly multi: boolean;
+  /** The query of a query variable; the others have their values in the dashboard. */
+  readonly sql?: string;
+  readonly values: readonly string[];
+}
+
+const dashboards: Dashboard[] = readdirSync(DASHBOARD_DIR)
+  .filter((file) => file.endsWith('.json'))
+  .map((file) => JSON.parse(readFileSync(new URL(file, DASHBOARD_DIR), 'utf8')) as Dashboard);
+
+/** Absent means the default data source, which provisioning makes the sutro one. */
+function isSutro(ref: DataSourceRef | string | null | undefined): boolean {
+  if (ref === undefined || ref === null) return true;
+  return typeof ref === 'object' && POSTGRES_TYPES.has(ref.type ?? '') && ref.uid === DATASOURCE_UID;
+}
+
+const queries: PanelQuery[] = [];
+const variables: VariableSpec[] = [];
+/** What a dashboard holds that this file cannot run, each named. */
+const unchecked: string[] = [];
+
+function collectPanels(dashboard: Dashboard, panels: readonly Panel[]): void {
+  for (const panel of panels) {
+    const title = panel.title ?? `panel #${panel.id ?? '?'}`;
+    const where = `${dashboard.title}: "${title}"`;
+    if (panel.libraryPanel !== undefined)
+      unchecked.push(`${where} is a library panel, kept outside the file`);
+    collectPanels(dashboard, panel.panels ?? []);
+    const targets = panel.targets ?? [];
+    for (const target of targets) {
+      const refId = target.refId ?? '?';
+      const name = targets.length > 1 ? `${title} [${refId}]` : title;
+      if (!isSutro(target.datasource ?? panel.datasource)) {
+        unchecked.push(`${where} ${refId} queries ${JSON.stringify(target.datasource ?? panel.datasource)}`);
+      } else if (typeof target.rawSql !== 'string' || target.rawSql.trim() === '') {
+        unchecked.push(`${where} ${refId} has no raw SQL`);
+      } else if (target.format !== 'table' && target.format !== 'time_series') {
+        unchecked.push(
+          `${where} ${refId} has format ${JSON.stringify(target.format)}, not table or time_series`,
+        );
+      } else {
+        queries.push({ dashboard, name, sql: target.rawSql, format: target.format });
+      }
+    }
+  }
+}
+
+for (const dashboard of dashboards) {
+  collectPanels(dashboard, dashboard.panels ?? []);
+  for (const variable of dashboard.templating?.list ?? []) {
+    const where = `${dashboard.title}: variable $${variable.name}`;
+    const multi = Boolean(variable.multi) || Boolean(variable.includeAll);
+    const text = typeof variable.query === 'string' ? variable.query : undefined;
+    const sql =
+      text ??
+      (typeof variable.query === 'object' ? (variable.query.rawSql ?? variable.query.query) : undefined);
+    if (variable.type === 'query' && isSutro(variable.datasource) && sql !== undefined) {
+      variables.push({ dashboard, name: variable.name, multi, sql, values: [] });
+    } else if (variable.type === 'custom' && text !== undefined) {
+      variables.push({ dashboard, name: variable.name, multi, values: text.split(',').map((v) => v.trim()) });
+    } else if ((variable.type === 'constant' || variable.type === 'textbox') && text !== undefined) {
+      variables.push({ dashboard, name: variable.name, multi: false, values: [text] });
+    } else {
+      unchecked.push(`${where} of type ${variable.type} has no value this file can give it`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The database, synced from two simulated accounts
+
+type Row = Record<string, unknown>;
+
+/** A row of sutro.daily_usage with a day, as text: the figures the panels must show. */
+interface UsageRow {
+  readonly day: string;
+  readonly model: string | null;
+  readonly [column: string]: string | null;
+}
+
+let db: TestDatabase;
+const simulators: RunningSimulator[] = [];
+const roles: string[] = [];
+let readerUrl: URL;
+let usage: UsageRow[];
+/** Jobs each source's API listed: what sync_health must count. */
+const listedJobs = new Map<string, number>();
+
+async function sync(sim: RunningSimulator, source: string) {
+  const result = await runSync(
+    { store: db.store, api: testApi(sim, 100), log: silentLog },
+    { source, mode: 'full', trigger: 'test', safetyMarginSeconds: 600, leaseSeconds: LEASE_SECONDS },
+  );
+  if (result.skipped) throw new Error(result.reason);
+  return result;
+}
+
+async function simulate(jobs: number, seed: number): Promise<RunningSimulator> {
+  const account = new SimulatedAccount({ jobs, seed, days: 60, retentionDays: 90, quirks: true, now: NOW });
+  const sim = await startSimulator({ account, apiKey: TEST_API_KEY, port: 0 });
+  simulators.push(sim);
+  return sim;
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  // The side account is synced first, and its second run fails: the freshness panels then have a
+  // stalest source to find and a failure to show.
+  const side = await simulate(200, 77);
+  const main = await simulate(800, 4243);
+  main.account.insertRaw(5, { status: 'RUNNING', model: 'llama-3.1-8b' });
+  expect(await sync(side, 'side')).toMatchObject({ status: 'succeeded' });
+  expect(await sync(main, 'main')).toMatchObject({ status: 'succeeded' });
+  side.faults.add({ kind: 'status', status: 401 }, 1);
+  expect(await sync(side, 'side')).toMatchObject({ status: 'failed' });
+  for (const [source, sim] of [
+    ['side', side],
+    ['main', main],
+  ] as const) {
+    listedJobs.set(source, sim.account.snapshot().filter((raw) => typeof raw.job_id === 'string').length);
+  }
+
+  usage = (
+    await db.pool.query<UsageRow>(
+      `SELECT source, day::text AS day, model, jobs::text, num_rows::text, input_tokens::text,
+              output_tokens::text, total_tokens::text, cost_usd::text, cost_estimate_usd::text,
+              jobs_with_cost::text
+         FROM sutro.daily_usage WHERE day IS NOT NULL`,
+    )
+  ).rows;
+
+  const role = `sutro_grafana_${randomBytes(4).toString('hex')}`;
+  const password = randomBytes(12).toString('hex');
+  await db.pool.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
+  roles.push(role);
+  // What `sutro-sync grant-reader` does, as the role that ran the migrations.
+  expect(await grantReader(db.pool, DEFAULT_LIMITS, role)).toMatchObject({
+    readOnlyByDefault: true,
+    warnings: [],
+  });
+  readerUrl = new URL(db.url);
+  readerUrl.username = role;
+  readerUrl.password = password;
+});
+
+afterAll(async () => {
+  await Promise.all(simulators.map((s) => s.close()));
+  await db.drop();
+  // Only now that the database holding their grants is gone can the roles be dropped.
+  const admin = new pg.Client({ connectionString: inject('adminUrl') });
+  await admin.connect();
+  for (const role of roles) await admin.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(role)}`);
+  await admin.end();
+});
+
+// ---------------------------------------------------------------------------------------------
+// The figures each panel must show, from the views as the owner reads them
+
+const midnight = (day: string) => Date.parse(`${day}T00:00:00Z`);
+/** The days a panel over `range` covers: those whose first instant (UTC) lies in it, as bars are drawn. */
+const usageIn = (range: TimeRange) =>
+  usage.filter((r) => midnight(r.day) >= range.from.getTime() && midnight(r.day) <= range.to.getTime());
+const total = (rows: readonly UsageRow[], column: string) =>
+  rows.reduce((sum, r) => sum + Number(r[column]), 0);
+const modelName = (model: unknown) => (typeof model === 'string' ? model : '(none)');
+
+function dashboardRange(dashboard: Dashboard): TimeRange {
+  return resolveTimeRange(dashboard.time, NOW);
+}
+
+async function viewRows<T extends Row = Row>(sql: string): Promise<T[]> {
+  return (await db.pool.query<T>(sql)).rows;
+}
+
+function expectOneFigure(name: string, rows: readonly Row[], column: string, expected: number): void {
+  expect(rows, `${name}: a stat of one row`).toHaveLength(1);
+  expect(rows[0]?.[column], `${name}: ${column}`).toBeCloseTo(expected, 6);
+}
+
+/** Compares a table of figures per model with figures of the same names, model by model. */
+function expectPerModel(name: string, rows: readonly Row[], expected: Map<string, Row>): void {
+  expect(rows.map((r) => modelName(r.model)).sort(), `${name}: its models`).toEqual(
+    [...expected.keys()].sort(),
+  );
+  for (const { model, ...figures } of rows) {
+    const want = expected.get(modelName(model)) ?? {};
+    for (const [column, value] of Object.entries(figures)) {
+      expect(column in want, `${name}: column ${column} has no figure in the views to compare with`).toBe(
+        true,
+      );
+      expect(value, `${name}: ${column} of ${modelName(model)}`).toBeCloseTo(Number(want[column]), 6);
+    }
+  }
+}
+
+function sumByModel(rows: readonly UsageRow[]): Map<string, Row> {
+  const byModel = new Map<string, Row>();
+  for (const row of rows) {
+    const into = byModel.get(modelName(row.model)) ?? {};
+    for (const [column, value] of Object.entries(row)) {
+      if (column !== 'model' && column !== 'day' && column !== 'source')
+        into[column] = Number(into[column] ?? 0) + Number(value);
+    }
+    byModel.set(modelName(row.model), into);
+  }
+  return byModel;
+}
+
+interface PanelCheck {
+  readonly name: string;
+  readonly dashboard: Dashboard;
+  /** The panel's query, expanded for `range`, as the reader in the session's time zone. */
+  readonly run: (range: TimeRange) => Promise<Row[]>;
+}
+
+const CHECKS: Record<string, (panel: PanelCheck) => Promise<void>> = {
+  'Spend in the period (USD)': async ({ name, dashboard, run }) => {
+    const range = dashboardRange(dashboard);
+    expectOneFigure(name, await run(range), 'USD', total(usageIn(range), 'cost_usd'));
+  },
+
+  'Jobs in the period': async ({ name, dashboard, run }) => {
+    const range = dashboardRange(dashboard);
+    expectOneFigure(name, await run(range), 'jobs', total(usageIn(range), 'jobs'));
+  },
+
+  'Since the last successful sync': async ({ name, dashboard, run }) => {
+    // The age grows while the test runs: it must lie between the stalest source's before and after.
+    const stalest = `SELECT max(seconds_since_last_success)::float8 AS age FROM sutro.sync_health`;
+    const [before] = await viewRows(stalest);
+    const rows = await run(dashboardRange(dashboard));
+    const [after] = await viewRows(stalest);
+    expect(rows, `${name}: a stat of one row`).toHaveLength(1);
+    expect(rows[0]?.age, `${name}: age`).toBeGreaterThanOrEqual(Number(before?.age));
+    expect(rows[0]?.age, `${name}: age`).toBeLessThanOrEqual(Number(after?.age));
+  },
+
+  'Rejected rows': async ({ name, dashboard, run }) => {
+    const [rejected] = await viewRows<{ n: number }>(
+      'SELECT sum(rejected_rows)::int AS n FROM sutro.sync_health',
+    );
+    expect(rejected?.n, 'sync_health: the malformed row the main account lists').toBe(1);
+    expectOneFigure(name, await run(dashboardRange(dashboard)), 'rows', rejected?.n ?? Number.NaN);
+  },
+
+  'Spend per model per day (USD)': async ({ name, dashboard, run }) => {
+    const range = dashboardRange(dashboard);
+    const expected = new Map<string, number>();
+    for (const row of usageIn(range)) {
+      const key = `${new Date(midnight(row.day)).toISOString()} ${modelName(row.model)}`;
+      expected.set(key, (expected.get(key) ?? 0) + Number(row.cost_usd));
+    }
+    const rows = await run(range);
+    const points = new Map(
+      rows.map((r) => [`${(r.time as Date).toISOString()} ${String(r.metric)}`, r.value]),
+    );
+    expect([...points.keys()].sort(), `${name}: one bar per UTC day and model`).toEqual(
+      [...expected.keys()].sort(),
+    );
+    expect(points.size, `${name}: no day and model twice`).toBe(rows.length);
+    for (const [key, value] of expected) expect(points.get(key), `${name}: ${key}`).toBeCloseTo(value, 6);
+  },
+
+  'Per model in the period': async ({ name, dashboard, run }) => {
+    const range = dashboardRange(dashboard);
+    const rows = await run(range);
+    expectPerModel(name, rows, sumByModel(usageIn(range)));
+    const costs = rows.map((r) => Number(r.cost_usd));
+    expect(costs, `${name}: the costliest model first`).toEqual([...costs].sort((a, b) => b - a));
+
+    // Over all time the table is sutro.model_usage, but for the jobs without a creation time, which
+    // no time range holds.
+    const models = sumByModel(
+      await viewRows<UsageRow>(
+        `SELECT model, jobs::text, input_tokens::text, output_tokens::text, cost_usd::text FROM sutro.model_usage
+         UNION ALL
+         SELECT model, (-count(*))::text, (-coalesce(sum(input_tokens), 0))::text,
+                (-coalesce(sum(output_tokens), 0))::text, (-coalesce(sum(job_cost), 0))::text
+           FROM sutro.job_facts WHERE day IS NULL GROUP BY model`,
+      ),
+    );
+    const dated = new Map([...models].filter(([, figures]) => Number(figures.jobs) !== 0));
+    expectPerModel(`${name}, over all time`, await run(ALL_TIME), dated);
+  },
+
+  'Sync health per source': async ({ name, dashboard, run }) => {
+    const health = `SELECT * FROM sutro.sync_health ORDER BY source`;
+    const before = await viewRows(health);
+    const rows = await run(dashboardRange(dashboard));
+    const after = await viewRows(health);
+    expect(
+      rows.map((r) => r.source),
+      `${name}: one row per source`,
+    ).toEqual(['main', 'side']);
+    expect(
+      after.map((r) => [r.source, Number(r.jobs), Number(r.rejected_rows), r.last_run_status]),
+      'sync_health, against what was synced',
+    ).toEqual([
+      ['main', listedJobs.get('main'), 1, 'succeeded'],
+      ['side', listedJobs.get('side'), 0, 'failed'],
+    ]);
+    rows.forEach((row, i) => {
+      const [earlier, later] = [before[i] ?? {}, after[i] ?? {}];
+      for (const [column, value] of Object.entries(row)) {
+        if (column === 'age_s') {
+          // Rounded seconds since the last success, between the view's before and after.
+          expect(Number(value), `${name}: age_s of ${String(row.source)}`).toBeGreaterThanOrEqual(
+            Math.round(Number(earlier.seconds_since_last_success)),
+          );
+          expect(Number(value), `${name}: age_s of ${String(row.source)}`).toBeLessThanOrEqual(
+            Math.round(Number(later.seconds_since_last_success)),
+          );
+        } else {
+          expect(column in later, `${name}: column ${column} is not one of sutro.sync_health`).toBe(true);
+          expect(value, `${name}: ${column} of ${String(row.source)}`).toEqual(later[column]);
+        }
+      }
+    });
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+
+describe('the dashboards', () => {
+  it('hold only queries this file can run: raw SQL of the provisioned sutro data source', () => {
+    expect(DATASOURCE_UID, 'the uid in provisioning/datasources/sutro.yaml').toBeDefined();
+    expect(queries.length, 'dashboard queries found').toBeGreaterThan(0);
+    expect(unchecked, 'what the dashboards hold that this file cannot run').toEqual([]);
+  });
+
+  it('have each panel checked against the views below', () => {
+    const names = queries.map((q) => q.name);
+    expect(
+      names.filter((n) => CHECKS[n] === undefined),
+      'panels without a check in CHECKS',
+    ).toEqual([]);
+    expect(
+      Object.keys(CHECKS).filter((n) => !names.includes(n)),
+      'checks of panels no dashboard has',
+    ).toEqual([]);
+  });
+
+  it('look at a period that holds some of the jobs, but not all', () => {
+    for (const dashboard of dashboards) {
+      const period = usageIn(dashboardRange(dashboard));
+      expect(total(period, 'jobs'), dashboard.title).toBeGreaterThan(0);
+      expect(total(period, 'jobs'), dashboard.title).toBeLessThan(total(usage, 'jobs'));
+    }
+  });
+});
+
+describe.each(ZONES)('as the reader role, in a session in %s', (zone) => {
+  let reader: pg.Pool;
+  const values = new Map<Dashboard, VariableValue[]>();
+
+  beforeAll(async () => {
+    reader = new pg.Pool({ connectionString: readerUrl.toString(), options: `-c TimeZone=${zone}`, max: 2 });
+    // In the dashboard's order, as Grafana resolves them: a variable's query may use those before it.
+    for (const variable of variables) {
+      const known = values.get(variable.dashboard) ?? [];
+      let found = variable.values;
+      if (variable.sql !== undefined) {
+        const sql = expandGrafanaSql(variable.sql, {
+          range: dashboardRange(variable.dashboard),
+          variables: known,
+        });
+        const result = await reader.query<Row>(sql).catch((error: Error) => {
+          throw new Error(`variable $${variable.name} of ${variable.dashboard.title}: ${error.message}`);
+        });
+        found = result.rows.map((r) => String(r.__value ?? Object.values(r)[0]));
+      }
+      if (found.length === 0)
+        throw new Error(`variable $${variable.name} has no value to run the panels with`);
+      values.set(variable.dashboard, [
+        ...known,
+        {
+          name: variable.name,
+          multi: variable.multi,
+          values: variable.multi ? [...new Set(found)] : found.slice(0, 1),
+        },
+      ]);
+    }
+  });
+
+  afterAll(async () => {
+    await reader.end();
+  });
+
+  async function runPanel(query: PanelQuery, range: TimeRange): Promise<Row[]> {
+    const sql = expandGrafanaSql(query.sql, { range, variables: values.get(query.dashboard) ?? [] });
+    const result = await reader.query<Row>(sql).catch((error: Error) => {
+      throw new Error(`panel "${query.name}" of ${query.dashboard.title} fails: ${error.message}\n${sql}`);
+    });
+    if (query.format === 'time_series') {
+      // Grafana turns a long frame into series only with a time column in ascending order.
+      const times = result.rows.map((r) => (r.time instanceof Date ? r.time.getTime() : Number.NaN));
+      expect(times.every(Number.isFinite), `${query.name}: a "time" column of timestamps`).toBe(true);
+      expect(times, `${query.name}: rows in ascending time`).toEqual([...times].sort((a, b) => a - b));
+    }
+    return result.rows;
+  }
+
+  it('runs the query of every panel', async () => {
+    const failures: string[] = [];
+    for (const query of queries) {
+      await runPanel(query, dashboardRange(query.dashboard)).catch((error: Error) =>
+        failures.push(error.message),
+      );
+    }
+    expect(failures, 'panels whose query fails as the reader').toEqual([]);
+  });
+
+  it.each(queries.map((q) => [q.name, q] as const))('"%s" shows what the views hold', async (name, query) => {
+    const check = CHECKS[name];
+    if (check === undefined) throw new Error(`panel "${name}" has no check of its figures in CHECKS`);
+    await check({ name, dashboard: query.dashboard, run: (range) => runPanel(query, range) });
+  });
+
+  it('is still refused every write', async () => {
+    const writes = [
+      `UPDATE sutro.sync_state SET last_error = 'from grafana'`,
+      `DELETE FROM sutro.jobs`,
+      `CREATE TABLE sutro.grafana_notes (note text)`,
+    ];
+    const client = await reader.connect();
+    try {
+      for (const sql of writes) {
+        // Read-only by default (25006), and without the privilege even when it asks to write (42501).
+        await expect(client.query(sql), sql).rejects.toMatchObject({ code: '25006' });
+        await client.query('BEGIN READ WRITE');
+        await expect(client.query(sql), sql).rejects.toMatchObject({ code: '42501' });
+        await client.query('ROLLBACK');
+      }
+    } finally {
+      client.release();
+    }
+  });
+});
