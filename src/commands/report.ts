@@ -1,9 +1,11 @@
 import { InvalidArgumentError } from 'commander';
 import { readUsageReport, type Freshness, type UsageReport } from '../db/analytics.js';
 import { formatTable } from '../format.js';
+import type { Secrets } from '../redact.js';
 import { openDatabase, type CommandContext } from '../runtime.js';
+import { renderHtmlReport } from './report-html.js';
 
-export const REPORT_FORMATS = ['table', 'csv', 'json'] as const;
+export const REPORT_FORMATS = ['table', 'csv', 'json', 'html'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
 export interface ReportOptions {
@@ -36,9 +38,17 @@ function isoDay(date: Date): string {
   return date.toISOString().slice(0, 10);
 }
 
+/** Errors stored before redaction existed may still hold a credential an API echoed back. */
+function redacted<T extends UsageReport>(report: T, secrets: Secrets): T {
+  const f = report.freshness;
+  if (f === null || f.last_error === null) return report;
+  return { ...report, freshness: { ...f, last_error: secrets.redact(f.last_error) } };
+}
+
 /**
- * `sutro-sync report`: a terminal summary of the period, read from the analytics views. Returns
- * 'usage' for a period that ends before it starts, after saying so on stderr.
+ * `sutro-sync report`: a summary of the period, read from the analytics views, for the terminal, a
+ * spreadsheet or, as one HTML page, for readers who do not use SQL. Returns 'usage' for a period that
+ * ends before it starts, after saying so on stderr.
  */
 export async function runReport(
   { config, log, secrets }: CommandContext,
@@ -56,23 +66,22 @@ export async function runReport(
     applicationName: 'sutro-sync report',
     secrets,
   });
-  let report: UsageReport;
+  const query = { source: options.source ?? config.source, since, until, top: options.top };
+  const { limits } = config.database;
+  let rendered: string;
   try {
-    report = await readUsageReport(database.pool, config.database.limits, {
-      source: options.source ?? config.source,
-      since,
-      until,
-      top: options.top,
-    });
+    const report = redacted(await readUsageReport(database.pool, limits, query), secrets);
+    rendered =
+      options.format === 'json'
+        ? JSON.stringify(report, null, 2)
+        : options.format === 'csv'
+          ? renderCsv(report)
+          : options.format === 'html'
+            ? renderHtmlReport(report, today)
+            : renderTable(report, today);
   } finally {
     await database.close();
   }
-  const rendered =
-    options.format === 'json'
-      ? JSON.stringify(report, null, 2)
-      : options.format === 'csv'
-        ? renderCsv(report)
-        : renderTable(report, today);
   process.stdout.write(`${rendered}\n`);
   return 'ok';
 }
@@ -81,11 +90,12 @@ const counts = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 const cents = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 
 /** Decimal text from Postgres, formatted without passing through a float. */
-function count(value: string | number): string {
+export function count(value: string | number): string {
   return counts.format(value as `${number}`);
 }
 
-function usd(value: string): string {
+/** USD to the cent, as every format that rounds shows it. */
+export function usd(value: string): string {
   return cents.format(value as `${number}`);
 }
 
@@ -98,7 +108,7 @@ function ago(seconds: number | null): string {
   return `${Math.floor(s / 86_400)} d ${Math.round((s % 86_400) / 3_600)} h ago`;
 }
 
-function when(date: Date | null, seconds: number | null): string {
+export function when(date: Date | null, seconds: number | null): string {
   return date === null ? 'never' : `${date.toISOString().replace(/\.\d+Z$/, 'Z')} (${ago(seconds)})`;
 }
 

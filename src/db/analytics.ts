@@ -42,6 +42,14 @@ export interface DailySpend {
   cost_usd: string;
 }
 
+/** Spend of one model on one day of the period: what a chart stacks. */
+export interface ModelDaySpend {
+  day: string;
+  model: string | null;
+  jobs: number;
+  cost_usd: string;
+}
+
 export interface TopJob {
   job_id: string;
   name: string | null;
@@ -78,6 +86,8 @@ export interface UsageReport {
   models: ModelSpend[];
   /** Every day of the period, days without jobs included, so that a chart shows the gaps. */
   daily: DailySpend[];
+  /** The days that had jobs, per model. */
+  daily_models: ModelDaySpend[];
   top_jobs: TopJob[];
   /** null when no sync of the source has run yet. */
   freshness: Freshness | null;
@@ -122,6 +132,13 @@ SELECT d.day::text AS day,
   ) u ON u.day = d.day
  ORDER BY d.day`;
 
+const BY_DAY_AND_MODEL = `
+SELECT day::text AS day, model, sum(jobs)::int AS jobs, sum(cost_usd)::text AS cost_usd
+  FROM sutro.daily_usage
+ WHERE ${PERIOD}
+ GROUP BY day, model
+ ORDER BY day, model NULLS LAST`;
+
 /**
  * The costliest jobs of the period: each day's costliest first, through jobs_day_cost_idx (one probe
  * per day), then the best of those. Sorting every job of a month by cost took 1.2 s at a million jobs.
@@ -165,6 +182,7 @@ export async function readUsageReport(
     const totals = await client.query<UsageTotals>(TOTALS, period);
     const models = await client.query<ModelSpend>(BY_MODEL, period);
     const daily = await client.query<DailySpend>(BY_DAY, period);
+    const dailyModels = await client.query<ModelDaySpend>(BY_DAY_AND_MODEL, period);
     const top = await client.query<TopJob>(TOP_JOBS, [...period, query.top]);
     const freshness = await client.query<Freshness>(FRESHNESS, [query.source]);
     const total = totals.rows[0];
@@ -176,6 +194,7 @@ export async function readUsageReport(
       totals: total,
       models: models.rows,
       daily: daily.rows,
+      daily_models: dailyModels.rows,
       top_jobs: top.rows,
       freshness: freshness.rows[0] ?? null,
     };
