@@ -3,7 +3,8 @@ import type { RunMode } from './sync/port.js';
 import type { Logger } from './log.js';
 import type { RequestObservation } from './sutro/client.js';
 import type { PageProgress, RunSummary } from './sync/vocabulary.js';
-import type { SourceHealth } from './db/source-health.js';
+import type { ScrapeFigures } from './db/source-health.js';
+import type { RecentModelSpend } from './db/spend.js';
 
 /** The Prometheus side of `start`: a registry of its own, and the hooks the client and engine call. */
 export interface SyncMetrics {
@@ -17,10 +18,10 @@ export interface SyncMetrics {
   /** A run that threw before it could be recorded (the database was gone when it began). */
   readonly observeRunFailure: (mode: RunMode, durationMs: number) => void;
   /**
-   * From now on, each scrape reads the last success and the rejected rows from the database, so
-   * that syncs by other processes count and a restart forgets nothing.
+   * From now on, each scrape reads the last success, the rejected rows and the recent spend from
+   * the database, so that syncs by other processes count and a restart forgets nothing.
    */
-  readonly attachDatabase: (read: () => Promise<SourceHealth>) => void;
+  readonly attachDatabase: (read: () => Promise<ScrapeFigures>) => void;
 }
 
 export interface MetricsOptions {
@@ -35,6 +36,12 @@ type JobCounts = Record<(typeof JOB_OUTCOMES)[number], number>;
 /** Runs last from a one-page incremental (under a second) to a first full pass of a large account. */
 const RUN_SECONDS_BUCKETS = [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200];
 const REQUEST_SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/**
+ * The model label of jobs the API gave no model. Not "": Prometheus treats an empty label as no
+ * label, and such a series would look like a sum over the models in a legend or a `by (model)`.
+ */
+const NO_MODEL_LABEL = '(none)';
 
 export function createMetrics(options: MetricsOptions): SyncMetrics {
   const registry = new Registry();
@@ -95,7 +102,8 @@ export function createMetrics(options: MetricsOptions): SyncMetrics {
   // Raised by this process's own successes, and by the database's figure on each scrape.
   let lastSuccessMs: number | null = null;
   let rejectedRows: number | null = null;
-  let readDatabase: (() => Promise<SourceHealth>) | null = null;
+  let spendByModel: readonly RecentModelSpend[] = [];
+  let readDatabase: (() => Promise<ScrapeFigures>) | null = null;
 
   /** Refreshes the database-derived figures before the gauges below are read; one query per scrape. */
   let scrape: Promise<void> | null = null;
@@ -105,11 +113,12 @@ export function createMetrics(options: MetricsOptions): SyncMetrics {
     // The gauges' collect functions run concurrently within a scrape: they share one query.
     scrape ??= (async () => {
       try {
-        const health = await read();
-        if (health.lastSuccessAt !== null) {
-          lastSuccessMs = Math.max(lastSuccessMs ?? 0, health.lastSuccessAt.getTime());
+        const figures = await read();
+        if (figures.lastSuccessAt !== null) {
+          lastSuccessMs = Math.max(lastSuccessMs ?? 0, figures.lastSuccessAt.getTime());
         }
-        rejectedRows = health.rejectedRows;
+        rejectedRows = figures.rejectedRows;
+        spendByModel = figures.spendByModel;
       } catch (error) {
         // /readyz reports the database; the gauges keep the last figures they had.
         options.log?.debug({ err: error }, 'metrics: could not read the sync state from the database');
@@ -155,6 +164,38 @@ export function createMetrics(options: MetricsOptions): SyncMetrics {
       if (rejectedRows !== null) this.set({ source }, rejectedRows);
     },
   });
+
+  // The label set is rebuilt from each reading: a model is there while it has jobs created in the
+  // last 24 hours (today's spend 0 once the UTC day has changed), and gone after, rather than left
+  // at its last figure for the life of the process.
+  const spendGauge = (name: string, help: string, figure: (spend: RecentModelSpend) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['source', 'model'] as const,
+      registers,
+      async collect() {
+        await refreshFromDatabase();
+        this.reset();
+        for (const spend of spendByModel)
+          this.set({ source, model: spend.model ?? NO_MODEL_LABEL }, figure(spend));
+      },
+    });
+  spendGauge(
+    'sutro_spend_today_usd',
+    "Spend (sum of job_cost, USD) on the source's jobs created on the current UTC day, by model, as sutro.daily_usage counts it; 0 for a model with jobs in the last 24 hours but none today",
+    (spend) => spend.todayUsd,
+  );
+  spendGauge(
+    'sutro_spend_last_24h_usd',
+    "Spend (sum of job_cost, USD) on the source's jobs created in the last 24 hours, by model",
+    (spend) => spend.last24HoursUsd,
+  );
+  spendGauge(
+    'sutro_spend_today_unpriced_estimate_usd',
+    "Sum of cost_estimate (USD) of the source's jobs created on the current UTC day whose job_cost is still to come, by model",
+    (spend) => spend.todayUnpricedEstimateUsd,
+  );
 
   // Jobs are counted as pages commit, so a long full pass shows progress. Stragglers fetched by id
   // are written without a page callback; the run's summary brings the counters level at the end.

@@ -1,5 +1,10 @@
 import type pg from 'pg';
-import { readSourceHealth, type SourceHealth } from '../db/source-health.js';
+import {
+  readScrapeFigures,
+  readSourceHealth,
+  type ScrapeFigures,
+  type SourceHealth,
+} from '../db/source-health.js';
 
 export class HealthProbeTimeoutError extends Error {
   constructor(timeoutMs: number) {
@@ -25,6 +30,11 @@ function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
 /** readSourceHealth, given up after `timeoutMs` (see withTimeout). */
 export function probeSourceHealth(pool: pg.Pool, source: string, timeoutMs: number): Promise<SourceHealth> {
   return withTimeout(readSourceHealth(pool, source), timeoutMs);
+}
+
+/** readScrapeFigures, given up after `timeoutMs` like probeSourceHealth: a scrape has its own timeout. */
+export function probeScrapeFigures(pool: pg.Pool, source: string, timeoutMs: number): Promise<ScrapeFigures> {
+  return withTimeout(readScrapeFigures(pool, source), timeoutMs);
 }
 
 export interface Readiness {

@@ -3,7 +3,7 @@ import { createMetrics } from '../metrics.js';
 import { createApi, openDatabase, type CommandContext } from '../runtime.js';
 import { recordLateEnd, runSync } from '../sync/engine.js';
 import type { UnrecordedEnd } from '../sync/vocabulary.js';
-import { createReadinessCheck, probeSourceHealth, ProgressWatch } from './health.js';
+import { createReadinessCheck, probeScrapeFigures, ProgressWatch } from './health.js';
 import { startHealthServer, type HealthServer } from './http.js';
 import { startScheduler } from './scheduler.js';
 import { handleShutdownSignals } from './shutdown.js';
@@ -38,7 +38,7 @@ export async function runService(
   });
   const shutdown = handleShutdownSignals(log);
   const database = await openDatabase(config, log, { secrets });
-  metrics.attachDatabase(() => probeSourceHealth(database.probes, config.source, DATABASE_READ_TIMEOUT_MS));
+  metrics.attachDatabase(() => probeScrapeFigures(database.probes, config.source, DATABASE_READ_TIMEOUT_MS));
 
   let health: HealthServer | null = null;
   if (config.http.port !== 0) {

@@ -11,7 +11,7 @@ import { runSync } from '../../src/sync/engine.js';
 import {
   createReadinessCheck,
   ProgressWatch,
-  probeSourceHealth,
+  probeScrapeFigures,
   type Liveness,
   type Readiness,
 } from '../../src/worker/health.js';
@@ -259,7 +259,7 @@ describe('the gauges read from the database on scrape', () => {
       'sutro_sync_seconds_since_last_success{source="ready"} +Inf',
     );
 
-    metrics.attachDatabase(() => probeSourceHealth(db.pool, 'ready', 1_000));
+    metrics.attachDatabase(() => probeScrapeFigures(db.pool, 'ready', 1_000));
     await db.pool.query(
       `UPDATE sutro.sync_state SET last_success_at = now() - interval '120 seconds' WHERE source = 'ready'`,
     );
@@ -274,5 +274,108 @@ describe('the gauges read from the database on scrape', () => {
     expect(since).toBeLessThan(180);
     expect(text).toMatch(/^sutro_sync_last_success_timestamp_seconds\{source="ready"\} \d+(\.\d+)?$/m);
     expect(text).toContain(`sutro_sync_rejected_rows{source="ready"} ${rejected}`);
+  });
+});
+
+describe('the spend gauges', () => {
+  /** The series of the sutro_spend_* gauges on /metrics, by their exposition name and labels. */
+  async function spendSeries(server: HealthServer): Promise<Map<string, number>> {
+    const text = (await get(server, '/metrics')).text;
+    return new Map(
+      [...text.matchAll(/^(sutro_spend_\w+\{[^}]*\}) (\S+)$/gm)].map(([, series, value]) => [
+        series ?? '',
+        Number(value),
+      ]),
+    );
+  }
+
+  const utcDay = async () =>
+    (await db.pool.query<{ day: string }>(`SELECT ((now() AT TIME ZONE 'UTC')::date)::text AS day`)).rows[0]
+      ?.day;
+
+  /**
+   * Jobs of source "spend" relative to the database's clock: `start` is the current UTC day's
+   * midnight. A job at midnight is today's; one a microsecond before is yesterday's, yet within
+   * the last 24 hours; 30 hours ago is in neither.
+   */
+  async function insertSpendJobs(): Promise<void> {
+    await db.pool.query(`DELETE FROM sutro.jobs WHERE source IN ('spend', 'spend-elsewhere')`);
+    await db.pool.query(
+      `WITH t AS (SELECT date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start)
+       INSERT INTO sutro.jobs (source, job_id, status, model, datetime_created, job_cost, cost_estimate, raw)
+       SELECT j.source, j.job_id, j.status, j.model, j.created, j.cost, j.estimate, '{}'::jsonb
+         FROM t, LATERAL (VALUES
+           ('spend', 'midnight', 'SUCCEEDED', 'llama', t.start, 1.25, 1.0),
+           ('spend', 'just-now', 'SUCCEEDED', 'llama', greatest(t.start, now() - interval '1 second'), 2.5, 2.0),
+           ('spend', 'running', 'RUNNING', 'llama', t.start + interval '1 microsecond', NULL, 7.0),
+           ('spend', 'failed', 'FAILED', 'llama', t.start, NULL, 9.0),
+           ('spend', 'thirty-hours-ago', 'SUCCEEDED', 'llama', now() - interval '30 hours', 100, 100),
+           ('spend', 'before-midnight', 'SUCCEEDED', 'qwen', t.start - interval '1 microsecond', 4, 5.0),
+           ('spend', 'no-model-1', 'SUCCEEDED', NULL, t.start, 0.1, NULL),
+           ('spend', 'no-model-2', 'SUCCEEDED', NULL, t.start + interval '1 second', 0.2, NULL),
+           ('spend', 'only-long-ago', 'SUCCEEDED', 'mistral', now() - interval '30 hours', 8, 8),
+           ('spend', 'no-creation-time', 'SUCCEEDED', 'llama', NULL, 16, 16),
+           ('spend-elsewhere', 'other-source', 'SUCCEEDED', 'llama', t.start, 50, 50)
+         ) AS j(source, job_id, status, model, created, cost, estimate)`,
+    );
+  }
+
+  it('sum job_cost by model for the current UTC day and the last 24 hours, exactly', async () => {
+    const metrics = createMetrics({ source: 'spend' });
+    metrics.attachDatabase(() => probeScrapeFigures(db.pool, 'spend', 1_000));
+    const server = await serve(() => Promise.resolve({ ready: true }), metrics.registry);
+    // Were the UTC day to change between the insert and the scrape, the jobs would be a day off.
+    let series: Map<string, number> | undefined;
+    for (let attempt = 1; series === undefined && attempt <= 2; attempt += 1) {
+      const day = await utcDay();
+      await insertSpendJobs();
+      const read = await spendSeries(server);
+      if ((await utcDay()) === day) series = read;
+    }
+    expect(series).toEqual(
+      new Map([
+        ['sutro_spend_today_usd{source="spend",model="llama"}', 3.75],
+        ['sutro_spend_today_usd{source="spend",model="qwen"}', 0],
+        ['sutro_spend_today_usd{source="spend",model="(none)"}', 0.3],
+        ['sutro_spend_last_24h_usd{source="spend",model="llama"}', 3.75],
+        ['sutro_spend_last_24h_usd{source="spend",model="qwen"}', 4],
+        ['sutro_spend_last_24h_usd{source="spend",model="(none)"}', 0.3],
+        ['sutro_spend_today_unpriced_estimate_usd{source="spend",model="llama"}', 7],
+        ['sutro_spend_today_unpriced_estimate_usd{source="spend",model="qwen"}', 0],
+        ['sutro_spend_today_unpriced_estimate_usd{source="spend",model="(none)"}', 0],
+      ]),
+    );
+  });
+
+  it('agree with sutro.daily_usage for today, model by model, after a sync', async () => {
+    const account = new SimulatedAccount({ jobs: 400, seed: 11, days: 2, now: new Date() });
+    const simulator = await startSimulator({ account, apiKey: KEY, port: 0 });
+    try {
+      const result = await runSync(
+        { store: db.store, api: testApi(simulator, 100, KEY), log: silentLog },
+        {
+          source: 'spend-synced',
+          mode: 'incremental',
+          trigger: 'test',
+          safetyMarginSeconds: 3_600,
+          leaseSeconds: LEASE_SECONDS,
+        },
+      );
+      expect(result).toMatchObject({ skipped: false, status: 'succeeded' });
+    } finally {
+      await simulator.close();
+    }
+    const figures = await probeScrapeFigures(db.pool, 'spend-synced', 1_000);
+    const usage = await db.pool.query<{ model: string | null; cost_usd: number }>(
+      `SELECT model, sum(cost_usd)::float8 AS cost_usd
+         FROM sutro.daily_usage
+        WHERE source = 'spend-synced' AND day = (now() AT TIME ZONE 'UTC')::date
+        GROUP BY model`,
+    );
+    const today = new Map(figures.spendByModel.map((spend) => [spend.model, spend.todayUsd]));
+    expect(usage.rows.some((row) => row.cost_usd > 0)).toBe(true);
+    for (const { model, cost_usd } of usage.rows) expect(today.get(model)).toBe(cost_usd);
+    // Models with jobs only yesterday (within 24 hours) are there at 0; none is missing from the view.
+    for (const [model, usd] of today) if (usd !== 0) expect(usage.rows.map((r) => r.model)).toContain(model);
   });
 });

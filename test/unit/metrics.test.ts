@@ -2,6 +2,8 @@ import { NO_DRIFT } from '../../src/sync/drift.js';
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics.js';
 import type { PageProgress, RunSummary } from '../../src/sync/vocabulary.js';
+import type { ScrapeFigures } from '../../src/db/source-health.js';
+import type { RecentModelSpend } from '../../src/db/spend.js';
 
 /** `name{labels} value` lines of the exposition text, without comments. */
 async function samples(metrics: ReturnType<typeof createMetrics>): Promise<Map<string, number>> {
@@ -17,6 +19,26 @@ async function samples(metrics: ReturnType<typeof createMetrics>): Promise<Map<s
       }),
   );
 }
+
+/** The samples of the sutro_spend_* gauges alone. */
+async function spendSamples(metrics: ReturnType<typeof createMetrics>): Promise<Map<string, number>> {
+  return new Map([...(await samples(metrics))].filter(([series]) => series.startsWith('sutro_spend_')));
+}
+
+const spend = (model: string | null, figures: Partial<RecentModelSpend> = {}): RecentModelSpend => ({
+  model,
+  todayUsd: 0,
+  last24HoursUsd: 0,
+  todayUnpricedEstimateUsd: 0,
+  ...figures,
+});
+
+const figures = (spendByModel: RecentModelSpend[]): ScrapeFigures => ({
+  lastSuccessAt: null,
+  secondsSinceLastSuccess: null,
+  rejectedRows: 0,
+  spendByModel,
+});
 
 const page = (runId: number, counts: Partial<PageProgress> = {}): PageProgress => ({
   runId,
@@ -136,7 +158,12 @@ describe('createMetrics', () => {
     const lastSuccessAt = new Date(Date.now() - 60_000);
     metrics.attachDatabase(() => {
       reads += 1;
-      return Promise.resolve({ lastSuccessAt, secondsSinceLastSuccess: 60, rejectedRows: 4 });
+      return Promise.resolve({
+        lastSuccessAt,
+        secondsSinceLastSuccess: 60,
+        rejectedRows: 4,
+        spendByModel: [spend('llama', { todayUsd: 2 })],
+      });
     });
     const s = await samples(metrics);
     expect(reads).toBe(1);
@@ -145,5 +172,52 @@ describe('createMetrics', () => {
       lastSuccessAt.getTime() / 1000,
     );
     expect(s.get('sutro_sync_seconds_since_last_success{source="s"}')).toBeGreaterThanOrEqual(60);
+    expect(s.get('sutro_spend_today_usd{source="s",model="llama"}')).toBe(2);
+  });
+
+  it('reports spend by model as read, with "(none)" for jobs without a model', async () => {
+    const metrics = createMetrics({ source: 's' });
+    expect(await spendSamples(metrics)).toEqual(new Map());
+
+    metrics.attachDatabase(() =>
+      Promise.resolve(
+        figures([
+          spend('llama', { todayUsd: 3.75, last24HoursUsd: 12.5, todayUnpricedEstimateUsd: 7 }),
+          spend(null, { todayUsd: 0.3, last24HoursUsd: 0.3 }),
+        ]),
+      ),
+    );
+    expect(await spendSamples(metrics)).toEqual(
+      new Map([
+        ['sutro_spend_today_usd{source="s",model="llama"}', 3.75],
+        ['sutro_spend_today_usd{source="s",model="(none)"}', 0.3],
+        ['sutro_spend_last_24h_usd{source="s",model="llama"}', 12.5],
+        ['sutro_spend_last_24h_usd{source="s",model="(none)"}', 0.3],
+        ['sutro_spend_today_unpriced_estimate_usd{source="s",model="llama"}', 7],
+        ['sutro_spend_today_unpriced_estimate_usd{source="s",model="(none)"}', 0],
+      ]),
+    );
+  });
+
+  it('rebuilds the spend series from each reading, and keeps the last reading while the database is gone', async () => {
+    const metrics = createMetrics({ source: 's' });
+    let read = () =>
+      Promise.resolve(
+        figures([spend('llama', { todayUsd: 40, last24HoursUsd: 55 }), spend('qwen', { todayUsd: 5 })]),
+      );
+    metrics.attachDatabase(() => read());
+    expect((await spendSamples(metrics)).get('sutro_spend_today_usd{source="s",model="qwen"}')).toBe(5);
+
+    // The UTC day has changed: llama's jobs are all from yesterday, qwen's more than 24 hours old.
+    read = () => Promise.resolve(figures([spend('llama', { todayUsd: 0, last24HoursUsd: 55 })]));
+    const afterMidnight = new Map([
+      ['sutro_spend_today_usd{source="s",model="llama"}', 0],
+      ['sutro_spend_last_24h_usd{source="s",model="llama"}', 55],
+      ['sutro_spend_today_unpriced_estimate_usd{source="s",model="llama"}', 0],
+    ]);
+    expect(await spendSamples(metrics)).toEqual(afterMidnight);
+
+    read = () => Promise.reject(new Error('database gone'));
+    expect(await spendSamples(metrics)).toEqual(afterMidnight);
   });
 });
