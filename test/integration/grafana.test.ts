@@ -23,6 +23,9 @@ import { TEST_API_KEY, testApi } from '../helpers/sync.js';
  *
  * Grafana does not set the session's time zone, so the panels get whatever the server or the role
  * has: every query runs in a UTC session and in one far from UTC, and must show the same figures.
+ *
+ * Longer than most files: the figure checks of each panel sit beside the collection of the panels
+ * and the one synced database they all read, so that a panel without a check fails here.
  */
 
 const DAY_MS = 86_400_000;

@@ -135,7 +135,7 @@ async function keptAndRebuilt(source: string) {
       const { usage, runTime } = rebuildSql('source');
       await client.query(usage, [source]);
       await client.query(runTime, [source]);
-      return read(client as unknown as { query: typeof db.pool.query });
+      return read(client);
     },
   );
   return { kept, rebuilt };
