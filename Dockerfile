@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 
 # Build stage: TypeScript and the other dev dependencies stay here.
-FROM node:22-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # `prepare` would run the build before the sources are here; it runs below instead. No dependency
@@ -12,7 +12,7 @@ COPY src ./src
 RUN npm run build
 
 # Final stage: production dependencies, the compiled code, the migrations. Nothing else.
-FROM node:22-bookworm-slim
+FROM node:24-bookworm-slim
 # Probes and Prometheus reach the container from outside it: listen on every interface here.
 ENV NODE_ENV=production SUTRO_HTTP_HOST=0.0.0.0
 WORKDIR /app
