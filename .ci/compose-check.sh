@@ -44,8 +44,8 @@ check() {
 check docker-compose docker-compose
 if docker compose version >/dev/null 2>&1; then check "docker compose" docker compose; fi
 
-# Kubernetes manifests and Prometheus rules: YAML syntax, with the python3 YAML module that Debian's
-# docker-compose depends on.
+# Kubernetes manifests, Prometheus rules and promtool's rule tests: YAML syntax, with the python3 YAML
+# module that Debian's docker-compose depends on. (promtool itself checks the rules in the suite.)
 python=/usr/bin/python3
 [ -x "$python" ] || python="$(command -v python3 || true)"
 if [ -n "$python" ] && "$python" -c 'import yaml' 2>/dev/null; then
@@ -55,8 +55,10 @@ files = sorted(p for p in pathlib.Path(sys.argv[1]).rglob('*') if p.suffix in ('
 for path in files:
     documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
     for document in documents:
-        if not isinstance(document, dict) or not ({'apiVersion', 'kind'} <= document.keys() or 'groups' in document):
-            sys.exit(f'compose-check: FAILED: {path}: a document is neither a Kubernetes object nor a rules file')
+        if not isinstance(document, dict) or not (
+            {'apiVersion', 'kind'} <= document.keys() or 'groups' in document or {'rule_files', 'tests'} <= document.keys()
+        ):
+            sys.exit(f'compose-check: FAILED: {path}: a document is neither a Kubernetes object, a rules file nor a rules test')
     print(f'compose-check: {path} OK ({len(documents)} documents)')
 PY
 else
