@@ -27,7 +27,7 @@ TABLE sutro.job_history
   cost_estimate numeric
   failure_reason jsonb
   CONSTRAINT job_history_pkey PRIMARY KEY (id)
-  CREATE INDEX job_history_changed_at_idx ON sutro.job_history USING btree (sutro.changed_at(status, change, datetime_created, datetime_started, datetime_completed, observed_at)) WHERE ((change = 'first_seen'::text) OR (status IS DISTINCT FROM previous_status))
+  CREATE INDEX job_history_changed_at_idx ON sutro.job_history USING btree (sutro.changed_at(status, change, datetime_created, datetime_started, datetime_completed, observed_at))
   CREATE INDEX job_history_job_idx ON sutro.job_history USING btree (source, job_id, id)
   CREATE UNIQUE INDEX job_history_pkey ON sutro.job_history USING btree (id)
 
@@ -364,7 +364,7 @@ VIEW sutro.job_status_changes
        LEFT JOIN LATERAL ( SELECT p.status,
               sutro.changed_at(p.status, p.change, p.datetime_created, p.datetime_started, p.datetime_completed, p.observed_at) AS changed_at
              FROM sutro.job_history p
-            WHERE p.source = h.source AND p.job_id = h.job_id AND p.id < h.id AND (p.change = 'first_seen'::text OR p.status IS DISTINCT FROM p.previous_status)
+            WHERE h.change <> 'first_seen'::text AND p.source = h.source AND p.job_id = h.job_id AND p.id < h.id AND (p.change = 'first_seen'::text OR p.status IS DISTINCT FROM p.previous_status)
             ORDER BY p.id DESC
            LIMIT 1) prev ON true
     WHERE h.change = 'first_seen'::text OR h.status IS DISTINCT FROM h.previous_status;

@@ -88,14 +88,15 @@ export const jobHistory = sutro.table(
     index('job_history_job_idx').on(t.source, t.jobId, t.id),
     /**
      * job_status_changes is filtered by changed_at, which sutro.changed_at computes from the row's
-     * own columns (views.ts); the index holds the same expression, over the rows that are transitions.
+     * own columns (views.ts); the index holds the same expression. Over every row, not only the
+     * transitions: PostgreSQL reads the statistics of an expression index only when it is not
+     * partial, and without them it guessed a third of the history for a day's changes, planned for
+     * that, and spent 0.3 s compiling the query with JIT at a million jobs.
      */
-    index('job_history_changed_at_idx')
-      .using(
-        'btree',
-        sql`sutro.changed_at(status, change, datetime_created, datetime_started, datetime_completed, observed_at)`,
-      )
-      .where(sql`change = 'first_seen' OR status IS DISTINCT FROM previous_status`),
+    index('job_history_changed_at_idx').using(
+      'btree',
+      sql`sutro.changed_at(status, change, datetime_created, datetime_started, datetime_completed, observed_at)`,
+    ),
   ],
 );
 

@@ -316,7 +316,8 @@ LEFT JOIN LATERAL (
     p.status,
     sutro.changed_at(p.status, p.change, p.datetime_created, p.datetime_started, p.datetime_completed, p.observed_at) AS changed_at
   FROM sutro.job_history p
-  WHERE p.source = h.source AND p.job_id = h.job_id AND p.id < h.id
+  -- A job's first sighting has no transition before it: no probe for it (a one-time filter).
+  WHERE h.change <> 'first_seen' AND p.source = h.source AND p.job_id = h.job_id AND p.id < h.id
     AND (p.change = 'first_seen' OR p.status IS DISTINCT FROM p.previous_status)
   ORDER BY p.id DESC
   LIMIT 1
