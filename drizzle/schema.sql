@@ -598,7 +598,7 @@ CREATE OR REPLACE FUNCTION sutro.run_time_bucket(seconds numeric)
  LANGUAGE sql
  IMMUTABLE PARALLEL SAFE
 AS $function$
-  SELECT CASE WHEN seconds < 1 THEN 0 ELSE 1 + floor(8 * log(2, seconds)) END::smallint
+  SELECT CASE WHEN seconds < 1 THEN 0 ELSE 1 + floor(8 * ln(seconds::float8) / ln(2::float8)) END::smallint
 $function$
 
 CREATE OR REPLACE FUNCTION sutro.run_time_estimate(bucket integer, fraction numeric)

@@ -172,6 +172,12 @@ describe('the rollups', () => {
     expect(migration).toContain(`${runTime};`);
   });
 
+  it('are refilled by migration 0008, which changed the buckets, with the statement rebuildSql writes', () => {
+    const migration = readFileSync(`${MIGRATIONS_FOLDER}/0008_run_time_bucket_in_float8.sql`, 'utf8');
+    expect(migration).toContain('DELETE FROM sutro.run_time_rollup;');
+    expect(migration).toContain(`${rebuildSql('all').runTime};`);
+  });
+
   it('are rebuilt by `sutro-sync rebuild-rollups`, which says what it did', async () => {
     const source = `rollups-cli-${randomBytes(3).toString('hex')}`;
     await runRound(source, {
