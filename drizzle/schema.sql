@@ -26,6 +26,7 @@ TABLE sutro.job_history
   job_cost numeric
   cost_estimate numeric
   failure_reason jsonb
+  previous_status_changed_at timestamp with time zone
   CONSTRAINT job_history_pkey PRIMARY KEY (id)
   CREATE INDEX job_history_changed_at_idx ON sutro.job_history USING btree (sutro.changed_at(status, change, datetime_created, datetime_started, datetime_completed, observed_at))
   CREATE INDEX job_history_job_idx ON sutro.job_history USING btree (source, job_id, id)
@@ -61,6 +62,7 @@ TABLE sutro.jobs
   first_run_id bigint
   last_changed_run_id bigint
   CONSTRAINT jobs_source_job_id_pk PRIMARY KEY (source, job_id)
+  CREATE INDEX jobs_cost_idx ON sutro.jobs USING btree (job_cost DESC NULLS LAST)
   CREATE INDEX jobs_created_idx ON sutro.jobs USING btree (source, datetime_created)
   CREATE INDEX jobs_day_cost_idx ON sutro.jobs USING btree (source, (((datetime_created AT TIME ZONE 'UTC'::text))::date), job_cost DESC NULLS LAST)
   CREATE INDEX jobs_model_created_idx ON sutro.jobs USING btree (model, datetime_created)
@@ -349,24 +351,18 @@ VIEW sutro.job_status_changes
       h.job_id,
       h.id AS history_id,
       h.run_id,
-      prev.status AS from_status,
+      h.previous_status AS from_status,
       h.status AS to_status,
       t.changed_at,
       t.time_source,
       h.observed_at,
           CASE
-              WHEN prev.changed_at IS NOT NULL THEN EXTRACT(epoch FROM GREATEST(t.changed_at - prev.changed_at, '00:00:00'::interval))
+              WHEN h.previous_status_changed_at IS NOT NULL THEN EXTRACT(epoch FROM GREATEST(t.changed_at - h.previous_status_changed_at, '00:00:00'::interval))
               ELSE NULL::numeric
           END AS seconds_in_previous_status
      FROM sutro.job_history h
        CROSS JOIN LATERAL ( SELECT sutro.changed_at(h.status, h.change, h.datetime_created, h.datetime_started, h.datetime_completed, h.observed_at) AS changed_at,
               sutro.status_time_source(h.status, h.change, h.datetime_created, h.datetime_started, h.datetime_completed) AS time_source) t
-       LEFT JOIN LATERAL ( SELECT p.status,
-              sutro.changed_at(p.status, p.change, p.datetime_created, p.datetime_started, p.datetime_completed, p.observed_at) AS changed_at
-             FROM sutro.job_history p
-            WHERE h.change <> 'first_seen'::text AND p.source = h.source AND p.job_id = h.job_id AND p.id < h.id AND (p.change = 'first_seen'::text OR p.status IS DISTINCT FROM p.previous_status)
-            ORDER BY p.id DESC
-           LIMIT 1) prev ON true
     WHERE h.change = 'first_seen'::text OR h.status IS DISTINCT FROM h.previous_status;
 
 VIEW sutro.model_usage

@@ -11,6 +11,7 @@ import type { DatabaseLimits } from './errors.js';
 import { recordValue, SQL_TYPE } from './job-columns.js';
 import { fencedTransaction } from './lease.js';
 import { applyChangesSql, ROLLUP_INPUTS } from './rollups.js';
+import { latestTransitionAt } from './status-transitions.js';
 import type { NamedStatements } from './named-statements.js';
 import { inTransaction } from './transaction.js';
 
@@ -55,7 +56,8 @@ const changedFields = TRACKED.map((f) => `CASE WHEN p.${f} IS DISTINCT FROM w.${
  *   back from missing. An unchanged job is never touched: no new tuple, no row lock, no WAL, which
  *   is what keeps a no-change run at zero writes. The DO UPDATE's WHERE repeats the test for a row
  *   that another transaction changed in between. `xmax = 0` tells an inserted row from an updated one.
- * - `history` appends a row per job first seen or whose tracked fields changed.
+ * - `history` appends a row per job first seen or whose tracked fields changed; one that changes the
+ *   status also gets when the job entered the status it leaves (status-transitions.ts).
  * - `changes`, `usage` and `run_time` move each written job's contribution to the rollups from its
  *   old group to its new one (rollups.ts), so that they change with the jobs or not at all.
  * - `seen` records, when the page belongs to a full pass, the ids it listed of jobs stored before
@@ -101,11 +103,14 @@ run_time AS (${ROLLUP_CHANGES.runTime}
 ),
 history AS (
   INSERT INTO sutro.job_history (source, job_id, run_id, change, changed_fields, previous_status,
-                                 ${TRACKED.join(', ')})
+                                 previous_status_changed_at, ${TRACKED.join(', ')})
   SELECT $1, w.job_id, $3,
          CASE WHEN p.job_id IS NULL THEN 'first_seen' ELSE 'changed' END,
          CASE WHEN p.job_id IS NULL THEN '{}'::text[] ELSE c.fields END,
-         p.status, ${TRACKED.map((f) => `w.${f}`).join(', ')}
+         p.status,
+         CASE WHEN p.job_id IS NOT NULL AND p.status IS DISTINCT FROM w.status
+              THEN ${latestTransitionAt('$1', 'w.job_id')} END,
+         ${TRACKED.map((f) => `w.${f}`).join(', ')}
   FROM written w
   LEFT JOIN previous p ON p.job_id = w.job_id
   CROSS JOIN LATERAL (SELECT array_remove(ARRAY[${changedFields}], NULL) AS fields) c

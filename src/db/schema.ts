@@ -66,6 +66,14 @@ export const jobs = sutro.table(
       sql`((datetime_created AT TIME ZONE 'UTC')::date)`,
       sql`job_cost DESC NULLS LAST`,
     ),
+    /**
+     * The costliest jobs as a BI tool asks for them: `job_facts … WHERE day >= … ORDER BY job_cost
+     * DESC NULLS LAST LIMIT 10`. PostgreSQL reads jobs in cost order until ten pass the filter (about
+     * 70 of a million jobs for 30 days of 200), where without it it read every job of the period:
+     * 0.6 s at a million. No source in the key, so that a question across sources uses it too. The
+     * price is one more index entry per written job.
+     */
+    index('jobs_cost_idx').using('btree', sql`job_cost DESC NULLS LAST`),
   ],
 );
 
@@ -83,6 +91,13 @@ export const jobHistory = sutro.table(
     changedFields: text('changed_fields').array().notNull(),
     ...trackedFieldColumns(),
     previousStatus: text('previous_status'),
+    /**
+     * When the job entered previous_status, on a row that changes the status: stored by the sync with
+     * the row (status-transitions.ts), so that job_status_changes reads it rather than searching the
+     * history once per transition, which cost 30 µs a row and half a second for a busy day at a
+     * million jobs. NULL on first sightings and on rows that change no status.
+     */
+    previousStatusChangedAt: tz('previous_status_changed_at'),
   },
   (t) => [
     index('job_history_job_idx').on(t.source, t.jobId, t.id),

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { bigint, boolean, date, integer, jsonb, numeric, text } from 'drizzle-orm/pg-core';
 import { tz } from './job-columns.js';
 import { sutro } from './schema.js';
+import { changedAt, isTransition } from './status-transitions.js';
 
 /**
  * The views analysts and BI tools read (docs/analytics.md), declared here so that drizzle-kit knows
@@ -294,7 +295,7 @@ SELECT
   h.job_id,
   h.id AS history_id,
   h.run_id,
-  prev.status AS from_status,
+  h.previous_status AS from_status,
   h.status AS to_status,
   t.changed_at,
   t.time_source,
@@ -302,28 +303,17 @@ SELECT
   -- A status only known from an observation can have been seen after the API's time of the next
   -- transition: it lasted less than one sync interval, counted as 0 rather than a negative time.
   CASE
-    WHEN prev.changed_at IS NOT NULL THEN extract(epoch FROM greatest(t.changed_at - prev.changed_at, interval '0'))
+    WHEN h.previous_status_changed_at IS NOT NULL
+    THEN extract(epoch FROM greatest(t.changed_at - h.previous_status_changed_at, interval '0'))
   END AS seconds_in_previous_status
 FROM sutro.job_history h
 -- The API dates three events; any other status change is only known from when a sync saw it.
 CROSS JOIN LATERAL (
   SELECT
-    sutro.changed_at(h.status, h.change, h.datetime_created, h.datetime_started, h.datetime_completed, h.observed_at) AS changed_at,
+    ${changedAt('h')} AS changed_at,
     sutro.status_time_source(h.status, h.change, h.datetime_created, h.datetime_started, h.datetime_completed) AS time_source
 ) t
-LEFT JOIN LATERAL (
-  SELECT
-    p.status,
-    sutro.changed_at(p.status, p.change, p.datetime_created, p.datetime_started, p.datetime_completed, p.observed_at) AS changed_at
-  FROM sutro.job_history p
-  -- A job's first sighting has no transition before it: no probe for it (a one-time filter).
-  WHERE h.change <> 'first_seen' AND p.source = h.source AND p.job_id = h.job_id AND p.id < h.id
-    AND (p.change = 'first_seen' OR p.status IS DISTINCT FROM p.previous_status)
-  ORDER BY p.id DESC
-  LIMIT 1
-) prev ON true
--- History rows that record a cost or a time arriving without a status change are not transitions.
-WHERE h.change = 'first_seen' OR h.status IS DISTINCT FROM h.previous_status
+WHERE ${isTransition('h')}
 `),
   );
 

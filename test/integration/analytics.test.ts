@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { grantReader, UnknownRoleError } from '../../src/db/grants.js';
+import { MIGRATIONS_FOLDER } from '../../src/db/migrate.js';
 import { SUTRO_TABLES } from '../../src/db/setup-facts.js';
+import { BACKFILL_PREVIOUS_STATUS_CHANGED_AT } from '../../src/db/status-transitions.js';
 import {
   SimulatedAccount,
   startSimulator,
@@ -458,6 +460,27 @@ describe('the views equal figures computed from the simulator', () => {
       true,
     );
     expect(actual.some((r) => r.to_status === 'RUNNING' && r.time_source === 'datetime_started')).toBe(true);
+  });
+
+  it('job_status_changes: migration 0010 gives the history written before it the times the sync now stores', async () => {
+    const migration = readFileSync(`${MIGRATIONS_FOLDER}/0010_status_changes_without_a_search.sql`, 'utf8');
+    expect(migration).toContain(`${BACKFILL_PREVIOUS_STATUS_CHANGED_AT};`);
+    const stored = `SELECT id, previous_status_changed_at::text AS at FROM sutro.job_history
+                     WHERE source = $1 ORDER BY id`;
+    const written = await rows<{ id: string; at: string | null }>(stored, [SOURCE]);
+    expect(written.filter((r) => r.at !== null).length).toBeGreaterThanOrEqual(5);
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('UPDATE sutro.job_history SET previous_status_changed_at = NULL WHERE source = $1', [
+        SOURCE,
+      ]);
+      await client.query(BACKFILL_PREVIOUS_STATUS_CHANGED_AT);
+      expect((await client.query(stored, [SOURCE])).rows).toEqual(written);
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
   });
 
   it('sync_health: the last success and its age, the last error, job and rejected rows', async () => {

@@ -1,0 +1,1 @@
+CREATE INDEX "jobs_cost_idx" ON "sutro"."jobs" USING btree (job_cost DESC NULLS LAST);
