@@ -94,8 +94,9 @@ export const jobHistory = sutro.table(
     /**
      * When the job entered previous_status, on a row that changes the status: stored by the sync with
      * the row (status-transitions.ts), so that job_status_changes reads it rather than searching the
-     * history once per transition, which cost 30 µs a row and half a second for a busy day at a
-     * million jobs. NULL on first sightings and on rows that change no status.
+     * history once per transition: about 25 µs each, 77 ms instead of 23 ms for a day of 2,238
+     * transitions at a million jobs, growing with the day's activity. NULL on first sightings and on
+     * rows that change no status.
      */
     previousStatusChangedAt: tz('previous_status_changed_at'),
   },
