@@ -21,6 +21,10 @@ import { fencedTransaction } from './lease.js';
  *
  * Both describe a job's contribution the same way: SQL over a row `x` with the columns of
  * sutro.jobs that ROLLUP_INPUTS names.
+ *
+ * The price, on a page of 100 new jobs (about 5.3 ms of statement): 0.3 ms for usage_rollup's ~13
+ * groups and 0.5 ms for run_time_rollup's ~75 buckets, each an upsert. That is most of why a full
+ * sync costs about 6% more CPU per job than before the rollups (1,000,000 jobs: 187 to 198 µs).
  */
 
 /** The columns of sutro.jobs a job's contribution reads. */
