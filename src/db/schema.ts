@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { jobFieldColumns, trackedFieldColumns, tz } from './job-columns.js';
 import { measureColumns, MODEL_KEY, runTimeColumns, usageKeyColumns } from './rollups.js';
+import { changedAt } from './status-transitions.js';
 import {
   bigint,
   bigserial,
@@ -110,10 +111,7 @@ export const jobHistory = sutro.table(
      * partial, and without them it guessed a third of the history for a day's changes, planned for
      * that, and spent 0.3 s compiling the query with JIT at a million jobs.
      */
-    index('job_history_changed_at_idx').using(
-      'btree',
-      sql`sutro.changed_at(status, change, datetime_created, datetime_started, datetime_completed, observed_at)`,
-    ),
+    index('job_history_changed_at_idx').using('btree', sql.raw(changedAt())),
   ],
 );
 
