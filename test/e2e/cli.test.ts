@@ -170,7 +170,7 @@ describe('sutro-sync sync against the simulator', () => {
         `SELECT reason FROM sutro.rejected_jobs WHERE source = 'e2e-bad' ORDER BY reason`,
       );
       expect(reasons.rows.map((r: { reason: string }) => r.reason)).toEqual([
-        'datetime_started: is not an ISO 8601 datetime (got "tuesday")',
+        'datetime_started: is not an ISO 8601 datetime PostgreSQL can store (got "tuesday")',
         'job_id: is missing',
         'output_tokens: must not be negative (got -1)',
       ]);

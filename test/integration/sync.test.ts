@@ -131,7 +131,7 @@ describe('bad input', () => {
       { job_id: null, reason: 'job_id: is missing', page: 0, position_on_page: 3 },
       {
         job_id: 'job_bad_date',
-        reason: 'datetime_created: is not an ISO 8601 datetime (got "yesterday")',
+        reason: 'datetime_created: is not an ISO 8601 datetime PostgreSQL can store (got "yesterday")',
         page: 0,
         position_on_page: 5,
       },

@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { makeStorable, parseJob, type Job } from '../../src/sutro/job.js';
+import { makeStorable, parseApiTime, parseJob, type Job } from '../../src/sutro/job.js';
 
 const reference = {
   model: 'llama-3.1-8b',
@@ -121,6 +122,7 @@ describe('parseJob', () => {
       ['datetime_started', '2026-01-01T24:00:01Z'],
       ['datetime_started', '2026-01-01T24:00:00.5Z'],
       ['datetime_started', '2026-01-01T10:00:60Z'],
+      ['datetime_started', '2026-01-01T10:00:00+16:00'],
     ];
     for (const [field, value] of offCalendar) {
       expect(reason({ ...reference, [field]: value })).toMatch(new RegExp(`^${field}: is not`));
@@ -146,6 +148,11 @@ describe('parseJob', () => {
       at('2026-11-01T10:30:00.123456Z', '2026-11-01T10:30:00.123Z'),
     );
 
+    // A space for the T, and years below 100: Date.parse read this one as 2001.
+    expect(ok({ ...reference, datetime_created: '0001-01-01 00:00Z' }).datetimeCreated).toEqual(
+      at('0001-01-01 00:00Z', '0001-01-01T00:00:00.000Z'),
+    );
+
     expect(reason({ ...reference, job_priority: 2 ** 31 })).toBe('job_priority: must be a 32-bit integer');
     expect(ok({ ...reference, job_priority: -(2 ** 31) }).jobPriority).toBe(-(2 ** 31));
 
@@ -161,6 +168,55 @@ describe('parseJob', () => {
     expect(reason({ ...reference, job_cost: '0e9999999999' })).toMatch(/^job_cost: has more digits/);
     expect(reason({ ...reference, job_cost: '-1e-400' })).toMatch(/^job_cost: must not be negative/);
     expect(ok({ ...reference, job_cost: '-0.000' }).jobCost).toBe('-0.000');
+  });
+
+  it('reads every time PostgreSQL can store at the instant the strict ISO 8601 form of it names', () => {
+    // parseApiTime computes the instant from the matched fields; Date.parse of the strict form (T,
+    // seconds, ±hh:mm) is V8's ISO reader, an independent oracle for every year from 1.
+    const two = (max: number) => fc.integer({ min: 0, max }).map((n) => String(n).padStart(2, '0'));
+    const time = fc.record({
+      date: fc
+        .date({
+          min: new Date('0001-01-01T00:00:00Z'),
+          max: new Date('9998-12-31T00:00:00Z'),
+          noInvalidDate: true,
+        })
+        .map((d) => d.toISOString().slice(0, 10)),
+      separator: fc.constantFrom('T', 't', ' '),
+      hour: two(23),
+      minute: two(59),
+      second: fc.option(two(59)),
+      fraction: fc.option(fc.stringMatching(/^\.\d{1,9}$/)),
+      zone: fc.option(
+        fc.oneof(
+          fc.constantFrom('Z', 'z'),
+          fc.tuple(fc.constantFrom('+', '-'), two(19), fc.option(two(59)), fc.boolean()),
+        ),
+      ),
+    });
+    fc.assert(
+      fc.property(time, ({ date, separator, hour, minute, second, fraction, zone }) => {
+        const seconds = second === null ? '' : `:${second}${fraction ?? ''}`;
+        let written = '';
+        let strict = 'Z';
+        // PostgreSQL holds offsets up to 15:59.
+        let storable = true;
+        if (typeof zone === 'string') written = zone;
+        else if (zone !== null) {
+          const [sign, hours, minutes, colon] = zone;
+          written = minutes === null ? `${sign}${hours}` : `${sign}${hours}${colon ? ':' : ''}${minutes}`;
+          strict = `${sign}${hours}:${minutes ?? '00'}`;
+          storable = Number(hours) <= 15;
+        }
+        const text = `${date}${separator}${hour}:${minute}${seconds}${written}`;
+        const strictSeconds = `${second ?? '00'}${second === null ? '' : `${fraction ?? ''}`.slice(0, 4)}`;
+        const expected = Date.parse(`${date}T${hour}:${minute}:${strictSeconds}${strict}`);
+        const inRange =
+          expected >= Date.parse('0001-01-01T00:00:00Z') && expected < Date.parse('+010000-01-01T00:00:00Z');
+        expect(parseApiTime(text)?.ms ?? null).toBe(inRange && storable ? expected : null);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('reports the job id of a rejected row when it has one', () => {
