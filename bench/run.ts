@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- [--jobs N[,N…]] [--delay-ms a,b] [--json] [--database-url URL] [--naive-max N]
- *                   [--only fetch,copy,naive,sync,incremental] [--margin-seconds S] [--seed S]
+ *                   [--only fetch,copy,naive,sync,dashboard,incremental] [--margin-seconds S] [--seed S]
  *                   [--rss-reference-jobs N]`
  *
  * Measures sutro-sync beside its floors and a naive baseline on the same simulated account. Every
@@ -18,13 +18,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
 import type { AdvanceOptions } from '../src/simulator/index.js';
+import { measureDashboard, type DashboardTiming } from './dashboard.js';
 import { jobsAtOrAbove, Scratch, vacuumAnalyze, writesSoFar, type Writes } from './database.js';
 import { benchFile, Channel, forkTs } from './ipc.js';
 import { formatCount, formatMb, formatRatio, formatSeconds, table, type Cell } from './report.js';
 import type { AdvanceResult, RequestCounts, SimulatorCommand } from './simulator.js';
 import type { Task, TaskResult } from './worker.js';
 
-const SCENARIOS = ['fetch', 'copy', 'naive', 'sync', 'incremental'] as const;
+const SCENARIOS = ['fetch', 'copy', 'naive', 'sync', 'dashboard', 'incremental'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values: args } = parseArgs({
@@ -34,7 +35,8 @@ const { values: args } = parseArgs({
     json: { type: 'boolean', default: false },
     'database-url': { type: 'string', default: 'postgresql://postgres@127.0.0.1:5432/postgres' },
     'naive-max': { type: 'string', default: '20000' },
-    only: { type: 'string', default: SCENARIOS.join(',') },
+    // dashboard adds a simulated day to the sync scenario: asked for by name.
+    only: { type: 'string', default: SCENARIOS.filter((s) => s !== 'dashboard').join(',') },
     // The default of SUTRO_SAFETY_MARGIN_SECONDS.
     'margin-seconds': { type: 'string', default: String(loadConfig({}).sync.safetyMarginSeconds) },
     seed: { type: 'string', default: '1' },
@@ -46,7 +48,7 @@ const { values: args } = parseArgs({
 if (args.help) {
   process.stdout.write(
     'npm run bench -- [--jobs 100000[,1000000]] [--delay-ms 0,20] [--json] [--database-url URL]\n' +
-      '                 [--naive-max 20000] [--only fetch,copy,naive,sync,incremental]\n' +
+      '                 [--naive-max 20000] [--only fetch,copy,naive,sync,dashboard,incremental]\n' +
       '                 [--margin-seconds S] [--seed 1] [--rss-reference-jobs 10000]\n',
   );
   process.exit(0);
@@ -155,6 +157,8 @@ interface SuiteResult {
   readonly delayMs: number;
   readonly rows: Row[];
   readonly ratios: Record<string, number | null>;
+  /** The dashboard's questions, timed on the sync scenario's database after a day of hourly runs. */
+  readonly dashboard?: DashboardTiming[];
 }
 
 interface IncrementalResult {
@@ -279,7 +283,8 @@ async function measureSuite(
     }
 
     const ratios: Record<string, number | null> = {};
-    if (wants('sync')) {
+    let dashboard: DashboardTiming[] | undefined;
+    if (wants('sync') || wants('dashboard')) {
       const databaseUrl = await scratch.create('sync');
       try {
         say('  sutro-sync full…');
@@ -320,11 +325,25 @@ async function measureSuite(
           ...(await syncRun('sutro-sync incremental, 1% changed', sim, url, databaseUrl, 'incremental')),
           note: `${formatCount(advanced.added)} new + ${formatCount(advanced.changed)} changed`,
         });
+
+        if (wants('dashboard')) {
+          // A day of the account as a dashboard meets it: hourly runs while jobs arrive, run, finish
+          // and get their costs, so that the last day's status changes are a day's worth.
+          say('  dashboard: a day of hourly incremental runs…');
+          let now = '';
+          for (let hour = 0; hour < 24; hour += 1) {
+            ({ now } = await sim.advance({ seconds: 3600 }));
+            await syncRun('hourly run', sim, url, databaseUrl, 'incremental');
+          }
+          await vacuumAnalyze(databaseUrl);
+          say('  dashboard: the questions…');
+          dashboard = await measureDashboard(databaseUrl, now);
+        }
       } finally {
         await scratch.drop(databaseUrl);
       }
     }
-    return { jobs, delayMs, rows, ratios };
+    return { jobs, delayMs, rows, ratios, ...(dashboard === undefined ? {} : { dashboard }) };
   } finally {
     await sim.close();
   }
@@ -460,6 +479,14 @@ function suiteTable(suite: SuiteResult): string {
       rows,
     ),
     ...(ratios.length > 0 ? ['ratios (sutro-sync full):', ...ratios] : []),
+    ...(suite.dashboard === undefined
+      ? []
+      : [
+          'dashboard after a day of hourly runs (EXPLAIN ANALYZE, planning + execution, best of 3, warm):',
+          ...suite.dashboard.map(
+            (d) => `  ${d.question}: ${d.bestMs.toFixed(1)} ms (${formatCount(d.rows)} rows)`,
+          ),
+        ]),
   ].join('\n');
 }
 
@@ -540,7 +567,7 @@ try {
     }
     for (const delayMs of delays) {
       say(`${formatCount(jobs)} jobs, page delay ${delayMs} ms`);
-      if (wants('fetch') || wants('naive') || wants('sync') || floors !== null) {
+      if (wants('fetch') || wants('naive') || wants('sync') || wants('dashboard') || floors !== null) {
         const suite = await measureSuite(scratch, jobs, delayMs, floors, wants('sync') ? rssReference : null);
         suites.push(suite);
         if (!args.json) process.stdout.write(`\n${suiteTable(suite)}\n\n`);

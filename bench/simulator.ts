@@ -21,6 +21,8 @@ export interface AdvanceResult {
   readonly added: number;
   readonly changed: number;
   readonly dropped: number;
+  /** The account's clock after the move (ISO 8601). */
+  readonly now: string;
 }
 
 export interface RequestCounts {
@@ -58,6 +60,7 @@ serve(async (body) => {
         added: summary.added.length,
         changed: summary.changed.length,
         dropped: summary.dropped.length,
+        now: account.currentTime.toISOString(),
       } satisfies AdvanceResult;
     }
     case 'close':
