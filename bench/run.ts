@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- [--jobs N[,N…]] [--delay-ms a,b] [--json] [--database-url URL] [--naive-max N]
  *                   [--only fetch,copy,naive,sync,dashboard,incremental] [--margin-seconds S] [--seed S]
- *                   [--rss-reference-jobs N]`
+ *                   [--rss-reference-jobs N] [--keep]`
  *
  * Measures sutro-sync beside its floors and a naive baseline on the same simulated account. Every
  * measured scenario runs in a child process of its own (worker.ts), the simulator in another
@@ -41,6 +41,7 @@ const { values: args } = parseArgs({
     'margin-seconds': { type: 'string', default: String(loadConfig({}).sync.safetyMarginSeconds) },
     seed: { type: 'string', default: '1' },
     'rss-reference-jobs': { type: 'string', default: '10000' },
+    keep: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -49,7 +50,7 @@ if (args.help) {
   process.stdout.write(
     'npm run bench -- [--jobs 100000[,1000000]] [--delay-ms 0,20] [--json] [--database-url URL]\n' +
       '                 [--naive-max 20000] [--only fetch,copy,naive,sync,dashboard,incremental]\n' +
-      '                 [--margin-seconds S] [--seed 1] [--rss-reference-jobs 10000]\n',
+      '                 [--margin-seconds S] [--seed 1] [--rss-reference-jobs 10000] [--keep]\n',
   );
   process.exit(0);
 }
@@ -519,7 +520,7 @@ function incrementalTable(result: IncrementalResult): string {
 
 // ---------------------------------------------------------------------------------------------
 
-const scratch = new Scratch(args['database-url']);
+const scratch = new Scratch(args['database-url'], args.keep);
 let interrupted = false;
 process.once('SIGINT', () => {
   interrupted = true;
@@ -590,3 +591,4 @@ const file = join(dir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
 await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
 if (args.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
 say(`results written to ${file}`);
+for (const url of scratch.kept) say(`kept (drop it when done): ${url}`);

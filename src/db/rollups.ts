@@ -24,9 +24,9 @@ import { fencedTransaction } from './lease.js';
  *
  * The price, on a page of 100 new jobs (about 5.3 ms of statement): 0.3 ms for usage_rollup's ~13
  * groups and 0.5 ms for run_time_rollup's ~75 buckets, each an upsert. With the cost index, that is
- * why PostgreSQL spends about 12% more CPU on a full sync of 1,000,000 jobs than before the rollups
- * (176 to 198 µs per job, medians of runs on a 2-core machine); the worker's faster validation
- * (sutro/job.ts) more than pays for it: 323 to 283 µs per job in all.
+ * why PostgreSQL spends about 15% more CPU on a full sync of 1,000,000 jobs than before the rollups
+ * (176 to 203 µs per job, medians of runs on a 2-core machine); the worker's faster validation
+ * (sutro/job.ts) more than pays for it: 323 to 291 µs per job in all.
  */
 
 /** The columns of sutro.jobs a job's contribution reads. */
