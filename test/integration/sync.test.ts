@@ -193,15 +193,28 @@ describe('bad input', () => {
     sim.account.insertRaw(43, { ...edge, job_id: 'job_big_priority', job_priority: 2 ** 31 });
     sim.account.insertRaw(44, { ...edge, job_id: 'job_big_cost', job_cost: '1e200000' });
     sim.account.insertRaw(45, { ...edge, job_id: 'job_lone_key', ['key \uDC00']: 1, input_tokens: -1 });
+    // PostgreSQL holds offsets up to 15:59; one beyond is rejected naming its field, not refused with the page.
+    sim.account.insertRaw(46, {
+      ...edge,
+      job_id: 'job_offset_edge',
+      datetime_started: '2026-01-01 00:00:00+15:59',
+    });
+    sim.account.insertRaw(47, {
+      ...edge,
+      job_id: 'job_offset_beyond',
+      datetime_started: '2026-01-01T00:00:00+16:00',
+    });
 
     const result = await sync(sim, 'edge', { mode: 'full' });
-    expect(result).toMatchObject({ status: 'succeeded', inserted: 152, rejected: 6 });
+    expect(result).toMatchObject({ status: 'succeeded', inserted: 153, rejected: 7 });
     const stored = await db.pool.query<{ job_cost: string }>(
       `SELECT job_id, job_priority, name, job_cost::text AS job_cost, datetime_started
-         FROM sutro.jobs WHERE source = 'edge' AND job_id IN ('job_edge', 'job_year_one') ORDER BY job_id`,
+         FROM sutro.jobs WHERE source = 'edge' AND job_id IN ('job_edge', 'job_offset_edge', 'job_year_one')
+        ORDER BY job_id`,
     );
     expect(stored.rows).toMatchObject([
       { job_id: 'job_edge', job_priority: -(2 ** 31), name: 'lone \uFFFD surrogate' },
+      { job_id: 'job_offset_edge', datetime_started: new Date('2025-12-31T08:01:00Z') },
       { job_id: 'job_year_one', datetime_started: new Date('0001-01-01T00:00:00Z') },
     ]);
     expect(stored.rows[0]?.job_cost).toBe(`0.${'0'.repeat(16_382)}1`);
@@ -214,6 +227,7 @@ describe('bad input', () => {
       ['job_big_priority', 'job_priority'],
       ['job_feb_30', 'datetime_created'],
       ['job_lone_key', 'input_tokens'],
+      ['job_offset_beyond', 'datetime_started'],
       ['job_year_zero', 'datetime_started'],
     ]);
     expect(rejected.rows[0]?.raw).toBeNull();
