@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import pino from 'pino';
 import { loadConfig } from '../src/config.js';
-import { migrate } from '../src/db/migrate.js';
+import { migrate } from '../src/db/infra/migrate.js';
+import { connect } from '../src/db/infra/connect.js';
 
 /** Scratch databases on one server, created fresh and dropped at the end of the run. */
 export class Scratch {
@@ -44,15 +45,16 @@ export class Scratch {
     this.created.push(name);
     const url = this.urlOf(name);
     if (!options.empty) {
-      const pool = new pg.Pool({ connectionString: url, max: 1 });
+      const { database: settings } = loadConfig({});
+      const silent = pino({ level: 'silent' });
+      const database = connect({ connectionString: url, ssl: false }, silent, {
+        limits: settings.limits,
+        max: 1,
+      });
       try {
-        const { database } = loadConfig({});
-        await migrate(pool, pino({ level: 'silent' }), {
-          limits: database.limits,
-          lockTimeoutMs: database.migrationLockTimeoutMs,
-        });
+        await migrate(database, silent, { lockTimeoutMs: settings.migrationLockTimeoutMs });
       } finally {
-        await pool.end();
+        await database.close();
       }
     }
     return url;

@@ -9,10 +9,10 @@ import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import pino from 'pino';
-import { connect } from '../src/db/connect.js';
-import { jobs as jobsTable } from '../src/db/schema.js';
+import { connect } from '../src/db/infra/connect.js';
+import { jobs as jobsTable } from '../src/db/schema/tables.js';
 import { loadConfig } from '../src/config.js';
-import { createSyncStore } from '../src/db/store.js';
+import { createSyncStore } from '../src/db/store/store.js';
 import type { RunMode } from '../src/sync/port.js';
 import { createSutroClient, type JobsApi } from '../src/sutro/client.js';
 import type { ApiTime } from '../src/sutro/job.js';
@@ -280,7 +280,7 @@ async function run(task: Task): Promise<Omit<TaskResult, 'peakRssMb' | 'cpuSecon
         applicationName: 'sutro-sync-bench',
       });
       try {
-        const store = createSyncStore(database.pool, defaults.database.limits, log);
+        const store = createSyncStore(database);
         const started = performance.now();
         const result = await runSync(
           { store, api: api(task.apiUrl), log },

@@ -1,33 +1,23 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { runDemo } from './commands/demo.js';
+import { runDoctor } from './commands/doctor.js';
+import { EXIT, fail } from './commands/exit-codes.js';
+import { runExplore } from './commands/explore.js';
+import { runGrantReader } from './commands/grant-reader.js';
+import { runMigrate } from './commands/migrate.js';
+import { runRebuildRollups } from './commands/rebuild-rollups.js';
+import { REPORT_FORMATS, runReport, utcDay, type ReportOptions } from './commands/report.js';
+import { collectBehaviour, collectFault, runSimulatorCommand } from './commands/simulate.js';
+import { runStatus, type StatusOptions } from './commands/status.js';
+import { DEFAULT_WAIT_SECONDS, runSyncCommand, type SyncCommandOptions } from './commands/sync.js';
 import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig, type LoadOptions } from './config.js';
-import { DatabaseError } from './db/errors.js';
-import { readStatus, type RunRow } from './db/status.js';
+import { DatabaseError } from './db/infra/errors.js';
 import { createLogger } from './log.js';
 import { passwordOf, Secrets } from './redact.js';
-import { createApi, DatabaseUnavailableError, openDatabase, type CommandContext } from './runtime.js';
-import { runSync } from './sync/engine.js';
-import type { SyncResult } from './sync/vocabulary.js';
-import { formatTable } from './format.js';
-import { runDemo } from './commands/demo.js';
-import { runExplore } from './commands/explore.js';
-import { runDoctor } from './commands/doctor.js';
-import { runRebuildRollups } from './commands/rebuild-rollups.js';
-import { collectBehaviour, collectFault, runSimulatorCommand } from './commands/simulate.js';
-import { runService } from './worker/service.js';
-import { handleShutdownSignals } from './worker/shutdown.js';
-import { migrate } from './db/migrate.js';
-import { createProgressLine } from './progress.js';
-import { HealthServerError } from './worker/http.js';
-import { runGrantReader } from './commands/grant-reader.js';
-import { REPORT_FORMATS, runReport, utcDay, type ReportOptions } from './commands/report.js';
+import { DatabaseUnavailableError, type CommandContext } from './runtime.js';
 import { parseIsoDatetime } from './sutro/job.js';
-import { MalformedResponseError, SutroApiError, SutroNetworkError } from './sutro/client.js';
-
-/**
- * Exit codes of every command, documented in the README. A run skipped because another holds the
- * source's lease, or stopped by SIGTERM, is not a failure: a CronJob must not retry it.
- */
-export const EXIT = { ok: 0, syncFailed: 1, usage: 2, database: 3 } as const;
+import { runService } from './worker/service.js';
+import { HealthServerError } from './worker/http.js';
 
 function positiveInt(name: string, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -66,161 +56,6 @@ function context(options: LoadOptions = {}): CommandContext {
   return { config, log, secrets };
 }
 
-function fail(message: string, code: number): number {
-  process.stderr.write(`sutro-sync: ${secrets.redact(message)}\n`);
-  return code;
-}
-
-/** The schema drift of a run, for `status`: empty when its jobs matched the API reference. */
-function driftLine(run: RunRow | undefined): string {
-  if (run === undefined) return '';
-  const parts = [
-    run.jobs_in_legacy_shape > 0 ? `${run.jobs_in_legacy_shape} jobs in the legacy shape` : null,
-    run.jobs_with_unknown_fields > 0
-      ? `${run.jobs_with_unknown_fields} jobs with fields the API reference does not name (${run.unknown_fields.join(', ')}; kept in raw)`
-      : null,
-    run.jobs_with_missing_fields > 0
-      ? `${run.jobs_with_missing_fields} jobs without ${run.missing_fields.join(', ')} (stored as null)`
-      : null,
-  ].filter((part) => part !== null);
-  return parts.length === 0 ? '' : `schema drift in run ${run.id}: ${parts.join('; ')}`;
-}
-
-/** An error the API's answers (or their absence) caused: a wrong URL, key or network, which doctor checks. */
-function isSetupProblem(error: Error | null): boolean {
-  for (let e: unknown = error; e instanceof Error; e = e.cause) {
-    if (e instanceof SutroNetworkError || e instanceof MalformedResponseError) return true;
-    if (e instanceof SutroApiError) return e.status < 500 && e.status !== 429;
-  }
-  return false;
-}
-
-/**
- * How long `sync --wait` waits for a run of the same source elsewhere: the default schedule's
- * interval, after which a scheduled run would have been due anyway.
- */
-const DEFAULT_WAIT_SECONDS = 900;
-
-interface SyncCommandOptions {
-  full?: boolean;
-  /** true: --wait without a value. */
-  wait?: boolean | number;
-  trigger: string;
-}
-
-async function syncCommand(options: SyncCommandOptions): Promise<number> {
-  const { config, log } = context({ needsApi: true });
-  const api = createApi(config, log);
-  const shutdown = handleShutdownSignals(log);
-  const database = await openDatabase(config, log, { secrets });
-  // A full pass of a large account takes minutes: show its pages on a terminal (only there).
-  const progress = createProgressLine();
-  let result: SyncResult;
-  try {
-    result = await runSync(
-      { store: database.store, api, log, onPage: progress.onPage },
-      {
-        source: config.source,
-        mode: options.full ? 'full' : 'incremental',
-        trigger: options.trigger,
-        safetyMarginSeconds: config.sync.safetyMarginSeconds,
-        pageLimit: config.sutro.pageLimit,
-        leaseSeconds: config.sync.leaseSeconds,
-        waitSeconds: options.wait === true ? DEFAULT_WAIT_SECONDS : options.wait || 0,
-        signal: shutdown.signal,
-      },
-    );
-  } finally {
-    progress.end();
-    shutdown.dispose();
-    await database.close();
-  }
-  if (result.skipped) {
-    if (result.gaveUpWaiting) return fail(`sync did not run: ${result.reason} (--wait)`, EXIT.syncFailed);
-    log.info({ source: config.source, notice: true }, `${result.reason}; nothing to do`);
-    return EXIT.ok;
-  }
-  if (result.status === 'failed') {
-    const message = result.error?.message ?? 'unknown error';
-    const hint =
-      isSetupProblem(result.error) && !message.includes('sutro-sync doctor')
-        ? ' (`sutro-sync doctor` checks the setup step by step)'
-        : '';
-    return fail(`sync failed: ${message}${hint}`, EXIT.syncFailed);
-  }
-  return EXIT.ok;
-}
-
-async function statusCommand(options: { json?: boolean; runs: number; source?: string }): Promise<number> {
-  const { config, log } = context();
-  const source = options.source ?? config.source;
-  const database = await openDatabase(config, log, { migrate: false, secrets });
-  // Errors stored before redaction existed may still hold a credential an API echoed back.
-  const print = (text: string) => process.stdout.write(`${secrets.redact(text)}\n`);
-  try {
-    const report = await readStatus(database.pool, config.database.limits, source, options.runs);
-    if (options.json) {
-      print(JSON.stringify(report, null, 2));
-      return EXIT.ok;
-    }
-    const s = report.state;
-    const lease = report.lease;
-    const lines = [
-      `source: ${report.source}    database: ${database.displayUrl}`,
-      `last success: ${s?.last_success_at?.toISOString() ?? 'never'}    last full pass: ${s?.last_full_pass_at?.toISOString() ?? 'never'}`,
-      s?.resume_cursor
-        ? `unfinished full pass: continues at page ${s.resume_pages}`
-        : 'no unfinished full pass',
-      s?.last_error ? `last error (${s.last_error_at?.toISOString() ?? ''}): ${s.last_error}` : '',
-      lease?.holder
-        ? `running: run ${lease.run_id ?? '(starting)'} held by ${lease.holder}, lease ${lease.expires_in_seconds > 0 ? `expires in ${Math.ceil(lease.expires_in_seconds)} s unless renewed` : `expired ${Math.floor(-lease.expires_in_seconds)} s ago (its holder stopped; the next run takes over)`}`
-        : '',
-      driftLine(report.runs[0]),
-      '',
-      'jobs by status:',
-      formatTable(report.jobsByStatus),
-      `rejected rows: ${report.rejected}`,
-      '',
-      'recent runs:',
-      formatTable(report.runs, [
-        'id',
-        'mode',
-        'trigger',
-        'status',
-        'started_at',
-        'pages',
-        'jobs_seen',
-        'jobs_inserted',
-        'jobs_updated',
-        'jobs_unchanged',
-        'jobs_rejected',
-        'stop_reason',
-      ]),
-    ];
-    print(lines.filter((l, i) => l !== '' || i > 5).join('\n'));
-    return EXIT.ok;
-  } finally {
-    await database.close();
-  }
-}
-
-async function migrateCommand(): Promise<number> {
-  const { config, log } = context();
-  const database = await openDatabase(config, log, { migrate: false, secrets });
-  try {
-    await migrate(database.pool, log, {
-      limits: config.database.limits,
-      lockTimeoutMs: config.database.migrationLockTimeoutMs,
-    }).catch((error: unknown) => {
-      throw new DatabaseUnavailableError((error as Error).message, { cause: error });
-    });
-    log.info({ notice: true }, 'database schema is up to date');
-    return EXIT.ok;
-  } finally {
-    await database.close();
-  }
-}
-
 function program(setExit: (code: number) => void): Command {
   const cli = new Command('sutro-sync')
     .description("Keeps a PostgreSQL copy of a Sutro account's batch-inference jobs, their cost and tokens.")
@@ -243,7 +78,9 @@ function program(setExit: (code: number) => void): Command {
     .addOption(
       new Option('--trigger <name>', 'recorded in sutro.sync_runs.trigger').default('cli').hideHelp(),
     )
-    .action(async (options: SyncCommandOptions) => setExit(await syncCommand(options)));
+    .action(async (options: SyncCommandOptions) =>
+      setExit(await runSyncCommand(context({ needsApi: true }), options)),
+    );
 
   cli
     .command('start')
@@ -256,7 +93,7 @@ function program(setExit: (code: number) => void): Command {
   cli
     .command('migrate')
     .description('apply pending database migrations (sync and start also do this)')
-    .action(async () => setExit(await migrateCommand()));
+    .action(async () => setExit(await runMigrate(context())));
 
   cli
     .command('status')
@@ -264,9 +101,7 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'print JSON')
     .option('--runs <n>', 'how many recent runs', positiveInt('--runs', 1000), 10)
     .option('--source <name>', 'the account to show [default: SUTRO_SOURCE]')
-    .action(async (options: { json?: boolean; runs: number; source?: string }) =>
-      setExit(await statusCommand(options)),
-    );
+    .action(async (options: StatusOptions) => setExit(await runStatus(context(), options)));
 
   cli
     .command('simulate')
@@ -415,9 +250,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     if (error instanceof ConfigError || error instanceof HealthServerError)
-      return fail(error.message, EXIT.usage);
+      return fail({ secrets }, error.message, EXIT.usage);
     if (error instanceof DatabaseUnavailableError || error instanceof DatabaseError)
-      return fail(error.message, EXIT.database);
-    return fail(error instanceof Error ? error.message : String(error), EXIT.syncFailed);
+      return fail({ secrets }, error.message, EXIT.database);
+    return fail({ secrets }, error instanceof Error ? error.message : String(error), EXIT.syncFailed);
   }
 }

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import cron from 'node-cron';
 import { z } from 'zod';
-import type { DatabaseLimits } from './db/errors.js';
+import type { DatabaseLimits } from './db/infra/errors.js';
 import type { LogFormat } from './log.js';
-import { databaseConnection, type DatabaseConnection } from './db/tls.js';
+import { databaseConnection, type DatabaseConnection } from './db/infra/tls.js';
 import { readDeployment } from './sutro/deployment.js';
 
 /**
@@ -24,9 +24,9 @@ export interface Config {
   };
   readonly source: string;
   readonly database: {
-    /** DATABASE_URL as given; undefined: start an embedded PostgreSQL (see db/embedded.ts). */
+    /** DATABASE_URL as given; undefined: start an embedded PostgreSQL (see db/infra/embedded.ts). */
     readonly url: string | undefined;
-    /** The URL less its TLS parameters, and the TLS options they ask for (see db/tls.ts). */
+    /** The URL less its TLS parameters, and the TLS options they ask for (see db/infra/tls.ts). */
     readonly connection: DatabaseConnection | undefined;
     readonly limits: DatabaseLimits;
     /** How long `migrate` waits for another migration, or for a session that holds a table it alters. */
@@ -104,7 +104,7 @@ const envSchema = z.object({
   DATABASE_CA_FILE: optionalText,
   // A statement of the worker's takes milliseconds; the slowest, marking a million jobs missing at
   // the end of a full pass, a few seconds. A minute is far past both and still ends a run whose
-  // database froze well within two minutes (the client gives up 10 s later, see db/errors.ts).
+  // database froze well within two minutes (the client gives up 10 s later, see db/infra/errors.ts).
   SUTRO_DB_STATEMENT_TIMEOUT_MS: integer(1_000, 3_600_000).default(60_000),
   // The worker's own writes never wait on each other (one run per source); a lock wait means a
   // stranger holds a row or table, and ten seconds says so early.

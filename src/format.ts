@@ -1,4 +1,9 @@
-/** Plain-text tables for the terminal commands (status, demo, report). */
+/**
+ * How the commands print figures for people: plain-text tables, counts, dollars and times
+ * (status, demo, report and its HTML page).
+ */
+
+/** A plain-text table, columns aligned, numbers to the right. */
 export function formatTable<T extends object>(
   rows: readonly T[],
   columns?: readonly (keyof T & string)[],
@@ -22,4 +27,30 @@ export function formatTable<T extends object>(
       .join('  ')
       .trimEnd();
   return [line(keys), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}
+
+const counts = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+const cents = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+
+/** Decimal text from Postgres, formatted without passing through a float. */
+export function count(value: string | number): string {
+  return counts.format(value as `${number}`);
+}
+
+/** USD to the cent, as every format that rounds shows it. */
+export function usd(value: string): string {
+  return cents.format(value as `${number}`);
+}
+
+function ago(seconds: number | null): string {
+  if (seconds === null) return '';
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 120) return `${s} s ago`;
+  if (s < 7_200) return `${Math.round(s / 60)} min ago`;
+  if (s < 172_800) return `${Math.floor(s / 3_600)} h ${Math.round((s % 3_600) / 60)} min ago`;
+  return `${Math.floor(s / 86_400)} d ${Math.round((s % 86_400) / 3_600)} h ago`;
+}
+
+export function when(date: Date | null, seconds: number | null): string {
+  return date === null ? 'never' : `${date.toISOString().replace(/\.\d+Z$/, 'Z')} (${ago(seconds)})`;
 }

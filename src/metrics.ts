@@ -3,8 +3,8 @@ import type { RunMode } from './sync/port.js';
 import type { Logger } from './log.js';
 import type { RequestObservation } from './sutro/client.js';
 import type { PageProgress, RunSummary } from './sync/vocabulary.js';
-import type { ScrapeFigures } from './db/source-health.js';
-import type { RecentModelSpend } from './db/spend.js';
+import type { ScrapeFigures } from './db/read/source-health.js';
+import type { RecentModelSpend } from './db/read/spend.js';
 
 /** The Prometheus side of `start`: a registry of its own, and the hooks the client and engine call. */
 export interface SyncMetrics {

@@ -1,11 +1,10 @@
-import type pg from 'pg';
 import type { Config } from './config.js';
 import { requireApi } from './config.js';
-import { connect, serverVersion, type Database } from './db/connect.js';
-import { startEmbeddedPostgres } from './db/embedded.js';
-import { databaseError } from './db/errors.js';
-import { migrate } from './db/migrate.js';
-import { createSyncStore } from './db/store.js';
+import { connect, serverVersion, type Database } from './db/infra/connect.js';
+import { startEmbeddedPostgres } from './db/infra/embedded.js';
+import { databaseError } from './db/infra/errors.js';
+import { migrate } from './db/infra/migrate.js';
+import { createSyncStore } from './db/store/store.js';
 import type { Logger } from './log.js';
 import type { Secrets } from './redact.js';
 import { createSutroClient, type JobsApi, type RequestObservation } from './sutro/client.js';
@@ -30,7 +29,7 @@ export interface OpenDatabase extends Database {
    * holds its connection up to the client's timeout, and on a slow database probes must not take the
    * connections the run's writes and lease renewals need.
    */
-  readonly probes: pg.Pool;
+  readonly probes: Database;
 }
 
 /** The database cannot be used: it does not answer, or its migration failed (exit code 3). */
@@ -42,7 +41,7 @@ export class DatabaseUnavailableError extends Error {
 }
 
 /**
- * PostgreSQL 14 brought client_connection_check_interval (see db/transaction.ts); 13 reached its end
+ * PostgreSQL 14 brought client_connection_check_interval (see db/infra/transaction.ts); 13 reached its end
  * of life in November 2025.
  */
 const MINIMUM_SERVER_VERSION = 140_000;
@@ -87,7 +86,7 @@ export async function openDatabase(
   const target = describe(connection.connectionString);
   let version: { number: number; text: string } | undefined;
   try {
-    version = await serverVersion(database.pool);
+    version = await serverVersion(database);
   } catch (error) {
     await close();
     throw new DatabaseUnavailableError(
@@ -105,7 +104,7 @@ export async function openDatabase(
   }
   try {
     if (options.migrate !== false) {
-      await migrate(database.pool, log, { limits, lockTimeoutMs: config.database.migrationLockTimeoutMs });
+      await migrate(database, log, { lockTimeoutMs: config.database.migrationLockTimeoutMs });
     }
   } catch (error) {
     await close();
@@ -114,9 +113,9 @@ export async function openDatabase(
   return {
     ...database,
     displayUrl: embedded?.displayUrl ?? withoutPassword(config.database.url ?? ''),
-    store: createSyncStore(database.pool, limits, log),
+    store: createSyncStore(database),
     passwordFile: embedded?.passwordFile ?? null,
-    probes: probes.pool,
+    probes,
     close,
   };
 }

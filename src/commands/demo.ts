@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
-import { forgetSource, spendByModel } from '../db/status.js';
+import { readModelTotals } from '../db/read/analytics.js';
+import { forgetSource } from '../db/store/forget-source.js';
 import { formatTable } from '../format.js';
 import { createApi, openDatabase, type CommandContext } from '../runtime.js';
 import { SimulatedAccount, startSimulator } from '../simulator/index.js';
@@ -39,7 +40,7 @@ export async function runDemo(
   const database = await openDatabase(demoConfig, log, { secrets });
   // The tour is the same every time: the demo source is emptied first (other sources are kept).
   try {
-    await forgetSource(database.pool, demoConfig.database.limits, DEMO_SOURCE);
+    await forgetSource(database, DEMO_SOURCE);
     const deps = { store: database.store, api: createApi(demoConfig, log), log };
     const sync = (mode: 'full' | 'incremental') =>
       runSync(deps, {
@@ -65,8 +66,9 @@ export async function runDemo(
     out(`   ${describe(second)}`);
     if (!second.skipped && second.status !== 'succeeded') return 1;
 
-    out('\n3. What the account spent, per model (sutro.jobs, source "demo"):');
-    out(formatTable(await spendByModel(database.pool, demoConfig.database.limits, DEMO_SOURCE)));
+    out('\n3. What the account spent, per model (sutro.model_usage, source "demo"):');
+    const totals = await readModelTotals(database, DEMO_SOURCE);
+    out(formatTable(totals.map((row) => ({ ...row, model: row.model ?? '(none)' }))));
     const passwordFile = database.passwordFile === null ? '' : `PGPASSFILE=${database.passwordFile} `;
     const psql = `${passwordFile}psql '${database.displayUrl}' -c "SELECT * FROM sutro.jobs WHERE source = 'demo' LIMIT 5"`;
     out(

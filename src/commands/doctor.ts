@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { ConfigError, type Config } from '../config.js';
-import { pendingMigrations } from '../db/migrate.js';
-import { readDatabaseFacts, type DatabaseFacts } from '../db/setup-facts.js';
+import { pendingMigrations } from '../db/infra/migrate.js';
+import { readDatabaseFacts, type DatabaseFacts } from '../db/read/setup-facts.js';
 import type { Logger } from '../log.js';
 import { openDatabase, type CommandContext, type OpenDatabase } from '../runtime.js';
 import { createSutroClient, SutroApiError, type SutroClient } from '../sutro/client.js';
@@ -254,8 +254,8 @@ async function checkDatabase(config: Config, log: Logger, context: CommandContex
       status: 'ok',
       detail: describeDatabase(config, database),
     };
-    const facts = await readDatabaseFacts(database.pool, config.database.limits, config.source);
-    const migrations = await pendingMigrations(database.pool);
+    const facts = await readDatabaseFacts(database, config.source);
+    const migrations = await pendingMigrations(database);
     return [connected, ...databaseChecks(config, facts, migrations)];
   } catch (error) {
     return [{ area: 'database', name: 'queries', status: 'fail', detail: messageOf(error) }];

@@ -1,4 +1,4 @@
-import { grantReader, UnknownRoleError } from '../db/grants.js';
+import { grantReader, UnknownRoleError } from '../db/infra/grants.js';
 import { openDatabase, type CommandContext } from '../runtime.js';
 
 /**
@@ -12,7 +12,7 @@ export async function runGrantReader(
 ): Promise<'ok' | 'usage'> {
   const database = await openDatabase(config, log, { applicationName: 'sutro-sync grant-reader', secrets });
   try {
-    const grant = await grantReader(database.pool, config.database.limits, role);
+    const grant = await grantReader(database, role);
     const out = (line: string) => process.stdout.write(`${line}\n`);
     out(
       `"${grant.role}" can now read schema sutro: ${grant.relations} tables and views, and those later ` +

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { rebuildRollups } from '../db/rollups.js';
+import { rebuildRollups } from '../db/store/rollups.js';
 import { openDatabase, type CommandContext } from '../runtime.js';
 import { describeHolder, keepLease, takeLease } from '../sync/lease-keeper.js';
 
@@ -35,7 +35,7 @@ export async function runRebuildRollups(
     const held = keepLease(database.store, attempt.lease, log);
     try {
       const started = performance.now();
-      const { jobs, groups } = await rebuildRollups(database.pool, config.database.limits, attempt.lease);
+      const { jobs, groups } = await rebuildRollups(database, attempt.lease);
       process.stdout.write(
         `rebuilt the rollups of source "${source}": ${jobs} jobs in ${groups} groups of day, model and status, ` +
           `${((performance.now() - started) / 1000).toFixed(1)} s\n`,

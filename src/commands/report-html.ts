@@ -1,5 +1,5 @@
-import type { ModelDaySpend, ModelSpend, UsageReport } from '../db/analytics.js';
-import { count, usd, when } from './report.js';
+import type { ModelDaySpend, ModelSpend, UsageReport } from '../db/read/analytics.js';
+import { count, usd, when } from '../format.js';
 
 /**
  * Text that is already HTML. Only `markup` makes one, and it escapes every other value put into it,

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
-import { readUsageReport, type Freshness, type UsageReport } from '../db/analytics.js';
-import { formatTable } from '../format.js';
+import { readUsageReport, type Freshness, type UsageReport } from '../db/read/analytics.js';
+import { count, formatTable, usd, when } from '../format.js';
 import type { Secrets } from '../redact.js';
 import { openDatabase, type CommandContext } from '../runtime.js';
 import { renderHtmlReport } from './report-html.js';
@@ -67,10 +67,9 @@ export async function runReport(
     secrets,
   });
   const query = { source: options.source ?? config.source, since, until, top: options.top };
-  const { limits } = config.database;
   let rendered: string;
   try {
-    const report = redacted(await readUsageReport(database.pool, limits, query), secrets);
+    const report = redacted(await readUsageReport(database, query), secrets);
     rendered =
       options.format === 'json'
         ? JSON.stringify(report, null, 2)
@@ -84,32 +83,6 @@ export async function runReport(
   }
   process.stdout.write(`${rendered}\n`);
   return 'ok';
-}
-
-const counts = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
-const cents = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-
-/** Decimal text from Postgres, formatted without passing through a float. */
-export function count(value: string | number): string {
-  return counts.format(value as `${number}`);
-}
-
-/** USD to the cent, as every format that rounds shows it. */
-export function usd(value: string): string {
-  return cents.format(value as `${number}`);
-}
-
-function ago(seconds: number | null): string {
-  if (seconds === null) return '';
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 120) return `${s} s ago`;
-  if (s < 7_200) return `${Math.round(s / 60)} min ago`;
-  if (s < 172_800) return `${Math.floor(s / 3_600)} h ${Math.round((s % 3_600) / 60)} min ago`;
-  return `${Math.floor(s / 86_400)} d ${Math.round((s % 86_400) / 3_600)} h ago`;
-}
-
-export function when(date: Date | null, seconds: number | null): string {
-  return date === null ? 'never' : `${date.toISOString().replace(/\.\d+Z$/, 'Z')} (${ago(seconds)})`;
 }
 
 /** One bar per day, in eighths of a character so that small days still show. */

@@ -1,6 +1,6 @@
-import type { SimulatedAccount } from './account.js';
+import type { SimulatedAccount } from './account/account.js';
 import type { Cursors } from './cursors.js';
-import type { FaultQueue } from './faults.js';
+import type { FaultQueue } from './faults/faults.js';
 import type { RecordedRequests } from './request-log.js';
 
 /** What the route handlers of one running simulator share. */

@@ -3,9 +3,9 @@ export {
   type AccountOptions,
   type AdvanceOptions,
   type AdvanceSummary,
-} from './account.js';
-export { MODEL_PRICES } from './catalogue.js';
-export type { ApiJob, JobShape, LegacyApiJob, TimestampPrecision } from './job-json.js';
+} from './account/account.js';
+export { MODEL_PRICES } from './account/catalogue.js';
+export type { ApiJob, JobShape, LegacyApiJob, TimestampPrecision } from './account/job-json.js';
 export {
   startSimulator,
   type EchoContentType,
@@ -20,5 +20,5 @@ export {
   type RunningSimulator,
   type SimulatorOptions,
 } from './server.js';
-export { BEHAVIOURS, parseQueuedFault, type Behaviour, type QueuedFault } from './fault-json.js';
-export { Random } from './random.js';
+export { BEHAVIOURS, parseQueuedFault, type Behaviour, type QueuedFault } from './faults/fault-json.js';
+export { Random } from './account/random.js';

@@ -1,4 +1,4 @@
-import type { Endpoint } from './faults.js';
+import type { Endpoint } from './faults/faults.js';
 
 export interface RequestRecord {
   readonly method: string;

@@ -1,19 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { SimulatedAccount } from './account.js';
+import type { SimulatedAccount } from './account/account.js';
 import { sendError, type Exchange } from './answers.js';
 import type { SimulatorContext } from './context.js';
 import { Cursors } from './cursors.js';
-import { answerWebPage } from './fault-answers.js';
-import { InvalidRequestError } from './fault-json.js';
+import { answerWebPage } from './faults/fault-answers.js';
+import { InvalidRequestError } from './faults/fault-json.js';
 import {
   FaultQueue,
   isHostFault,
   type Endpoint,
   type FaultController,
   type RequestTarget,
-} from './faults.js';
+} from './faults/faults.js';
 import { RecordedRequests, type RequestLog, type RequestRecord } from './request-log.js';
 import { control } from './routes/control.js';
 import { getJob } from './routes/job.js';
@@ -28,7 +28,7 @@ export type {
   FaultController,
   FaultKind,
   MalformedVariant,
-} from './faults.js';
+} from './faults/faults.js';
 export type { RequestLog, RequestRecord } from './request-log.js';
 
 export interface SimulatorOptions {

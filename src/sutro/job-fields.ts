@@ -3,8 +3,8 @@
  * reference names them), the property it becomes in `Job`, the kind of value it holds, and whether
  * a change of it is history. Everything else that lists a job's fields is derived from this table:
  * the `Job` type and the validator (sutro/job.ts), the columns of sutro.jobs and sutro.job_history
- * (db/job-columns.ts, db/schema.ts), the page write's recordsets and column lists
- * (db/page-write.ts), and the benchmark's floors. A renamed or added field is one line here, and
+ * (db/schema/job-columns.ts, db/schema/tables.ts), the page write's recordsets and column lists
+ * (db/store/page-write.ts), and the benchmark's floors. A renamed or added field is one line here, and
  * whatever cannot follow it fails `tsc` or a test.
  */
 

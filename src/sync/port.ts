@@ -3,7 +3,7 @@ import type { SchemaDrift } from './drift.js';
 
 /**
  * What the sync engine needs from storage, in the engine's own words. The database layer
- * (src/db/store.ts) implements it; the engine, the scheduler and the metrics know only this.
+ * (src/db/store/store.ts) implements it; the engine, the scheduler and the metrics know only this.
  */
 
 export type RunMode = 'incremental' | 'full';
@@ -11,7 +11,7 @@ export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'ab
 export type StopReason = 'end_of_list' | 'below_floor' | 'interrupted' | 'error';
 
 /**
- * The right to run a source, held by one process at a time (see db/lease.ts). Every write of a run
+ * The right to run a source, held by one process at a time (see db/store/lease.ts). Every write of a run
  * carries it, and storage refuses the write once another run has taken the lease over.
  */
 export interface Lease {
@@ -139,7 +139,7 @@ export interface SyncStore {
   recoverStaleRuns(lease: Lease): Promise<number[]>;
   readState(source: string): Promise<SyncStateRow | null>;
   startRun(lease: Lease, start: RunStart): Promise<number>;
-  /** What an incremental run reads: see db/incremental-plan.ts. */
+  /** What an incremental run reads: see db/store/incremental-plan.ts. */
   planIncremental(source: string, options: IncrementalPlanOptions): Promise<IncrementalPlan>;
   writePage(lease: Lease, write: PageWrite): Promise<PageResult>;
   /** Forgets an unfinished pass (its cursor was rejected): its sightings and checkpoint go. */

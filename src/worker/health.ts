@@ -1,10 +1,10 @@
-import type pg from 'pg';
+import type { Database } from '../db/infra/connect.js';
 import {
   readScrapeFigures,
   readSourceHealth,
   type ScrapeFigures,
   type SourceHealth,
-} from '../db/source-health.js';
+} from '../db/read/source-health.js';
 
 export class HealthProbeTimeoutError extends Error {
   constructor(timeoutMs: number) {
@@ -28,13 +28,21 @@ function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
 }
 
 /** readSourceHealth, given up after `timeoutMs` (see withTimeout). */
-export function probeSourceHealth(pool: pg.Pool, source: string, timeoutMs: number): Promise<SourceHealth> {
-  return withTimeout(readSourceHealth(pool, source), timeoutMs);
+export function probeSourceHealth(
+  db: Pick<Database, 'pool'>,
+  source: string,
+  timeoutMs: number,
+): Promise<SourceHealth> {
+  return withTimeout(readSourceHealth(db, source), timeoutMs);
 }
 
 /** readScrapeFigures, given up after `timeoutMs` like probeSourceHealth: a scrape has its own timeout. */
-export function probeScrapeFigures(pool: pg.Pool, source: string, timeoutMs: number): Promise<ScrapeFigures> {
-  return withTimeout(readScrapeFigures(pool, source), timeoutMs);
+export function probeScrapeFigures(
+  db: Pick<Database, 'pool'>,
+  source: string,
+  timeoutMs: number,
+): Promise<ScrapeFigures> {
+  return withTimeout(readScrapeFigures(db, source), timeoutMs);
 }
 
 export interface Readiness {
@@ -46,7 +54,7 @@ export interface Readiness {
 }
 
 export interface ReadinessOptions {
-  readonly pool: pg.Pool;
+  readonly db: Pick<Database, 'pool'>;
   readonly source: string;
   /** SUTRO_READY_MAX_AGE_SECONDS. */
   readonly maxAgeSeconds: number;
@@ -62,7 +70,7 @@ export function createReadinessCheck(options: ReadinessOptions): () => Promise<R
   return async () => {
     let health: SourceHealth;
     try {
-      health = await probeSourceHealth(options.pool, options.source, timeoutMs);
+      health = await probeSourceHealth(options.db, options.source, timeoutMs);
     } catch (error) {
       return { ready: false, reason: `database unreachable: ${(error as Error).message}` };
     }

@@ -34,7 +34,7 @@ export interface Scheduler {
 /**
  * Runs `run` on two cron schedules, one run at a time in this process. A tick that arrives while a
  * run is in progress is not dropped if it asks for more (a full pass during an incremental run): it
- * runs next. Runs in other processes are kept apart by the source's lease (db/lease.ts), not here.
+ * runs next. Runs in other processes are kept apart by the source's lease (db/store/lease.ts), not here.
  */
 export function startScheduler(
   schedules: Schedules,

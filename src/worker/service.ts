@@ -48,7 +48,7 @@ export async function runService(
         port: config.http.port,
         registry: metrics.registry,
         readiness: createReadinessCheck({
-          pool: database.probes,
+          db: database.probes,
           source: config.source,
           maxAgeSeconds: config.http.readyMaxAgeSeconds,
           timeoutMs: DATABASE_READ_TIMEOUT_MS,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Random } from '../../src/simulator/random.js';
+import { Random } from '../../src/simulator/account/random.js';
 import { SimulatedAccount, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
 import { createTestDatabase, routes, type TestDatabase } from '../helpers/database.js';
 import { runCli, startCli } from '../helpers/cli.js';

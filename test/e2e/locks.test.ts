@@ -4,11 +4,10 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { migrate, MIGRATIONS_FOLDER } from '../../src/db/migrate.js';
+import { migrate, MIGRATIONS_FOLDER } from '../../src/db/infra/migrate.js';
 import { SimulatedAccount, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { createTestDatabase, routes, silentLog, type TestDatabase } from '../helpers/database.js';
-import { DEFAULT_LIMITS } from '../helpers/limits.js';
 
 /**
  * Locks a stranger holds. sutro-sync takes no advisory lock, so a role that can only read (the BI
@@ -218,17 +217,15 @@ describe('a migration that must wait for a table a BI query holds', () => {
     try {
       await reader.query('BEGIN');
       await reader.query('SELECT count(*) FROM sutro.jobs');
-      const refused = await migrate(db.pool, silentLog, {
-        limits: DEFAULT_LIMITS,
-        lockTimeoutMs: 1_000,
-        folder,
-      }).catch((e: unknown) => e as Error);
+      const refused = await migrate(db, silentLog, { lockTimeoutMs: 1_000, folder }).catch(
+        (e: unknown) => e as Error,
+      );
       expect(refused).toBeInstanceOf(Error);
       expect((refused as Error).message).toMatch(
         /gave up after waiting 1 s for a lock \(SUTRO_MIGRATION_LOCK_TIMEOUT_MS\)\. Sessions holding sutro's tables: pid \d+ \(user bi_[0-9a-f]+, application "bi-dashboard", idle in transaction .*holding sutro\.jobs: SELECT count\(\*\) FROM sutro\.jobs\)/,
       );
       await reader.query('COMMIT');
-      await migrate(db.pool, silentLog, { limits: DEFAULT_LIMITS, lockTimeoutMs: 1_000, folder });
+      await migrate(db, silentLog, { lockTimeoutMs: 1_000, folder });
       const column = await db.pool.query(
         `SELECT 1 FROM information_schema.columns WHERE table_schema = 'sutro' AND table_name = 'jobs' AND column_name = 'future_note'`,
       );

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import pino from 'pino';
 import { inject } from 'vitest';
-import { connect, type Database } from '../../src/db/connect.js';
-import { createSyncStore } from '../../src/db/store.js';
+import { connect, type Database } from '../../src/db/infra/connect.js';
+import { createSyncStore } from '../../src/db/store/store.js';
 import type { SyncStore } from '../../src/sync/port.js';
 import { DEFAULT_LIMITS } from './limits.js';
 
@@ -73,7 +73,7 @@ export async function createTestDatabase(
     directUrl: directUrl.toString(),
     route,
     name,
-    store: createSyncStore(database.pool, DEFAULT_LIMITS),
+    store: createSyncStore(database),
     async drop() {
       await database.close();
       const client = new pg.Client({ connectionString: adminUrl });

@@ -1,7 +1,8 @@
 import pg from 'pg';
 import pino from 'pino';
 import type { TestProject } from 'vitest/node';
-import { migrate } from '../../src/db/migrate.js';
+import { connect } from '../../src/db/infra/connect.js';
+import { migrate } from '../../src/db/infra/migrate.js';
 import { DEFAULT_LIMITS, MIGRATION_LOCK_TIMEOUT_MS } from './limits.js';
 import { findPgBouncer, startPgBouncer, type RunningPgBouncer } from './pgbouncer.js';
 import { ensureFreshBuild } from './fresh-build.js';
@@ -71,12 +72,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   const templateUrl = new URL(server.url);
   templateUrl.pathname = `/${template}`;
-  const pool = new pg.Pool({ connectionString: templateUrl.toString() });
-  await migrate(pool, pino({ level: 'silent' }), {
+  const silent = pino({ level: 'silent' });
+  const database = connect({ connectionString: templateUrl.toString(), ssl: false }, silent, {
     limits: DEFAULT_LIMITS,
-    lockTimeoutMs: MIGRATION_LOCK_TIMEOUT_MS,
   });
-  await pool.end();
+  await migrate(database, silent, { lockTimeoutMs: MIGRATION_LOCK_TIMEOUT_MS });
+  await database.close();
 
   const pgbouncer = findPgBouncer();
   if (pgbouncer === null && process.env.TEST_REQUIRE_PGBOUNCER === '1') {

@@ -1,7 +1,7 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadEmbeddedPostgres } from '../../src/db/embedded.js';
+import { loadEmbeddedPostgres } from '../../src/db/infra/embedded.js';
 
 export interface OwnPostgres {
   readonly url: string;
@@ -21,7 +21,7 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
   const isRoot = process.getuid?.() === 0;
   // As root, the server runs as user postgres, which must be able to enter the folder.
   if (isRoot) await chmod(dir, 0o777);
-  // Not a plain import: the package hooks process signals and exit codes (see src/db/embedded.ts).
+  // Not a plain import: the package hooks process signals and exit codes (see src/db/infra/embedded.ts).
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: path.join(dir, 'data'),

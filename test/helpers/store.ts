@@ -2,8 +2,8 @@ import { NO_DRIFT } from '../../src/sync/drift.js';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import type { Lease, PageWrite, RunOutcome } from '../../src/sync/port.js';
 import { parseJob, type Job } from '../../src/sutro/job.js';
-import { createSyncStore } from '../../src/db/store.js';
-import type { DatabaseLimits } from '../../src/db/errors.js';
+import { createSyncStore } from '../../src/db/store/store.js';
+import type { DatabaseLimits } from '../../src/db/infra/errors.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
 /** The store's test fixture: what test/integration/store-*.test.ts share. */
@@ -54,7 +54,7 @@ export async function takeLease(
   return taken.lease;
 }
 
-export const createSyncStoreWith = (limits: DatabaseLimits) => createSyncStore(db.pool, limits);
+export const createSyncStoreWith = (limits: DatabaseLimits) => createSyncStore(db.withLimits(limits));
 
 /** The store's writes, with the current lease. */
 export const store = {

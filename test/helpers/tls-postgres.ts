@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadEmbeddedPostgres } from '../../src/db/embedded.js';
+import { loadEmbeddedPostgres } from '../../src/db/infra/embedded.js';
 
 /**
  * A PostgreSQL server that accepts TLS connections only, with a certificate from a CA made here, as

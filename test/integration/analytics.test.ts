@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { grantReader, UnknownRoleError } from '../../src/db/grants.js';
-import { MIGRATIONS_FOLDER } from '../../src/db/migrate.js';
-import { SUTRO_TABLES } from '../../src/db/setup-facts.js';
-import { BACKFILL_PREVIOUS_STATUS_CHANGED_AT } from '../../src/db/status-transitions.js';
+import { grantReader, UnknownRoleError } from '../../src/db/infra/grants.js';
+import { MIGRATIONS_FOLDER } from '../../src/db/infra/migrate.js';
+import { SUTRO_TABLES } from '../../src/db/read/setup-facts.js';
+import { BACKFILL_PREVIOUS_STATUS_CHANGED_AT } from '../../src/db/schema/status-transitions.js';
 import {
   SimulatedAccount,
   startSimulator,
@@ -16,7 +16,7 @@ import { runSync } from '../../src/sync/engine.js';
 import type { SyncResult } from '../../src/sync/vocabulary.js';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, silentLog, type TestDatabase } from '../helpers/database.js';
-import { DEFAULT_LIMITS, LEASE_SECONDS } from '../helpers/limits.js';
+import { LEASE_SECONDS } from '../helpers/limits.js';
 import { testApi } from '../helpers/sync.js';
 
 /**
@@ -111,7 +111,7 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 /**
- * model_usage's percentiles are estimated from run-time buckets 2^(1/8) wide (src/db/rollups.ts):
+ * model_usage's percentiles are estimated from run-time buckets 2^(1/8) wide (src/db/schema/rollup-measures.ts):
  * the estimate lies in the bucket of the rank below, the exact figure between that job and the next,
  * so at most two buckets' width apart; under a second, bucket 0 is a second wide.
  */
@@ -1033,7 +1033,7 @@ describe('grant-reader', () => {
 
   it('lets a role read every table and view, refuses it every write and DDL, and covers future tables', async () => {
     const { role, password } = await createRole();
-    const grant = await grantReader(db.pool, DEFAULT_LIMITS, role);
+    const grant = await grantReader(db, role);
     expect(grant).toMatchObject({ role, warnings: [] });
     expect(grant.relations).toBe(VIEWS.length + SUTRO_TABLES.length);
     const reader = await connectAs(role, password);
@@ -1061,7 +1061,7 @@ describe('grant-reader', () => {
 
   it('makes the role read-only by default: no temporary tables, and never the lease of a source', async () => {
     const { role, password } = await createRole();
-    const grant = await grantReader(db.pool, DEFAULT_LIMITS, role);
+    const grant = await grantReader(db, role);
     expect(grant).toMatchObject({ readOnlyByDefault: true, warnings: [] });
     const reader = await connectAs(role, password);
     await expect(reader.query('CREATE TEMP TABLE scratch (a int)')).rejects.toMatchObject({ code: '25006' });
@@ -1089,33 +1089,27 @@ describe('grant-reader', () => {
       `CREATE ROLE ${pg.escapeIdentifier(role)} LOGIN PASSWORD 'x-${randomBytes(4).toString('hex')}'`,
     );
     roles.push(role);
-    expect(await grantReader(db.pool, DEFAULT_LIMITS, role)).toMatchObject({ role, readOnlyByDefault: true });
-    const slip = (await grantReader(db.pool, DEFAULT_LIMITS, role.toLowerCase()).catch(
-      (e: unknown) => e,
-    )) as Error;
+    expect(await grantReader(db, role)).toMatchObject({ role, readOnlyByDefault: true });
+    const slip = (await grantReader(db, role.toLowerCase()).catch((e: unknown) => e)) as Error;
     expect(slip).toBeInstanceOf(UnknownRoleError);
     expect(slip.message).toContain(`did you mean "${role}"`);
   });
 
   it('says which role does not exist, and suggests the one a case slip meant', async () => {
-    await expect(grantReader(db.pool, DEFAULT_LIMITS, 'no_such_reader_role')).rejects.toThrow(
+    await expect(grantReader(db, 'no_such_reader_role')).rejects.toThrow(
       /role "no_such_reader_role" does not exist/,
     );
     const { role } = await createRole();
-    const error = (await grantReader(db.pool, DEFAULT_LIMITS, role.toUpperCase()).catch(
-      (e: unknown) => e,
-    )) as UnknownRoleError;
+    const error = (await grantReader(db, role.toUpperCase()).catch((e: unknown) => e)) as UnknownRoleError;
     expect(error).toBeInstanceOf(UnknownRoleError);
     expect(error.message).toContain(`did you mean "${role}"`);
   });
 
   it('refuses the role it runs as, and warns of a role that can write anyway', async () => {
     const [me] = await rows<{ user: string }>('SELECT current_user AS user');
-    await expect(grantReader(db.pool, DEFAULT_LIMITS, me?.user ?? '')).rejects.toThrow(
-      /a reader must be another role/,
-    );
+    await expect(grantReader(db, me?.user ?? '')).rejects.toThrow(/a reader must be another role/);
     const { role } = await createRole(`IN ROLE ${me?.user ?? ''}`);
-    const grant = await grantReader(db.pool, DEFAULT_LIMITS, role);
+    const grant = await grantReader(db, role);
     expect(grant.warnings).toEqual([
       `"${role}" is a member of "${me?.user ?? ''}" and inherits its right to write`,
     ]);

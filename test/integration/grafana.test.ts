@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { grantReader } from '../../src/db/grants.js';
+import { grantReader } from '../../src/db/infra/grants.js';
 import { SimulatedAccount, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
 import { runSync } from '../../src/sync/engine.js';
 import { createTestDatabase, silentLog, type TestDatabase } from '../helpers/database.js';
@@ -12,7 +12,7 @@ import {
   type TimeRange,
   type VariableValue,
 } from '../helpers/grafana-macros.js';
-import { DEFAULT_LIMITS, LEASE_SECONDS } from '../helpers/limits.js';
+import { LEASE_SECONDS } from '../helpers/limits.js';
 import { TEST_API_KEY, testApi } from '../helpers/sync.js';
 
 /**
@@ -232,7 +232,7 @@ beforeAll(async () => {
   await db.pool.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
   roles.push(role);
   // What `sutro-sync grant-reader` does, as the role that ran the migrations.
-  expect(await grantReader(db.pool, DEFAULT_LIMITS, role)).toMatchObject({
+  expect(await grantReader(db, role)).toMatchObject({
     readOnlyByDefault: true,
     warnings: [],
   });

@@ -2,9 +2,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type Database } from '../../src/db/connect.js';
-import { migrate } from '../../src/db/migrate.js';
-import { createSyncStore } from '../../src/db/store.js';
+import { connect, type Database } from '../../src/db/infra/connect.js';
+import { migrate } from '../../src/db/infra/migrate.js';
+import { createSyncStore } from '../../src/db/store/store.js';
 import { createMetrics } from '../../src/metrics.js';
 import { SimulatedAccount, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
 import { runSync } from '../../src/sync/engine.js';
@@ -64,10 +64,10 @@ async function readyz(server: HealthServer) {
   return { status, body: JSON.parse(text) as { status: string; reason?: string } };
 }
 
-async function sync(database: Pick<Database, 'pool'>, source: string) {
+async function sync(database: Database, source: string) {
   const result = await runSync(
     {
-      store: createSyncStore(database.pool, DEFAULT_LIMITS),
+      store: createSyncStore(database),
       api: testApi(sim, 100, KEY),
       log: silentLog,
     },
@@ -76,8 +76,8 @@ async function sync(database: Pick<Database, 'pool'>, source: string) {
   expect(result).toMatchObject({ skipped: false, status: 'succeeded' });
 }
 
-const readinessOf = (pool: pg.Pool, source: string, extra: { timeoutMs?: number } = {}) =>
-  createReadinessCheck({ pool, source, maxAgeSeconds: 3_600, ...extra });
+const readinessOf = (db: Pick<Database, 'pool'>, source: string, extra: { timeoutMs?: number } = {}) =>
+  createReadinessCheck({ db, source, maxAgeSeconds: 3_600, ...extra });
 
 describe('/healthz and the routes around it', () => {
   it('answers 200 while the process runs, whatever the database', async () => {
@@ -153,7 +153,7 @@ describe('/healthz and the routes around it', () => {
 
 describe('/readyz', () => {
   it('is 503 before any sync, 200 after a successful one, 503 once it is too old', async () => {
-    const server = await serve(readinessOf(db.pool, 'ready'));
+    const server = await serve(readinessOf(db, 'ready'));
     expect(await readyz(server)).toEqual({
       status: 503,
       body: {
@@ -182,8 +182,8 @@ describe('/readyz', () => {
 
   it('counts a sync of the source by another process, and only of its own source', async () => {
     await sync(db, 'elsewhere');
-    expect((await readyz(await serve(readinessOf(db.pool, 'elsewhere')))).status).toBe(200);
-    expect((await readyz(await serve(readinessOf(db.pool, 'never-synced')))).status).toBe(503);
+    expect((await readyz(await serve(readinessOf(db, 'elsewhere')))).status).toBe(200);
+    expect((await readyz(await serve(readinessOf(db, 'never-synced')))).status).toBe(503);
   });
 
   it('is 503 with the reason when the database refuses connections', async () => {
@@ -193,7 +193,7 @@ describe('/readyz', () => {
     await new Promise((resolve) => closed.close(resolve));
     const pool = new pg.Pool({ connectionString: `postgresql://u:p@127.0.0.1:${port}/db` });
     try {
-      const result = await readyz(await serve(readinessOf(pool, 'ready')));
+      const result = await readyz(await serve(readinessOf({ pool }, 'ready')));
       expect(result.status).toBe(503);
       expect(result.body.reason).toMatch(/^database unreachable: .*ECONNREFUSED/);
     } finally {
@@ -210,7 +210,7 @@ describe('/readyz', () => {
     pool.on('error', () => undefined);
     try {
       const started = performance.now();
-      const result = await readyz(await serve(readinessOf(pool, 'ready', { timeoutMs: 300 })));
+      const result = await readyz(await serve(readinessOf({ pool }, 'ready', { timeoutMs: 300 })));
       expect(result).toEqual({
         status: 503,
         body: expect.objectContaining({ reason: 'database unreachable: no answer within 300 ms' }) as unknown,
@@ -232,9 +232,9 @@ describe('/readyz while PostgreSQL stops and starts again', () => {
     });
     const { pool } = database;
     try {
-      await migrate(pool, silentLog, { limits: DEFAULT_LIMITS, lockTimeoutMs: MIGRATION_LOCK_TIMEOUT_MS });
+      await migrate(database, silentLog, { lockTimeoutMs: MIGRATION_LOCK_TIMEOUT_MS });
       await sync(database, 'restart');
-      const server = await serve(readinessOf(pool, 'restart'));
+      const server = await serve(readinessOf({ pool }, 'restart'));
       expect((await readyz(server)).status).toBe(200);
 
       await postgres.stop();
@@ -259,7 +259,7 @@ describe('the gauges read from the database on scrape', () => {
       'sutro_sync_seconds_since_last_success{source="ready"} +Inf',
     );
 
-    metrics.attachDatabase(() => probeScrapeFigures(db.pool, 'ready', 1_000));
+    metrics.attachDatabase(() => probeScrapeFigures(db, 'ready', 1_000));
     await db.pool.query(
       `UPDATE sutro.sync_state SET last_success_at = now() - interval '120 seconds' WHERE source = 'ready'`,
     );
@@ -322,7 +322,7 @@ describe('the spend gauges', () => {
 
   it('sum job_cost by model for the current UTC day and the last 24 hours, exactly', async () => {
     const metrics = createMetrics({ source: 'spend' });
-    metrics.attachDatabase(() => probeScrapeFigures(db.pool, 'spend', 1_000));
+    metrics.attachDatabase(() => probeScrapeFigures(db, 'spend', 1_000));
     const server = await serve(() => Promise.resolve({ ready: true }), metrics.registry);
     // Were the UTC day to change between the insert and the scrape, the jobs would be a day off.
     let series: Map<string, number> | undefined;
@@ -377,7 +377,7 @@ describe('the spend gauges', () => {
       } finally {
         await simulator.close();
       }
-      const figures = await probeScrapeFigures(db.pool, source, 1_000);
+      const figures = await probeScrapeFigures(db, source, 1_000);
       const usage = await db.pool.query<{ model: string | null; cost_usd: number }>(
         `SELECT model, sum(cost_usd)::float8 AS cost_usd
            FROM sutro.daily_usage

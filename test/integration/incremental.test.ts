@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseJob } from '../../src/sutro/job.js';
 import { runSync } from '../../src/sync/engine.js';
-import { Random } from '../../src/simulator/random.js';
+import { Random } from '../../src/simulator/account/random.js';
 import { SimulatedAccount, type ApiJob, type RunningSimulator } from '../../src/simulator/index.js';
 import { createTestDatabase, routes, silentLog, type TestDatabase } from '../helpers/database.js';
 import { LEASE_SECONDS } from '../helpers/limits.js';

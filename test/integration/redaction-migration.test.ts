@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MIGRATIONS_FOLDER } from '../../src/db/migrate.js';
+import { MIGRATIONS_FOLDER } from '../../src/db/infra/migrate.js';
 import { redactSecrets } from '../../src/redact.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 

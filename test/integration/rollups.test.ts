@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MIGRATIONS_FOLDER } from '../../src/db/migrate.js';
-import { MEASURES, rebuildSql } from '../../src/db/rollups.js';
-import { inTransaction } from '../../src/db/transaction.js';
+import { MIGRATIONS_FOLDER } from '../../src/db/infra/migrate.js';
+import { MEASURES } from '../../src/db/schema/rollup-measures.js';
+import { rebuildSql } from '../../src/db/store/rollups.js';
+import { inTransaction } from '../../src/db/infra/transaction.js';
 import { parseJob, type Job } from '../../src/sutro/job.js';
 import { NO_DRIFT } from '../../src/sync/drift.js';
 import type { Lease } from '../../src/sync/port.js';
@@ -13,7 +14,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { DEFAULT_LIMITS } from '../helpers/limits.js';
 
 /**
- * The rollups the sync keeps by difference (src/db/rollups.ts) equal the rollups computed from the
+ * The rollups the sync keeps by difference (src/db/store/rollups.ts) equal the rollups computed from the
  * jobs, after every round of random changes: new jobs, status changes, late costs and tokens,
  * revised models and creation times, jobs a full pass no longer lists and jobs that come back.
  */

@@ -8,15 +8,16 @@ import { is } from 'drizzle-orm';
 import { getViewConfig, PgView } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, MIGRATIONS_FOLDER } from '../../src/db/migrate.js';
-import * as views from '../../src/db/views.js';
+import { connect, type Database } from '../../src/db/infra/connect.js';
+import { migrate, MIGRATIONS_FOLDER } from '../../src/db/infra/migrate.js';
+import * as views from '../../src/db/schema/views.js';
 import { silentLog } from '../helpers/database.js';
 import { DEFAULT_LIMITS } from '../helpers/limits.js';
 import { startOwnPostgres, type OwnPostgres } from '../helpers/postgres.js';
 import { dumpSchema } from '../helpers/schema-dump.js';
 
 /**
- * The Drizzle schema (src/db/schema.ts and views.ts) is the whole truth of the database: drizzle-kit
+ * The Drizzle schema (src/db/schema/tables.ts and views.ts) is the whole truth of the database: drizzle-kit
  * finds nothing in it that the migrations lack, the views' declared columns are those PostgreSQL
  * gives them, and drizzle/schema.sql shows what the migrations build, for reviewers to diff.
  */
@@ -25,6 +26,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DUMP = path.join(MIGRATIONS_FOLDER, 'schema.sql');
 
 let server: OwnPostgres;
+let database: Database;
 let pool: pg.Pool;
 
 /**
@@ -34,11 +36,15 @@ let pool: pg.Pool;
  */
 beforeAll(async () => {
   server = await startOwnPostgres();
-  pool = new pg.Pool({ connectionString: server.url, max: 2 });
-  await migrate(pool, silentLog, { limits: DEFAULT_LIMITS, lockTimeoutMs: 10_000 });
+  database = connect({ connectionString: server.url, ssl: false }, silentLog, {
+    limits: DEFAULT_LIMITS,
+    max: 2,
+  });
+  pool = database.pool;
+  await migrate(database, silentLog, { lockTimeoutMs: 10_000 });
 }, 120_000);
 afterAll(async () => {
-  await pool.end();
+  await database.close();
   await server.destroy();
 });
 
@@ -54,10 +60,7 @@ describe('the schema', () => {
       const config = path.join(scratch, 'drizzle.config.json');
       // drizzle-kit prefixes "./" to `out`: a path relative to the root, then.
       const out = path.relative(ROOT, path.join(scratch, 'out'));
-      await writeFile(
-        config,
-        JSON.stringify({ dialect: 'postgresql', schema: ['./src/db/schema.ts', './src/db/views.ts'], out }),
-      );
+      await writeFile(config, JSON.stringify({ dialect: 'postgresql', schema: './src/db/schema', out }));
       const { stdout } = await promisify(execFile)(
         process.execPath,
         [path.join(ROOT, 'node_modules/drizzle-kit/bin.cjs'), 'generate', '--config', config],

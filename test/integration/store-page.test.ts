@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { SQL_TYPE } from '../../src/db/job-columns.js';
+import { SQL_TYPE } from '../../src/db/schema/job-columns.js';
 import { JOB_FIELD_NAMES, JOB_FIELDS, type FieldKind } from '../../src/sutro/job-fields.js';
-import { createSyncStore } from '../../src/db/store.js';
-import pg from 'pg';
+import { createSyncStore } from '../../src/db/store/store.js';
+import { connect } from '../../src/db/infra/connect.js';
 import pino from 'pino';
 import { DEFAULT_LIMITS } from '../helpers/limits.js';
 import {
@@ -19,7 +19,7 @@ import {
   useStoreDatabase,
 } from '../helpers/store.js';
 
-/** The page write (db/page-write.ts) and its named statements, on a real PostgreSQL. */
+/** The page write (db/store/page-write.ts) and its named statements, on a real PostgreSQL. */
 
 useStoreDatabase();
 
@@ -207,10 +207,14 @@ describe('named statements', () => {
   it('are dropped for good, and the page written unnamed, once a session does not hold them', async () => {
     // One connection, so that a statement dropped behind the client's back is found missing, as a
     // transaction pooler makes it when it hands the next transaction another server session.
-    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
     const warnings: string[] = [];
     const log = pino({ level: 'warn' }, { write: (line: string) => warnings.push(line) });
-    const store = createSyncStore(pool, DEFAULT_LIMITS, log);
+    const database = connect({ connectionString: db.url, ssl: false }, log, {
+      limits: DEFAULT_LIMITS,
+      max: 1,
+    });
+    const { pool } = database;
+    const store = createSyncStore(database);
     try {
       const runId = await newRun('full');
       const write = (n: number) =>
@@ -236,7 +240,7 @@ describe('named statements', () => {
         ]),
       ).toBe(3);
     } finally {
-      await pool.end();
+      await database.close();
     }
   });
 });

@@ -17,7 +17,7 @@ import {
   useStoreDatabase,
 } from '../helpers/store.js';
 
-/** The incremental plan (db/incremental-plan.ts), the runs and the leases (db/runs.ts, db/lease.ts). */
+/** The incremental plan (db/store/incremental-plan.ts), the runs and the leases (db/store/runs.ts, db/store/lease.ts). */
 
 useStoreDatabase();
 

@@ -2,8 +2,8 @@ import { NO_DRIFT } from '../../src/sync/drift.js';
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics.js';
 import type { PageProgress, RunSummary } from '../../src/sync/vocabulary.js';
-import type { ScrapeFigures } from '../../src/db/source-health.js';
-import type { RecentModelSpend } from '../../src/db/spend.js';
+import type { ScrapeFigures } from '../../src/db/read/source-health.js';
+import type { RecentModelSpend } from '../../src/db/read/spend.js';
 
 /** `name{labels} value` lines of the exposition text, without comments. */
 async function samples(metrics: ReturnType<typeof createMetrics>): Promise<Map<string, number>> {

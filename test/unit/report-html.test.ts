@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { renderHtmlReport } from '../../src/commands/report-html.js';
-import type { UsageReport } from '../../src/db/analytics.js';
+import type { UsageReport } from '../../src/db/read/analytics.js';
 import { renderTable } from '../../src/commands/report.js';
 
 const NOW = new Date('2026-10-04T12:00:00Z');

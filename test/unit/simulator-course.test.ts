@@ -7,7 +7,7 @@ import {
   shifted,
   stateAt,
   type JobPlan,
-} from '../../src/simulator/course.js';
+} from '../../src/simulator/account/course.js';
 
 const CREATED = Date.parse('2026-10-01T00:00:00Z');
 const CLEAN = { quirks: false, unbilledDryRuns: false };

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { SimulatedAccount } from '../../src/simulator/account.js';
-import { BEHAVIOURS, parseQueuedFault } from '../../src/simulator/fault-json.js';
-import { FaultQueue, type RequestTarget } from '../../src/simulator/faults.js';
-import { hugeListingParts } from '../../src/simulator/huge-page.js';
+import { SimulatedAccount } from '../../src/simulator/account/account.js';
+import { BEHAVIOURS, parseQueuedFault } from '../../src/simulator/faults/fault-json.js';
+import { FaultQueue, type RequestTarget } from '../../src/simulator/faults/faults.js';
+import { hugeListingParts } from '../../src/simulator/faults/huge-page.js';
 
 const head = (page: number, hasCursor: boolean): RequestTarget => ({
   endpoint: 'list-jobs',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MODEL_PRICES, SimulatedAccount, type ApiJob } from '../../src/simulator/index.js';
-import { Random } from '../../src/simulator/random.js';
+import { Random } from '../../src/simulator/account/random.js';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { databaseConnection } from '../../src/db/tls.js';
+import { databaseConnection } from '../../src/db/infra/tls.js';
 
 const files: Record<string, string> = { '/ca.pem': 'CA', '/cert.pem': 'CERT', '/key.pem': 'KEY' };
 const read = (url: string, caFile?: string) =>

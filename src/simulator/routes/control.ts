@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
-import type { AdvanceOptions } from '../account.js';
+import type { AdvanceOptions } from '../account/account.js';
 import { sendError, sendJson, type Exchange } from '../answers.js';
 import type { SimulatorContext } from '../context.js';
-import { InvalidRequestError, asObject, parseQueuedFault } from '../fault-json.js';
+import { InvalidRequestError, asObject, parseQueuedFault } from '../faults/fault-json.js';
 import { streamListing } from './list-jobs.js';
 
 /**

@@ -1,7 +1,7 @@
 import { sendJson, type Exchange } from '../answers.js';
 import type { SimulatorContext } from '../context.js';
-import { answerFault } from '../fault-answers.js';
-import { isAnswerFault, type RequestTarget } from '../faults.js';
+import { answerFault } from '../faults/fault-answers.js';
+import { isAnswerFault, type RequestTarget } from '../faults/faults.js';
 
 /**
  * `GET /jobs/{job_id}`: one job, as list-jobs shows it, under `job`. An unknown job is a 404 whose

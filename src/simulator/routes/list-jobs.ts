@@ -1,8 +1,8 @@
 import { sendError, sendJson, writeParts, type Exchange } from '../answers.js';
 import type { SimulatorContext } from '../context.js';
 import type { CursorPayload } from '../cursors.js';
-import { answerFault } from '../fault-answers.js';
-import { isAnswerFault, isHostFault, type Fault, type RequestTarget } from '../faults.js';
+import { answerFault } from '../faults/fault-answers.js';
+import { isAnswerFault, isHostFault, type Fault, type RequestTarget } from '../faults/faults.js';
 
 /** Rows per write when a whole listing is streamed, so that a million jobs never sit in one string. */
 const STREAM_ROWS = 500;

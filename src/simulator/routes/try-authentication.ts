@@ -1,7 +1,7 @@
 import { sendJson, type Exchange } from '../answers.js';
 import type { SimulatorContext } from '../context.js';
-import { answerFault } from '../fault-answers.js';
-import { isAnswerFault, type RequestTarget } from '../faults.js';
+import { answerFault } from '../faults/fault-answers.js';
+import { isAnswerFault, type RequestTarget } from '../faults/faults.js';
 
 /** `GET /try-authentication`: the documented read-only check that a key reaches the deployment. */
 export async function tryAuthentication(context: SimulatorContext, exchange: Exchange): Promise<number> {

@@ -1,4 +1,4 @@
-import type { JobFieldName } from '../sutro/job-fields.js';
+import type { JobFieldName } from '../../sutro/job-fields.js';
 import type { CourseState, JobPlan } from './course.js';
 import { iso } from './datetime.js';
 import { Random } from './random.js';

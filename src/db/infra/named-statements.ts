@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../log.js';
 
 /**
  * Named (prepared) statements where the connection keeps them. Preparing a big statement once saves

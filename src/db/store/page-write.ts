@@ -5,15 +5,14 @@ import {
   TRACKED_FIELD_NAMES,
   type Job,
   type JobFieldName,
-} from '../sutro/job-fields.js';
-import type { Lease, PageResult, PageWrite } from '../sync/port.js';
-import type { DatabaseLimits } from './errors.js';
-import { recordValue, SQL_TYPE } from './job-columns.js';
+} from '../../sutro/job-fields.js';
+import type { Lease, PageResult, PageWrite } from '../../sync/port.js';
+import type { Database } from '../infra/connect.js';
+import { recordValue, SQL_TYPE } from '../schema/job-columns.js';
 import { fencedTransaction } from './lease.js';
-import { applyChangesSql, ROLLUP_INPUTS } from './rollups.js';
-import { latestTransitionAt } from './status-transitions.js';
-import type { NamedStatements } from './named-statements.js';
-import { inTransaction } from './transaction.js';
+import { ROLLUP_INPUTS } from '../schema/rollup-measures.js';
+import { applyChangesSql } from './rollups.js';
+import { latestTransitionAt } from '../schema/status-transitions.js';
 
 /**
  * The fields parseJob takes from the raw job unchanged: text kept as sent and any JSON value, with
@@ -214,15 +213,9 @@ function preparedIsSafe(write: PageWrite): boolean {
  * never get past it, so when PostgreSQL refuses the page for its data, each job is tried alone, and
  * the page is written again with the refused ones dead-lettered under PostgreSQL's own words.
  */
-export async function writePage(
-  pool: pg.Pool,
-  limits: DatabaseLimits,
-  statements: NamedStatements,
-  lease: Lease,
-  write: PageWrite,
-): Promise<PageResult> {
+export async function writePage(db: Database, lease: Lease, write: PageWrite): Promise<PageResult> {
   try {
-    return await writePageOnce(pool, limits, statements, lease, write);
+    return await writePageOnce(db, lease, write);
   } catch (error) {
     if (!isRefusedData(error) || write.jobs.length === 0) throw error;
     // A probe that fails in turn (the connection went, or the page fails without any job) or finds
@@ -230,10 +223,10 @@ export async function writePage(
     // refuses every job of a page of several: a fault they share (a constraint or trigger added to
     // the tables, a defect of the statement) must fail the run, not empty the page into
     // rejected_jobs and move the checkpoint on.
-    const refused = await findRefusedJobs(pool, limits, lease.source, write).catch(() => []);
+    const refused = await findRefusedJobs(db, lease.source, write).catch(() => []);
     if (refused.length === 0 || (refused.length === write.jobs.length && write.jobs.length > 1)) throw error;
     const refusedIds = new Set(refused.map((r) => r.jobId));
-    const result = await writePageOnce(pool, limits, statements, lease, {
+    const result = await writePageOnce(db, lease, {
       ...write,
       jobs: write.jobs.filter((job) => !refusedIds.has(job.jobId)),
       rejected: [
@@ -260,13 +253,12 @@ function isRefusedData(error: unknown): boolean {
  * The page without jobs must pass: if it fails too, the fault is the page's, not a job's.
  */
 async function findRefusedJobs(
-  pool: pg.Pool,
-  limits: DatabaseLimits,
+  db: Database,
   source: string,
   write: PageWrite,
 ): Promise<{ jobId: string; reason: string; raw: unknown }[]> {
   const what = `probing page ${write.page} job by job`;
-  return inTransaction(pool, { what, limits, rollback: true }, async (client) => {
+  return db.transaction({ what, rollback: true }, async (client) => {
     const refused: { jobId: string; reason: string; raw: unknown }[] = [];
     await client.query(pageQuery(source, { ...write, jobs: [], rejected: [], listed: 0 }));
     for (const job of write.jobs) {
@@ -290,23 +282,17 @@ async function findRefusedJobs(
   });
 }
 
-async function writePageOnce(
-  pool: pg.Pool,
-  limits: DatabaseLimits,
-  statements: NamedStatements,
-  lease: Lease,
-  write: PageWrite,
-): Promise<PageResult> {
+async function writePageOnce(db: Database, lease: Lease, write: PageWrite): Promise<PageResult> {
   const query = pageQuery(lease.source, write);
   const run = (statement: pg.QueryConfig) =>
-    fencedTransaction(pool, limits, lease, `writing page ${write.page}`, (client) =>
+    fencedTransaction(db, lease, `writing page ${write.page}`, (client) =>
       client.query<{ inserted: number; updated: number; history_rows: number }>(statement),
     );
   let result: pg.QueryResult<{ inserted: number; updated: number; history_rows: number }>;
   try {
-    result = await run(preparedIsSafe(write) ? statements.name(query) : query);
+    result = await run(preparedIsSafe(write) ? db.statements.name(query) : query);
   } catch (error) {
-    if (!statements.lostBy(error)) throw error;
+    if (!db.statements.lostBy(error)) throw error;
     result = await run(query);
   }
   const row = result.rows[0];

@@ -1,6 +1,5 @@
 import pg from 'pg';
-import type { DatabaseLimits } from './errors.js';
-import { inTransaction } from './transaction.js';
+import type { Database } from './connect.js';
 
 /** Read-only access to schema sutro for BI tools and analysts: `sutro-sync grant-reader <role>`. */
 
@@ -37,8 +36,8 @@ export interface ReaderGrant {
  * (default_transaction_read_only, which also refuses CREATE TEMP TABLE), where the worker's role may.
  * It gets no privilege on sutro.sync_leases beyond SELECT, so it can never take a source's lease.
  */
-export async function grantReader(pool: pg.Pool, limits: DatabaseLimits, role: string): Promise<ReaderGrant> {
-  const found = await pool.query<{
+export async function grantReader(db: Database, role: string): Promise<ReaderGrant> {
+  const found = await db.pool.query<{
     rolname: string;
     rolsuper: boolean;
     member_of_owner: boolean;
@@ -49,7 +48,7 @@ export async function grantReader(pool: pg.Pool, limits: DatabaseLimits, role: s
     [role],
   );
   const target = found.rows[0];
-  if (target === undefined) throw new UnknownRoleError(role, await similarRole(pool, role));
+  if (target === undefined) throw new UnknownRoleError(role, await similarRole(db, role));
   const { owner } = target;
   if (role === owner) {
     throw new Error(
@@ -58,7 +57,7 @@ export async function grantReader(pool: pg.Pool, limits: DatabaseLimits, role: s
   }
   const quoted = pg.escapeIdentifier(role);
   try {
-    await inTransaction(pool, { what: `granting "${role}" read access`, limits }, async (client) => {
+    await db.transaction({ what: `granting "${role}" read access` }, async (client) => {
       await client.query(`GRANT USAGE ON SCHEMA sutro TO ${quoted}`);
       // ALL TABLES covers views and materialized views as well.
       await client.query(`GRANT SELECT ON ALL TABLES IN SCHEMA sutro TO ${quoted}`);
@@ -73,9 +72,9 @@ export async function grantReader(pool: pg.Pool, limits: DatabaseLimits, role: s
   }
   const warnings: string[] = [];
   let readOnlyByDefault = true;
-  const readOnly = `ALTER ROLE ${quoted} IN DATABASE ${pg.escapeIdentifier(await databaseName(pool))} SET default_transaction_read_only = on`;
+  const readOnly = `ALTER ROLE ${quoted} IN DATABASE ${pg.escapeIdentifier(await databaseName(db))} SET default_transaction_read_only = on`;
   try {
-    await inTransaction(pool, { what: `making "${role}" read-only by default`, limits }, (client) =>
+    await db.transaction({ what: `making "${role}" read-only by default` }, (client) =>
       client.query(readOnly),
     );
   } catch (error) {
@@ -85,7 +84,7 @@ export async function grantReader(pool: pg.Pool, limits: DatabaseLimits, role: s
       `"${role}" is not read-only by default (${(error as Error).message}); a superuser can make it so: ${readOnly}`,
     );
   }
-  const after = await pool.query<{ relations: number; temporary: boolean; database: string }>(
+  const after = await db.pool.query<{ relations: number; temporary: boolean; database: string }>(
     `SELECT (SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
               WHERE n.nspname = 'sutro' AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
                 AND has_table_privilege($1, c.oid, 'SELECT')) AS relations,
@@ -115,8 +114,8 @@ export async function grantReader(pool: pg.Pool, limits: DatabaseLimits, role: s
   };
 }
 
-async function databaseName(pool: pg.Pool): Promise<string> {
-  const result = await pool.query<{ name: string }>('SELECT current_database() AS name');
+async function databaseName(db: Database): Promise<string> {
+  const result = await db.pool.query<{ name: string }>('SELECT current_database() AS name');
   return result.rows[0]?.name ?? '';
 }
 
@@ -124,8 +123,8 @@ async function databaseName(pool: pg.Pool): Promise<string> {
  * A role whose name differs only in case. Compared here, not with SQL lower(): role names have the
  * "C" collation, under which lower() leaves non-ASCII capitals (É) as they are.
  */
-async function similarRole(pool: pg.Pool, role: string): Promise<string | null> {
-  const all = await pool.query<{ rolname: string }>('SELECT rolname FROM pg_roles');
+async function similarRole(db: Database, role: string): Promise<string | null> {
+  const all = await db.pool.query<{ rolname: string }>('SELECT rolname FROM pg_roles');
   const wanted = role.toLowerCase();
   return all.rows.find((r) => r.rolname.toLowerCase() === wanted)?.rolname ?? null;
 }

@@ -1,4 +1,4 @@
-import { ERROR_SHAPES, type ErrorShape } from './errors.js';
+import { ERROR_SHAPES, type ErrorShape } from '../errors.js';
 import type { Fault, FaultKind } from './faults.js';
 
 /** A request to the control API (or a command line option) that cannot be carried out as asked. */

@@ -1,10 +1,25 @@
 import pg from 'pg';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../log.js';
 import { clientTimeoutMs, type DatabaseLimits } from './errors.js';
+import { NamedStatements } from './named-statements.js';
 import type { DatabaseConnection } from './tls.js';
+import { inTransaction, type TransactionOptions } from './transaction.js';
 
+/**
+ * The one handle every query of sutro-sync goes through: the pool, the limits its transactions run
+ * under, and the named statements it may prepare. Modules of src/db take it as their first argument.
+ */
 export interface Database {
   readonly pool: pg.Pool;
+  readonly limits: DatabaseLimits;
+  readonly statements: NamedStatements;
+  /** A transaction under `limits` unless the options bring their own (see transaction.ts). */
+  transaction<T>(
+    options: Omit<TransactionOptions, 'limits'> & { readonly limits?: DatabaseLimits },
+    work: (client: pg.PoolClient, prelude: readonly pg.QueryResult[]) => Promise<T>,
+  ): Promise<T>;
+  /** The same pool and statements under other limits (a test's, a migration's). */
+  withLimits(limits: DatabaseLimits): Database;
   /** Ends the pool; gives up waiting after CLOSE_TIMEOUT_MS, so a frozen connection cannot hold the exit. */
   close(): Promise<void>;
 }
@@ -54,28 +69,38 @@ export function connect(
   pool.on('error', (error: Error & { code?: string }) => {
     if (!closed) log.warn({ error: error.message, code: error.code }, 'idle database connection lost');
   });
-  return {
-    pool,
-    async close() {
-      if (closed) return;
-      closed = true;
-      let timer: NodeJS.Timeout | undefined;
-      const gaveUp = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(true), CLOSE_TIMEOUT_MS);
-        timer.unref();
-      });
-      const ended = pool.end().then(() => false);
-      if (await Promise.race([ended, gaveUp])) {
-        log.warn({ waitedMs: CLOSE_TIMEOUT_MS }, 'database connections did not close in time; leaving them');
-      }
-      clearTimeout(timer);
-    },
+  const statements = new NamedStatements(log);
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), CLOSE_TIMEOUT_MS);
+      timer.unref();
+    });
+    const ended = pool.end().then(() => false);
+    if (await Promise.race([ended, gaveUp])) {
+      log.warn({ waitedMs: CLOSE_TIMEOUT_MS }, 'database connections did not close in time; leaving them');
+    }
+    clearTimeout(timer);
   };
+  const handle = (limits: DatabaseLimits): Database => ({
+    pool,
+    limits,
+    statements,
+    transaction: (transaction, work) =>
+      inTransaction(pool, { ...transaction, limits: transaction.limits ?? limits }, work),
+    withLimits: handle,
+    close,
+  });
+  return handle(options.limits);
 }
 
 /** The server's version: `number` as server_version_num (170002 for 17.2), `text` as it prints it. */
-export async function serverVersion(pool: pg.Pool): Promise<{ number: number; text: string } | undefined> {
-  const result = await pool.query<{ number: number; text: string }>(
+export async function serverVersion(
+  db: Pick<Database, 'pool'>,
+): Promise<{ number: number; text: string } | undefined> {
+  const result = await db.pool.query<{ number: number; text: string }>(
     `SELECT current_setting('server_version_num')::int AS number, current_setting('server_version') AS text`,
   );
   return result.rows[0];

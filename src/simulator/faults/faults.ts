@@ -1,4 +1,4 @@
-import type { ErrorShape } from './errors.js';
+import type { ErrorShape } from '../errors.js';
 
 export type Endpoint = 'list-jobs' | 'jobs' | 'try-authentication';
 export type MalformedVariant = 'not-json' | 'no-jobs' | 'jobs-not-array' | 'truncated';

@@ -1,14 +1,13 @@
 import { hostname } from 'node:os';
 import { and, eq, sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import type pg from 'pg';
-import { redactSecrets } from '../redact.js';
-import type { Lease, RunMode, RunOutcome, RunStart, SyncStateRow } from '../sync/port.js';
-import type { DatabaseLimits } from './errors.js';
+import { redactSecrets } from '../../redact.js';
+import type { Lease, RunMode, RunOutcome, RunStart, SyncStateRow } from '../../sync/port.js';
+import type { Database } from '../infra/connect.js';
 import { fencedTransaction, RELEASE_LEASE } from './lease.js';
-import { applyChangesSql, ROLLUP_INPUTS } from './rollups.js';
-import { syncLeases, syncRuns, syncState } from './schema.js';
-import { inTransaction } from './transaction.js';
+import { ROLLUP_INPUTS } from '../schema/rollup-measures.js';
+import { applyChangesSql } from './rollups.js';
+import { syncLeases, syncRuns, syncState } from '../schema/tables.js';
 
 /**
  * The bookkeeping of runs: sutro.sync_runs, the checkpoint in sutro.sync_state, and the sightings
@@ -49,8 +48,8 @@ usage AS (${applyChangesSql('SELECT * FROM changes').usage}
 SELECT count(*)::int AS marked FROM marked`;
 
 /** Called with the lease just taken, so any run still marked running for the source is dead. */
-export function recoverStaleRuns(pool: pg.Pool, limits: DatabaseLimits, lease: Lease): Promise<number[]> {
-  return fencedTransaction(pool, limits, lease, 'recovering runs left running', async (client) => {
+export function recoverStaleRuns(db: Database, lease: Lease): Promise<number[]> {
+  return fencedTransaction(db, lease, 'recovering runs left running', async (client) => {
     // Sightings of passes that can no longer be resumed (a crash after the last page, before the
     // run's end was recorded) go with them.
     await client.query(
@@ -73,13 +72,9 @@ export function recoverStaleRuns(pool: pg.Pool, limits: DatabaseLimits, lease: L
   });
 }
 
-export async function readState(
-  pool: pg.Pool,
-  limits: DatabaseLimits,
-  source: string,
-): Promise<SyncStateRow | null> {
+export async function readState(db: Database, source: string): Promise<SyncStateRow | null> {
   const what = `reading the checkpoint of source "${source}"`;
-  const [row] = await inTransaction(pool, { what, limits, readOnly: true }, (client) =>
+  const [row] = await db.transaction({ what, readOnly: true }, (client) =>
     drizzle(client)
       .select({
         resumeCursor: syncState.resumeCursor,
@@ -94,13 +89,8 @@ export async function readState(
   return row ?? null;
 }
 
-export function startRun(
-  pool: pg.Pool,
-  limits: DatabaseLimits,
-  lease: Lease,
-  start: RunStart,
-): Promise<number> {
-  return fencedTransaction(pool, limits, lease, 'recording the start of a run', async (client) => {
+export function startRun(db: Database, lease: Lease, start: RunStart): Promise<number> {
+  return fencedTransaction(db, lease, 'recording the start of a run', async (client) => {
     const tx = drizzle(client);
     const [row] = await tx
       .insert(syncRuns)
@@ -116,13 +106,8 @@ export function startRun(
   });
 }
 
-export function discardPass(
-  pool: pg.Pool,
-  limits: DatabaseLimits,
-  lease: Lease,
-  passRunId: number,
-): Promise<void> {
-  return fencedTransaction(pool, limits, lease, `discarding the pass of run ${passRunId}`, async (client) => {
+export function discardPass(db: Database, lease: Lease, passRunId: number): Promise<void> {
+  return fencedTransaction(db, lease, `discarding the pass of run ${passRunId}`, async (client) => {
     await client.query('DELETE FROM sutro.full_pass_seen WHERE pass_run_id = $1', [passRunId]);
     await drizzle(client)
       .update(syncState)
@@ -131,22 +116,15 @@ export function discardPass(
   });
 }
 
-export function setRunMode(
-  pool: pg.Pool,
-  limits: DatabaseLimits,
-  lease: Lease,
-  runId: number,
-  mode: RunMode,
-): Promise<void> {
-  return fencedTransaction(pool, limits, lease, `recording run ${runId} as ${mode}`, async (client) => {
+export function setRunMode(db: Database, lease: Lease, runId: number, mode: RunMode): Promise<void> {
+  return fencedTransaction(db, lease, `recording run ${runId} as ${mode}`, async (client) => {
     await drizzle(client).update(syncRuns).set({ mode }).where(eq(syncRuns.id, runId));
   });
 }
 
 /** The run's end, the jobs a complete pass did not list, the checkpoint and the lease's release. */
 export function finishRun(
-  pool: pg.Pool,
-  limits: DatabaseLimits,
+  db: Database,
   lease: Lease,
   runId: number,
   passRunId: number | null,
@@ -154,7 +132,7 @@ export function finishRun(
 ): Promise<number> {
   const { source } = lease;
   const error = storableError(outcome.error);
-  return fencedTransaction(pool, limits, lease, `recording the end of run ${runId}`, async (client) => {
+  return fencedTransaction(db, lease, `recording the end of run ${runId}`, async (client) => {
     let markedMissing = 0;
     if (outcome.fullPassCompleted && passRunId !== null) {
       // Jobs a complete pass did not list have left the API's window; they stay, marked. A job

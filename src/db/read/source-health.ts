@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import type { Database } from '../infra/connect.js';
 import {
   RECENT_SPEND_BY_MODEL,
   recentModelSpendOf,
@@ -40,8 +40,8 @@ function healthOf(row: HealthRow | undefined): SourceHealth {
   };
 }
 
-export async function readSourceHealth(pool: pg.Pool, source: string): Promise<SourceHealth> {
-  const result = await pool.query<HealthRow>(HEALTH_OF_SOURCE, [source]);
+export async function readSourceHealth(db: Pick<Database, 'pool'>, source: string): Promise<SourceHealth> {
+  const result = await db.pool.query<HealthRow>(HEALTH_OF_SOURCE, [source]);
   return healthOf(result.rows[0]);
 }
 
@@ -50,8 +50,8 @@ export async function readSourceHealth(pool: pg.Pool, source: string): Promise<S
  * now() for all the figures of a scrape. The spend rows come as a JSON array in the health row's
  * one row; float8 becomes a JSON number, so nothing is lost on the way to a float64 gauge.
  */
-export async function readScrapeFigures(pool: pg.Pool, source: string): Promise<ScrapeFigures> {
-  const result = await pool.query<HealthRow & { spend: RecentModelSpendRow[] }>(
+export async function readScrapeFigures(db: Pick<Database, 'pool'>, source: string): Promise<ScrapeFigures> {
+  const result = await db.pool.query<HealthRow & { spend: RecentModelSpendRow[] }>(
     `WITH health AS (${HEALTH_OF_SOURCE}),
           spend AS (${RECENT_SPEND_BY_MODEL})
      SELECT health.*, (SELECT coalesce(json_agg(spend), '[]'::json) FROM spend) AS spend FROM health`,

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, date, integer, jsonb, numeric, text } from 'drizzle-orm/pg-core';
 import { tz } from './job-columns.js';
-import { sutro } from './schema.js';
+import { sutro } from './tables.js';
 import { changedAt, isTransition } from './status-transitions.js';
 
 /**

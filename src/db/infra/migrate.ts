@@ -1,12 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import type pg from 'pg';
-import type { Logger } from '../log.js';
-import { CLIENT_GRACE_MS, clientTimeoutMs, DatabaseError, SQLSTATE, type DatabaseLimits } from './errors.js';
-import { inTransaction } from './transaction.js';
+import type { Logger } from '../../log.js';
+import { CLIENT_GRACE_MS, clientTimeoutMs, DatabaseError, SQLSTATE } from './errors.js';
+import type { Database } from './connect.js';
 
-/** drizzle/ sits at the package root, two levels above both src/db and dist/db. */
-export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
+/** drizzle/ sits at the package root, three levels above both src/db/infra and dist/db/infra. */
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../../drizzle', import.meta.url));
 
 /**
  * drizzle-kit writes the migrations; this applies them, in the table drizzle's own migrator keeps
@@ -29,9 +29,7 @@ export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.m
 const APPLY_TIMEOUT_MS = 30 * 60_000;
 
 export interface MigrateOptions {
-  /** The worker's limits; the lock wait is `lockTimeoutMs` instead. */
-  readonly limits: DatabaseLimits;
-  /** SUTRO_MIGRATION_LOCK_TIMEOUT_MS. */
+  /** SUTRO_MIGRATION_LOCK_TIMEOUT_MS: the lock wait, instead of the handle's lock_timeout. */
   readonly lockTimeoutMs: number;
   /** Another folder of migrations (tests). */
   readonly folder?: string;
@@ -84,7 +82,7 @@ async function describeLockHolders(db: pg.Pool | pg.ClientBase): Promise<string>
 }
 
 async function applyPending(
-  pool: pg.Pool,
+  db: Database,
   log: Logger,
   options: MigrateOptions,
   migrations: ReturnType<typeof readMigrationFiles>,
@@ -92,13 +90,13 @@ async function applyPending(
   // A statement that waits for a lock may run that long and then do its own work: statement_timeout
   // (and the client's limit above it) must leave room for the whole wait, or it ends the wait first.
   const limits = {
-    statementTimeoutMs: options.limits.statementTimeoutMs + options.lockTimeoutMs,
+    statementTimeoutMs: db.limits.statementTimeoutMs + options.lockTimeoutMs,
     lockTimeoutMs: options.lockTimeoutMs,
   };
   // query_timeout (pg's client-side limit) is honoured per query, but @types/pg does not declare it.
   const waitingQuery = (text: string, timeoutMs = clientTimeoutMs(limits)): pg.QueryConfig =>
     ({ text, query_timeout: timeoutMs }) as pg.QueryConfig;
-  return inTransaction(pool, { what: 'migrating the database', limits }, async (client) => {
+  return db.transaction({ what: 'migrating the database', limits }, async (client) => {
     const ledger = await client.query<{ exists: boolean }>(
       `SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS exists`,
     );
@@ -149,11 +147,11 @@ const CREATION_RACE: readonly string[] = [
   SQLSTATE.duplicateTable,
 ];
 
-export async function migrate(pool: pg.Pool, log: Logger, options: MigrateOptions): Promise<void> {
+export async function migrate(db: Database, log: Logger, options: MigrateOptions): Promise<void> {
   const migrations = readMigrationFiles({ migrationsFolder: options.folder ?? MIGRATIONS_FOLDER });
   for (let attempt = 1; ; attempt += 1) {
     try {
-      const applied = await applyPending(pool, log, options, migrations);
+      const applied = await applyPending(db, log, options, migrations);
       log.debug({ applied }, 'database schema is up to date');
       return;
     } catch (error) {
@@ -162,7 +160,7 @@ export async function migrate(pool: pg.Pool, log: Logger, options: MigrateOption
       if (code === SQLSTATE.lockNotAvailable) {
         throw new DatabaseError(
           `Database migration gave up after waiting ${options.lockTimeoutMs / 1000} s for a lock ` +
-            `(SUTRO_MIGRATION_LOCK_TIMEOUT_MS). Sessions holding sutro's tables: ${await describeLockHolders(pool)}`,
+            `(SUTRO_MIGRATION_LOCK_TIMEOUT_MS). Sessions holding sutro's tables: ${await describeLockHolders(db.pool)}`,
           code,
           { cause: error },
         );
@@ -180,12 +178,12 @@ export async function migrate(pool: pg.Pool, log: Logger, options: MigrateOption
  * null when the role may not read the ledger (a reader role).
  */
 export async function pendingMigrations(
-  pool: pg.Pool,
+  db: Pick<Database, 'pool'>,
   folder = MIGRATIONS_FOLDER,
 ): Promise<{ total: number; pending: number } | { total: number; pending: null }> {
   const migrations = readMigrationFiles({ migrationsFolder: folder });
   // From the catalogs: to_regclass raises, rather than answers null, in a schema the role may not use.
-  const ledger = await pool.query<{ exists: boolean; readable: boolean }>(
+  const ledger = await db.pool.query<{ exists: boolean; readable: boolean }>(
     `SELECT count(*) > 0 AS exists,
             coalesce(bool_and(has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT')), true) AS readable
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -194,7 +192,7 @@ export async function pendingMigrations(
   if (ledger.rows[0]?.readable === false) return { total: migrations.length, pending: null };
   const { rows } =
     ledger.rows[0]?.exists === true
-      ? await pool.query<{ applied_up_to: string | null }>(
+      ? await db.pool.query<{ applied_up_to: string | null }>(
           'SELECT max(created_at)::text AS applied_up_to FROM drizzle.__drizzle_migrations',
         )
       : { rows: [] };

@@ -1,5 +1,5 @@
-import type { Exchange } from './answers.js';
-import { errorBody } from './errors.js';
+import type { Exchange } from '../answers.js';
+import { errorBody } from '../errors.js';
 import type { EchoContentType } from './faults.js';
 
 /** An error body that repeats the request's headers, the key among them, and its content type. */

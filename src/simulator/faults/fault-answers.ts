@@ -1,7 +1,7 @@
-import { sendJson, sendText, writeParts, type Exchange } from './answers.js';
-import type { SimulatorContext } from './context.js';
+import { sendJson, sendText, writeParts, type Exchange } from '../answers.js';
+import type { SimulatorContext } from '../context.js';
 import { echoedHeaders } from './echo.js';
-import { errorBody } from './errors.js';
+import { errorBody } from '../errors.js';
 import type { Fault, MalformedVariant, RequestTarget } from './faults.js';
 import { hugeListingParts } from './huge-page.js';
 import { MARKETING_PAGE } from './web-page.js';

@@ -4,7 +4,7 @@ import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { userInfo } from 'node:os';
 import pg from 'pg';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../log.js';
 
 export interface EmbeddedOptions {
   readonly dataDir: string;

@@ -1,4 +1,4 @@
-import { SimulatedAccount } from './account.js';
+import { SimulatedAccount } from '../account/account.js';
 
 const MIB = 1_048_576;
 

@@ -1,6 +1,4 @@
-import type pg from 'pg';
-import type { DatabaseLimits } from './errors.js';
-import { inTransaction } from './transaction.js';
+import type { Database } from '../infra/connect.js';
 
 /** Read-only queries behind `sutro-sync status` and the demo's summary. */
 
@@ -44,19 +42,13 @@ export interface StatusReport {
 }
 
 /** One read-only snapshot, so that the runs, the counts and the checkpoint agree with each other. */
-export function readStatus(
-  pool: pg.Pool,
-  limits: DatabaseLimits,
-  source: string,
-  runs = 10,
-): Promise<StatusReport> {
+export function readStatus(db: Database, source: string, runs = 10): Promise<StatusReport> {
   const options = {
     what: `reading the status of source "${source}"`,
-    limits,
     readOnly: true,
     repeatableRead: true,
   };
-  return inTransaction(pool, options, async (client) => {
+  return db.transaction(options, async (client) => {
     const state = await client.query(
       `SELECT last_success_at, last_full_pass_at, resume_cursor, resume_pages, last_error, last_error_at
          FROM sutro.sync_state WHERE source = $1`,
@@ -92,57 +84,5 @@ export function readStatus(
       rejected: rejected.rows[0]?.n ?? 0,
       runs: recent.rows,
     };
-  });
-}
-
-export interface ModelSpend {
-  model: string;
-  jobs: number;
-  succeeded: number;
-  input_tokens: string;
-  output_tokens: string;
-  cost_usd: string;
-}
-
-export function spendByModel(pool: pg.Pool, limits: DatabaseLimits, source: string): Promise<ModelSpend[]> {
-  const options = { what: 'reading the spend per model', limits, readOnly: true };
-  return inTransaction(pool, options, async (client) => {
-    const result = await client.query<ModelSpend>(
-      `SELECT coalesce(model, '(none)') AS model, count(*)::int AS jobs,
-              count(*) FILTER (WHERE status = 'SUCCEEDED')::int AS succeeded,
-              coalesce(sum(input_tokens), 0)::text AS input_tokens,
-              coalesce(sum(output_tokens), 0)::text AS output_tokens,
-              coalesce(sum(job_cost), 0)::numeric(20, 2)::text AS cost_usd
-         FROM sutro.jobs WHERE source = $1 GROUP BY 1 ORDER BY sum(job_cost) DESC NULLS LAST`,
-      [source],
-    );
-    return result.rows;
-  });
-}
-
-/**
- * Deletes everything stored for a source: the demo starts each tour from an empty account. Not while
- * a run holds the source: its lease row is locked first, so none can start meanwhile, and it stays,
- * so that the fencing token keeps rising.
- */
-export function forgetSource(pool: pg.Pool, limits: DatabaseLimits, source: string): Promise<void> {
-  return inTransaction(pool, { what: `forgetting source "${source}"`, limits }, async (client) => {
-    const lease = await client.query<{ holder: string | null; live: boolean }>(
-      'SELECT holder, expires_at > now() AS live FROM sutro.sync_leases WHERE source = $1 FOR UPDATE',
-      [source],
-    );
-    const held = lease.rows[0];
-    if (held?.live === true && held.holder !== null) {
-      throw new Error(
-        `source "${source}" is being synced right now (held by ${held.holder}); try again once that run is over`,
-      );
-    }
-    await client.query(
-      'DELETE FROM sutro.full_pass_seen WHERE pass_run_id IN (SELECT id FROM sutro.sync_runs WHERE source = $1)',
-      [source],
-    );
-    for (const table of ['jobs', 'job_history', 'sync_runs', 'sync_state', 'rejected_jobs']) {
-      await client.query(`DELETE FROM sutro.${table} WHERE source = $1`, [source]);
-    }
   });
 }

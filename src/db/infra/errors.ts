@@ -1,4 +1,4 @@
-import { LeaseLostError } from '../sync/port.js';
+import { LeaseLostError } from '../../sync/port.js';
 
 /**
  * PostgreSQL's error codes that sutro-sync acts on, and the one function that turns a driver error

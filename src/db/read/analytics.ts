@@ -1,6 +1,4 @@
-import type pg from 'pg';
-import type { DatabaseLimits } from './errors.js';
-import { inTransaction } from './transaction.js';
+import type { Database } from '../infra/connect.js';
 
 /**
  * The queries behind `sutro-sync report`. They read the analytics views (views.ts),
@@ -171,13 +169,9 @@ SELECT last_success_at, seconds_since_last_success::float8 AS seconds_since_last
  * Reads the whole report in one read-only snapshot, so that a sync committing meanwhile cannot make
  * the per-model figures disagree with the totals.
  */
-export async function readUsageReport(
-  pool: pg.Pool,
-  limits: DatabaseLimits,
-  query: ReportQuery,
-): Promise<UsageReport> {
-  const options = { what: 'reading the usage report', limits, readOnly: true, repeatableRead: true };
-  return inTransaction(pool, options, async (client) => {
+export async function readUsageReport(db: Database, query: ReportQuery): Promise<UsageReport> {
+  const options = { what: 'reading the usage report', readOnly: true, repeatableRead: true };
+  return db.transaction(options, async (client) => {
     const period = [query.source, query.since, query.until];
     const totals = await client.query<UsageTotals>(TOTALS, period);
     const models = await client.query<ModelSpend>(BY_MODEL, period);
@@ -198,5 +192,28 @@ export async function readUsageReport(
       top_jobs: top.rows,
       freshness: freshness.rows[0] ?? null,
     };
+  });
+}
+
+/** What a source spent per model over all its stored jobs, from sutro.model_usage. */
+export interface ModelTotal {
+  model: string | null;
+  jobs: number;
+  succeeded: number;
+  input_tokens: string;
+  output_tokens: string;
+  cost_usd: string;
+}
+
+export function readModelTotals(db: Database, source: string): Promise<ModelTotal[]> {
+  return db.transaction({ what: 'reading the spend per model', readOnly: true }, async (client) => {
+    const result = await client.query<ModelTotal>(
+      `SELECT model, jobs::int AS jobs, succeeded_jobs::int AS succeeded,
+              coalesce(input_tokens, 0)::text AS input_tokens, coalesce(output_tokens, 0)::text AS output_tokens,
+              coalesce(cost_usd, 0)::numeric(20, 2)::text AS cost_usd
+         FROM sutro.model_usage WHERE source = $1 ORDER BY cost_usd DESC NULLS LAST, model NULLS LAST`,
+      [source],
+    );
+    return result.rows;
   });
 }

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { jobFieldColumns, trackedFieldColumns, tz } from './job-columns.js';
-import { measureColumns, MODEL_KEY, runTimeColumns, usageKeyColumns } from './rollups.js';
+import { measureColumns, MODEL_KEY, runTimeColumns, usageKeyColumns } from './rollup-measures.js';
 import { changedAt } from './status-transitions.js';
 import {
   bigint,
@@ -58,7 +58,7 @@ export const jobs = sutro.table(
       .on(t.source, t.datetimeCreated)
       .where(sql`NOT settled`),
     /**
-     * The costliest jobs of a period: a probe per day of the period (see db/analytics.ts) reads each
+     * The costliest jobs of a period: a probe per day of the period (see db/read/analytics.ts) reads each
      * day's costliest jobs first. job_facts' filters on a source and a range of days use it too.
      */
     index('jobs_day_cost_idx').using(

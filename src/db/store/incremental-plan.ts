@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { IncrementalPlan, IncrementalPlanOptions } from '../sync/port.js';
+import type { IncrementalPlan, IncrementalPlanOptions } from '../../sync/port.js';
 
 /**
  * The floor of an incremental run is the creation time of the oldest stored job that can still

@@ -1,7 +1,7 @@
 import pg from 'pg';
-import { LeaseLostError, type Lease, type LeaseHolder } from '../sync/port.js';
-import { type DatabaseError, SQLSTATE, type DatabaseLimits } from './errors.js';
-import { inTransaction } from './transaction.js';
+import { LeaseLostError, type Lease, type LeaseHolder } from '../../sync/port.js';
+import type { Database } from '../infra/connect.js';
+import { type DatabaseError, SQLSTATE } from '../infra/errors.js';
 
 /**
  * Run ownership: one run per source at a time, across processes, machines and connection poolers.
@@ -36,14 +36,12 @@ SELECT holder, run_id, extract(epoch FROM expires_at - now())::float8 AS expires
  * delay the answer, so that too counts as held.
  */
 export async function acquireLease(
-  pool: pg.Pool,
-  limits: DatabaseLimits,
+  db: Database,
   request: { source: string; holder: string; seconds: number },
 ): Promise<{ lease: Lease } | { heldBy: LeaseHolder }> {
   try {
-    const token = await inTransaction(
-      pool,
-      { what: `taking the lease of source "${request.source}"`, limits },
+    const token = await db.transaction(
+      { what: `taking the lease of source "${request.source}"` },
       async (client) => {
         const taken = await client.query<{ token: string }>(ACQUIRE, [
           request.source,
@@ -58,7 +56,7 @@ export async function acquireLease(
     if ((error as DatabaseError).code !== SQLSTATE.lockNotAvailable) throw error;
     return { heldBy: { holder: null, runId: null, expiresInSeconds: null } };
   }
-  const held = await pool.query<{ holder: string | null; run_id: string | null; expires_in: number }>(
+  const held = await db.pool.query<{ holder: string | null; run_id: string | null; expires_in: number }>(
     READ_HOLDER,
     [request.source],
   );
@@ -89,14 +87,13 @@ function fenceStatement(lease: Lease): string {
  * BEGIN), and a lost lease throws LeaseLostError before `work` writes anything.
  */
 export function fencedTransaction<T>(
-  pool: pg.Pool,
-  limits: DatabaseLimits,
+  db: Database,
   lease: Lease,
   what: string,
   work: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
   const fence = fenceStatement(lease);
-  return inTransaction(pool, { what, limits, prelude: fence, epilogue: fence }, async (client, [fenced]) => {
+  return db.transaction({ what, prelude: fence, epilogue: fence }, async (client, [fenced]) => {
     if (fenced?.rowCount !== 1) throw new LeaseLostError(lease, what);
     return work(client);
   });
@@ -107,11 +104,11 @@ export function fencedTransaction<T>(
  * of the run in flight holds the row and renews it at its commit, so waiting for it longer than a
  * renewal interval is pointless: the wait for the row is cut to that, and ends as a lock timeout.
  */
-export async function renewLease(pool: pg.Pool, limits: DatabaseLimits, lease: Lease): Promise<boolean> {
+export async function renewLease(db: Database, lease: Lease): Promise<boolean> {
+  const { limits } = db;
   const renewal = { ...limits, lockTimeoutMs: Math.min(limits.lockTimeoutMs, (lease.seconds * 1000) / 3) };
   try {
-    await inTransaction(
-      pool,
+    await db.transaction(
       {
         what: `renewing the lease of source "${lease.source}"`,
         limits: renewal,
@@ -135,8 +132,8 @@ UPDATE sutro.sync_leases SET holder = NULL, run_id = NULL, expires_at = now()
  WHERE source = $1 AND token = $2 AND holder = $3`;
 
 /** Frees the lease when no run was recorded to end with it; a lease already lost is left alone. */
-export async function releaseLease(pool: pg.Pool, limits: DatabaseLimits, lease: Lease): Promise<void> {
-  await inTransaction(pool, { what: `releasing the lease of source "${lease.source}"`, limits }, (client) =>
+export async function releaseLease(db: Database, lease: Lease): Promise<void> {
+  await db.transaction({ what: `releasing the lease of source "${lease.source}"` }, (client) =>
     client.query(RELEASE_LEASE, [lease.source, lease.token, lease.holder]),
   );
 }

@@ -7,7 +7,7 @@ import {
   type Job,
   type JobField,
   type JobFieldName,
-} from '../sutro/job-fields.js';
+} from '../../sutro/job-fields.js';
 
 /**
  * A job's fields as PostgreSQL holds them, derived from the one table of fields (sutro/job-fields.ts):

@@ -1,9 +1,5 @@
-import { is } from 'drizzle-orm';
-import { getTableConfig, PgTable } from 'drizzle-orm/pg-core';
-import type pg from 'pg';
-import type { DatabaseLimits } from './errors.js';
-import * as schema from './schema.js';
-import { inTransaction } from './transaction.js';
+import type { Database } from '../infra/connect.js';
+import { TABLE_CONFIGS } from '../schema/table-list.js';
 
 /** What `sutro-sync doctor` asks the database, in one read-only transaction. */
 
@@ -34,18 +30,13 @@ export interface DatabaseFacts {
 }
 
 /** Every table of the Drizzle schema, schema-qualified: the tables a worker writes. */
-export const SUTRO_TABLES: readonly string[] = Object.values(schema as Record<string, unknown>)
-  .flatMap((value) => (is(value, PgTable) ? [getTableConfig(value)] : []))
-  .filter((table) => table.schema === 'sutro')
-  .map((table) => `sutro.${table.name}`);
+export const SUTRO_TABLES: readonly string[] = TABLE_CONFIGS.filter((table) => table.schema === 'sutro').map(
+  (table) => `sutro.${table.name}`,
+);
 
-export function readDatabaseFacts(
-  pool: pg.Pool,
-  limits: DatabaseLimits,
-  source: string,
-): Promise<DatabaseFacts> {
-  const options = { what: 'checking the database', limits, readOnly: true };
-  return inTransaction(pool, options, async (client) => {
+export function readDatabaseFacts(db: Database, source: string): Promise<DatabaseFacts> {
+  const options = { what: 'checking the database', readOnly: true };
+  return db.transaction(options, async (client) => {
     const server = await client.query<{
       version: string;
       number: number;
