@@ -2,7 +2,7 @@
  * The layer rules of docs/architecture.md, checked by `npm run check` (and so by `npm test`). Each
  * rule says which folder may not import which, and why; `npx depcruise src` prints the offender.
  */
-module.exports = {
+export default {
   forbidden: [
     {
       name: 'no-circular',
