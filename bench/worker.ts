@@ -287,7 +287,7 @@ async function run(task: Task): Promise<Omit<TaskResult, 'peakRssMb' | 'cpuSecon
           {
             source: 'bench',
             mode: task.mode,
-            trigger: 'bench',
+            trigger: 'cli',
             safetyMarginSeconds: task.marginSeconds,
             pageLimit: PAGE_LIMIT,
             leaseSeconds: defaults.sync.leaseSeconds,

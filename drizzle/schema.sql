@@ -27,6 +27,7 @@ TABLE sutro.job_history
   cost_estimate numeric
   failure_reason jsonb
   previous_status_changed_at timestamp with time zone
+  CONSTRAINT job_history_change_check CHECK (change = ANY (ARRAY['first_seen'::text, 'changed'::text]))
   CONSTRAINT job_history_pkey PRIMARY KEY (id)
   CREATE INDEX job_history_changed_at_idx ON sutro.job_history USING btree (sutro.changed_at(status, change, datetime_created, datetime_started, datetime_completed, observed_at))
   CREATE INDEX job_history_job_idx ON sutro.job_history USING btree (source, job_id, id)
@@ -135,7 +136,12 @@ TABLE sutro.sync_runs
   jobs_in_legacy_shape integer NOT NULL DEFAULT 0
   unknown_fields text[] NOT NULL DEFAULT '{}'::text[]
   missing_fields text[] NOT NULL DEFAULT '{}'::text[]
+  CONSTRAINT sync_runs_mode_check CHECK (mode = ANY (ARRAY['incremental'::text, 'full'::text]))
   CONSTRAINT sync_runs_pkey PRIMARY KEY (id)
+  CONSTRAINT sync_runs_requested_mode_check CHECK (requested_mode = ANY (ARRAY['incremental'::text, 'full'::text]))
+  CONSTRAINT sync_runs_status_check CHECK (status = ANY (ARRAY['running'::text, 'succeeded'::text, 'failed'::text, 'interrupted'::text, 'abandoned'::text]))
+  CONSTRAINT sync_runs_stop_reason_check CHECK (stop_reason = ANY (ARRAY['end_of_list'::text, 'below_floor'::text, 'interrupted'::text, 'error'::text]))
+  CONSTRAINT sync_runs_trigger_check CHECK (trigger = ANY (ARRAY['cli'::text, 'schedule'::text, 'schedule-full'::text, 'startup'::text, 'demo'::text]))
   CREATE UNIQUE INDEX sync_runs_pkey ON sutro.sync_runs USING btree (id)
   CREATE INDEX sync_runs_running_idx ON sutro.sync_runs USING btree (source) WHERE (status = 'running'::text)
   CREATE INDEX sync_runs_source_started_idx ON sutro.sync_runs USING btree (source, started_at)

@@ -75,9 +75,6 @@ function program(setExit: (code: number) => void): Command {
       `wait for a sync of the same source running elsewhere, at most this long [${DEFAULT_WAIT_SECONDS}], then exit 1`,
       positiveInt('--wait'),
     )
-    .addOption(
-      new Option('--trigger <name>', 'recorded in sutro.sync_runs.trigger').default('cli').hideHelp(),
-    )
     .action(async (options: SyncCommandOptions) =>
       setExit(await runSyncCommand(context({ needsApi: true }), options)),
     );

@@ -16,7 +16,6 @@ export interface SyncCommandOptions {
   readonly full?: boolean;
   /** true: --wait without a value. */
   readonly wait?: boolean | number;
-  readonly trigger: string;
 }
 
 /** An error the API's answers (or their absence) caused: a wrong URL, key or network, which doctor checks. */
@@ -43,7 +42,7 @@ export async function runSyncCommand(context: CommandContext, options: SyncComma
       {
         source: config.source,
         mode: options.full ? 'full' : 'incremental',
-        trigger: options.trigger,
+        trigger: 'cli',
         safetyMarginSeconds: config.sync.safetyMarginSeconds,
         pageLimit: config.sutro.pageLimit,
         leaseSeconds: config.sync.leaseSeconds,

@@ -58,6 +58,14 @@ export const JOB_FIELDS = {
 export type JobFieldName = keyof typeof JOB_FIELDS;
 export type JobField<N extends JobFieldName = JobFieldName> = (typeof JOB_FIELDS)[N];
 
+/**
+ * The statuses after which a job never runs again (Sutro's SDK and docs). The API may send statuses
+ * beyond those it documents; any other status, an unknown one included, is not terminal. The
+ * settled column, the analytics views and the spend gauges read this list (db/schema/vocabulary.ts).
+ */
+export const TERMINAL_JOB_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
+export type TerminalJobStatus = (typeof TERMINAL_JOB_STATUSES)[number];
+
 /** The API's names, in the table's order. */
 export const JOB_FIELD_NAMES = Object.keys(JOB_FIELDS) as JobFieldName[];
 

@@ -6,9 +6,32 @@ import type { SchemaDrift } from './drift.js';
  * (src/db/store/store.ts) implements it; the engine, the scheduler and the metrics know only this.
  */
 
-export type RunMode = 'incremental' | 'full';
-export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'abandoned';
-export type StopReason = 'end_of_list' | 'below_floor' | 'interrupted' | 'error';
+/**
+ * The vocabulary of a run, as sutro.sync_runs stores it. The schema turns each list into a CHECK
+ * constraint (db/schema/vocabulary.ts), so the database refuses a word the code does not know.
+ */
+
+/** An incremental run reads down to the floor; a full one reads the whole list. */
+export const RUN_MODES = ['incremental', 'full'] as const;
+export type RunMode = (typeof RUN_MODES)[number];
+
+/** `running` until the run ends; `abandoned` when its process died and a later run found it. */
+export const RUN_STATUSES = ['running', 'succeeded', 'failed', 'interrupted', 'abandoned'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** The statuses a run ends in: every status but `running`. */
+export const FINAL_RUN_STATUSES = RUN_STATUSES.filter(
+  (status): status is Exclude<RunStatus, 'running'> => status !== 'running',
+);
+export type FinalRunStatus = (typeof FINAL_RUN_STATUSES)[number];
+
+/** Who started a run: `sync` (cli), `start`'s schedules and its first run, the demo. */
+export const RUN_TRIGGERS = ['cli', 'schedule', 'schedule-full', 'startup', 'demo'] as const;
+export type RunTrigger = (typeof RUN_TRIGGERS)[number];
+
+/** Why paging ended. */
+export const STOP_REASONS = ['end_of_list', 'below_floor', 'interrupted', 'error'] as const;
+export type StopReason = (typeof STOP_REASONS)[number];
 
 /**
  * The right to run a source, held by one process at a time (see db/store/lease.ts). Every write of a run
@@ -106,7 +129,7 @@ export interface IncrementalPlan {
 }
 
 export interface RunOutcome {
-  readonly status: Exclude<RunStatus, 'running'>;
+  readonly status: FinalRunStatus;
   readonly mode: RunMode;
   readonly stopReason: StopReason;
   readonly error: string | null;
@@ -119,7 +142,7 @@ export interface RunOutcome {
 export interface RunStart {
   readonly mode: RunMode;
   readonly requestedMode: RunMode;
-  readonly trigger: string;
+  readonly trigger: RunTrigger;
   readonly resumedFromRunId: number | null;
   readonly floor: Date | null;
 }

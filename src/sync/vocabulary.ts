@@ -1,15 +1,23 @@
 import type { Logger } from '../log.js';
 import type { JobsApi } from '../sutro/client.js';
 import type { SchemaDrift } from './drift.js';
-import type { JobCounts, Lease, LeaseHolder, RunMode, RunOutcome, StopReason, SyncStore } from './port.js';
+import type {
+  JobCounts,
+  Lease,
+  LeaseHolder,
+  RunMode,
+  RunOutcome,
+  RunTrigger,
+  StopReason,
+  SyncStore,
+} from './port.js';
 
 /** What a sync run is asked to do, what it needs, and what it reports: the engine's vocabulary. */
 
 export interface SyncOptions {
   readonly source: string;
   readonly mode: RunMode;
-  /** Who asked: 'cli', 'schedule', 'schedule-full', 'demo'. */
-  readonly trigger: string;
+  readonly trigger: RunTrigger;
   readonly safetyMarginSeconds: number;
   /** Jobs per list-jobs page (the client's `limit`), for pricing the incremental plan. */
   readonly pageLimit?: number;

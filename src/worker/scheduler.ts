@@ -1,6 +1,6 @@
 import cron from 'node-cron';
 import type { Logger } from '../log.js';
-import type { RunMode } from '../sync/port.js';
+import type { RunMode, RunTrigger } from '../sync/port.js';
 
 export interface Schedules {
   readonly incremental: string;
@@ -38,7 +38,7 @@ export interface Scheduler {
  */
 export function startScheduler(
   schedules: Schedules,
-  run: (mode: RunMode, trigger: string) => Promise<void>,
+  run: (mode: RunMode, trigger: RunTrigger) => Promise<void>,
   log: Logger,
   options: { runAtStart: boolean; ticks?: ScheduleTicks },
 ): Scheduler {
@@ -47,7 +47,7 @@ export function startScheduler(
   let queued: RunMode | null = null;
   let stopped = false;
 
-  const request = (mode: RunMode, trigger: string) => {
+  const request = (mode: RunMode, trigger: RunTrigger) => {
     if (stopped) return;
     if (current !== null) {
       if (mode === 'full' || queued === null) {

@@ -81,6 +81,30 @@ describe('the demo, then exploring its data', () => {
   }, 180_000);
 });
 
+describe('the demo, run again', () => {
+  it('starts the tour afresh: the analytics views equal the jobs, not twice them', async () => {
+    const env = { DATABASE_URL: db.url };
+    for (const round of [1, 2]) {
+      const demo = await runCli(['demo', '--jobs', '300'], env);
+      expect(demo.code, `round ${round}: ${demo.stderr}`).toBe(0);
+    }
+    const [fromViews, fromJobs] = await Promise.all([
+      db.pool.query<{ model: string | null; status: string; jobs: string; cost: string; tokens: string }>(
+        `SELECT model, status, sum(jobs)::text AS jobs, sum(cost_usd)::text AS cost,
+                sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0))::text AS tokens
+           FROM sutro.daily_usage WHERE source = 'demo' GROUP BY 1, 2 ORDER BY 1, 2`,
+      ),
+      db.pool.query<{ model: string | null; status: string; jobs: string; cost: string; tokens: string }>(
+        `SELECT model, status, count(*)::text AS jobs, coalesce(sum(job_cost), 0)::text AS cost,
+                (coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0))::text AS tokens
+           FROM sutro.jobs WHERE source = 'demo' GROUP BY 1, 2 ORDER BY 1, 2`,
+      ),
+    ]);
+    expect(fromJobs.rows.length).toBeGreaterThan(3);
+    expect(fromViews.rows).toEqual(fromJobs.rows);
+  }, 120_000);
+});
+
 describe('pointing sync at a deployment', () => {
   it.each([
     ['its origin', (s: RunningSimulator) => s.origin],

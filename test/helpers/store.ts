@@ -71,7 +71,7 @@ export async function newRun(mode: 'incremental' | 'full' = 'incremental'): Prom
   return db.store.startRun(lease, {
     mode,
     requestedMode: mode,
-    trigger: 'test',
+    trigger: 'cli',
     resumedFromRunId: null,
     floor: null,
   });

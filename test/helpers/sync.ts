@@ -50,7 +50,7 @@ export async function syncOnce(
     {
       source,
       mode: 'incremental',
-      trigger: 'test',
+      trigger: 'cli',
       safetyMarginSeconds: 600,
       leaseSeconds: LEASE_SECONDS,
       ...rest,

@@ -148,7 +148,7 @@ async function sync(): Promise<Extract<SyncResult, { skipped: false }>> {
   const api = testApi(sim, 100, KEY);
   const result = await runSync(
     { store: db.store, api, log: silentLog },
-    { source: SOURCE, mode: 'full', trigger: 'test', safetyMarginSeconds: 600, leaseSeconds: LEASE_SECONDS },
+    { source: SOURCE, mode: 'full', trigger: 'cli', safetyMarginSeconds: 600, leaseSeconds: LEASE_SECONDS },
   );
   if (result.skipped) throw new Error(result.reason);
   return result;
@@ -486,11 +486,11 @@ describe('the views equal figures computed from the simulator', () => {
   it('sync_health: the last success and its age, the last error, job and rejected rows', async () => {
     expect(healthAfterFailure).toMatchObject({
       source: SOURCE,
-      last_success_run_id: String(runs[0]?.runId),
-      last_run_id: String(failedRunId),
+      last_success_run_id: runs[0]?.runId,
+      last_run_id: failedRunId,
       last_run_status: 'failed',
-      jobs: String(jobsAfterFirstSync),
-      rejected_rows: '1',
+      jobs: jobsAfterFirstSync,
+      rejected_rows: 1,
     });
     expect(String(healthAfterFailure?.last_error)).toMatch(/401/);
     expect(healthAfterFailure?.last_error_at).toBeInstanceOf(Date);
@@ -508,18 +508,18 @@ describe('the views equal figures computed from the simulator', () => {
     );
     const jobs = [...known.values()];
     expect(health).toMatchObject({
-      last_success_run_id: String(last?.runId),
+      last_success_run_id: last?.runId,
       success_us: finished?.finished_us,
       full_pass_us: finished?.finished_us,
-      last_run_id: String(last?.runId),
+      last_run_id: last?.runId,
       last_run_status: 'succeeded',
       last_error: null,
       full_pass_unfinished: false,
-      jobs: String(known.size),
-      listed_jobs: String(listed.size),
-      missing_jobs: String(dropped.length),
-      unsettled_jobs: String(jobs.filter((j) => !isSettled(j)).length),
-      rejected_rows: '1',
+      jobs: known.size,
+      listed_jobs: listed.size,
+      missing_jobs: dropped.length,
+      unsettled_jobs: jobs.filter((j) => !isSettled(j)).length,
+      rejected_rows: 1,
       newest_job_created_at: new Date(
         Math.max(...jobs.flatMap((j) => (j.created === null ? [] : [j.created]))),
       ),

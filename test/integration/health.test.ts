@@ -71,7 +71,7 @@ async function sync(database: Database, source: string) {
       api: testApi(sim, 100, KEY),
       log: silentLog,
     },
-    { source, mode: 'incremental', trigger: 'test', safetyMarginSeconds: 3_600, leaseSeconds: LEASE_SECONDS },
+    { source, mode: 'incremental', trigger: 'cli', safetyMarginSeconds: 3_600, leaseSeconds: LEASE_SECONDS },
   );
   expect(result).toMatchObject({ skipped: false, status: 'succeeded' });
 }
@@ -368,7 +368,7 @@ describe('the spend gauges', () => {
           {
             source,
             mode: 'incremental',
-            trigger: 'test',
+            trigger: 'cli',
             safetyMarginSeconds: 3_600,
             leaseSeconds: LEASE_SECONDS,
           },

@@ -192,7 +192,7 @@ describe.each(routes())('through %s', (route) => {
         {
           source: 'stop-by-id',
           mode: 'incremental',
-          trigger: 'test',
+          trigger: 'cli',
           safetyMarginSeconds: 0,
           leaseSeconds: LEASE_SECONDS,
           signal: controller.signal,
@@ -329,7 +329,7 @@ describe.each(routes())('through %s', (route) => {
         {
           source: 'busy',
           mode: 'full',
-          trigger: 'test',
+          trigger: 'cli',
           safetyMarginSeconds: 0,
           leaseSeconds: LEASE_SECONDS,
         },
@@ -344,7 +344,7 @@ describe.each(routes())('through %s', (route) => {
       const dead = await db.store.startRun(held.lease, {
         mode: 'full',
         requestedMode: 'full',
-        trigger: 'test',
+        trigger: 'cli',
         resumedFromRunId: null,
         floor: null,
       });
@@ -374,7 +374,7 @@ describe.each(routes())('through %s', (route) => {
         {
           source: 'stop',
           mode: 'full',
-          trigger: 'test',
+          trigger: 'cli',
           safetyMarginSeconds: 0,
           leaseSeconds: LEASE_SECONDS,
           signal: controller.signal,

@@ -85,7 +85,7 @@ async function runRound(source: string, spec: Round) {
   const runId = await db.store.startRun(lease, {
     mode,
     requestedMode: mode,
-    trigger: 'test',
+    trigger: 'cli',
     resumedFromRunId: null,
     floor: null,
   });

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Database } from '../../src/db/infra/connect.js';
 import { migrate, MIGRATIONS_FOLDER } from '../../src/db/infra/migrate.js';
 import * as views from '../../src/db/schema/views.js';
+import { generatedStatements } from '../../src/db/store/statements.js';
 import { silentLog } from '../helpers/database.js';
 import { DEFAULT_LIMITS } from '../helpers/limits.js';
 import { startOwnPostgres, type OwnPostgres } from '../helpers/postgres.js';
@@ -74,6 +75,18 @@ describe('the schema', () => {
       await rm(scratch, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it('prepares every statement sutro-sync builds at run time (drizzle/statements.sql)', async () => {
+    const client = await pool.connect();
+    try {
+      for (const { name, text } of generatedStatements()) {
+        await expect(client.query(`PREPARE ${name} AS ${text}`), name).resolves.toBeDefined();
+        await client.query(`DEALLOCATE ${name}`);
+      }
+    } finally {
+      client.release();
+    }
+  });
 
   it("declares each view's columns with the names and types PostgreSQL gives them", async () => {
     const declared = Object.values(views as Record<string, unknown>).flatMap((value) =>

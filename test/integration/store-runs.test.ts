@@ -156,7 +156,7 @@ describe('runs and leases', () => {
           db.store.startRun(lost, {
             mode: 'full',
             requestedMode: 'full',
-            trigger: 'test',
+            trigger: 'cli',
             resumedFromRunId: null,
             floor: null,
           }),
@@ -192,7 +192,7 @@ describe('runs and leases', () => {
     const runId = await db.store.startRun(short, {
       mode: 'full',
       requestedMode: 'full',
-      trigger: 'test',
+      trigger: 'cli',
       resumedFromRunId: null,
       floor: null,
     });

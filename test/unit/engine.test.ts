@@ -74,7 +74,7 @@ function recordingStore(events: string[], floor: Date | null, overrides: Partial
   };
 }
 
-const OPTIONS = { source: 'default', trigger: 'test', safetyMarginSeconds: 0, leaseSeconds: 30 } as const;
+const OPTIONS = { source: 'default', trigger: 'cli', safetyMarginSeconds: 0, leaseSeconds: 30 } as const;
 
 const log = pino({ level: 'silent' });
 

@@ -43,10 +43,32 @@ const IDLE_TIMEOUT_MS = 10_000;
 const KEEPALIVE_DELAY_MS = 10_000;
 const CLOSE_TIMEOUT_MS = 5_000;
 
+const INT8 = 20;
+const INT8_ARRAY = 1016;
+
 /**
- * pg returns int8 and numeric as strings by default; sutro-sync keeps money as decimal text
- * anyway, and converts counts where it reads them, so the global parsers are left alone.
+ * int8 (ids, counts, the lease's token) as a number, as the schema declares it, where pg would give
+ * text. A value past 2^53 comes back as a bigint rather than a wrong number: the sums that can get
+ * there (tokens) are read as exact decimal text (::text) by every query, and numeric stays text.
+ * Set on this pool only, so that pg's global parsers stay as other code expects them.
  */
+function parseInt8(text: string): number | bigint {
+  const value = Number(text);
+  return Number.isSafeInteger(value) ? value : BigInt(text);
+}
+
+const builtinParser = pg.types.getTypeParser as (oid: number, format?: string) => (text: string) => unknown;
+const parseInt8Array = builtinParser(INT8_ARRAY) as (text: string) => (string | null)[];
+
+const TYPES = {
+  getTypeParser: (oid: number, format?: string) => {
+    if (oid === INT8) return parseInt8;
+    if (oid === INT8_ARRAY)
+      return (text: string) => parseInt8Array(text).map((item) => (item === null ? null : parseInt8(item)));
+    return builtinParser(oid, format);
+  },
+} as unknown as pg.CustomTypesConfig;
+
 export function connect(
   connection: Pick<DatabaseConnection, 'connectionString' | 'ssl'>,
   log: Logger,
@@ -55,6 +77,7 @@ export function connect(
   const pool = new pg.Pool({
     connectionString: connection.connectionString,
     ssl: connection.ssl,
+    types: TYPES,
     max: options.max ?? 4,
     application_name: options.applicationName ?? 'sutro-sync',
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,

@@ -1,3 +1,5 @@
+import { ENDED_WITHOUT_RESULT, sqlList } from '../schema/vocabulary.js';
+
 /**
  * What a source's recent jobs cost, by model: the figures behind the sutro_spend_* gauges, read on
  * every scrape of /metrics (readScrapeFigures in source-health.ts runs it with the source's health,
@@ -49,7 +51,7 @@ SELECT j.model,
        coalesce(sum(j.job_cost) FILTER (WHERE ${TODAY}), 0)::float8 AS today_usd,
        coalesce(sum(j.job_cost), 0)::float8 AS last_24_hours_usd,
        coalesce(sum(j.cost_estimate) FILTER (
-         WHERE ${TODAY} AND j.job_cost IS NULL AND j.status NOT IN ('FAILED', 'CANCELLED')
+         WHERE ${TODAY} AND j.job_cost IS NULL AND j.status NOT IN (${sqlList(ENDED_WITHOUT_RESULT)})
        ), 0)::float8 AS today_unpriced_estimate_usd
   FROM sutro.jobs j
  WHERE j.source = $1 AND j.datetime_created > now() - interval '24 hours'

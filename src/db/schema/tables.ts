@@ -2,10 +2,14 @@ import { sql } from 'drizzle-orm';
 import { jobFieldColumns, trackedFieldColumns, tz } from './job-columns.js';
 import { measureColumns, MODEL_KEY, runTimeColumns, usageKeyColumns } from './rollup-measures.js';
 import { changedAt } from './status-transitions.js';
+import { TERMINAL_JOB_STATUSES } from '../../sutro/job-fields.js';
+import { RUN_MODES, RUN_STATUSES, RUN_TRIGGERS, STOP_REASONS } from '../../sync/port.js';
+import { ENDED_WITHOUT_RESULT, HISTORY_CHANGES, oneOf, sqlList } from './vocabulary.js';
 import {
   bigint,
   bigserial,
   boolean,
+  check,
   index,
   integer,
   jsonb,
@@ -29,7 +33,10 @@ export const sutro = pgSchema('sutro');
  * and completion time the API fills in after the status flips. It is stored so that the partial
  * index below finds the unsettled few among millions.
  */
-const SETTLED = sql`(status IN ('FAILED', 'CANCELLED') OR (status = 'SUCCEEDED' AND job_cost IS NOT NULL AND datetime_completed IS NOT NULL))`;
+const SUCCEEDED: (typeof TERMINAL_JOB_STATUSES)[number] = 'SUCCEEDED';
+const SETTLED = sql.raw(
+  `(status IN (${sqlList(ENDED_WITHOUT_RESULT)}) OR (status = '${SUCCEEDED}' AND job_cost IS NOT NULL AND datetime_completed IS NOT NULL))`,
+);
 
 export const jobs = sutro.table(
   'jobs',
@@ -88,8 +95,7 @@ export const jobHistory = sutro.table(
     jobId: text('job_id').notNull(),
     runId: bigint('run_id', { mode: 'number' }),
     observedAt: tz('observed_at').notNull().defaultNow(),
-    /** 'first_seen' or 'changed'. */
-    change: text('change').notNull(),
+    change: text('change', { enum: HISTORY_CHANGES }).notNull(),
     changedFields: text('changed_fields').array().notNull(),
     ...trackedFieldColumns(),
     previousStatus: text('previous_status'),
@@ -103,6 +109,7 @@ export const jobHistory = sutro.table(
     previousStatusChangedAt: tz('previous_status_changed_at'),
   },
   (t) => [
+    check('job_history_change_check', oneOf('change', HISTORY_CHANGES)),
     index('job_history_job_idx').on(t.source, t.jobId, t.id),
     /**
      * job_status_changes is filtered by changed_at, which sutro.changed_at computes from the row's
@@ -120,13 +127,11 @@ export const syncRuns = sutro.table(
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
     source: text('source').notNull(),
-    /** 'incremental' or 'full'; an incremental run that had to page to the end becomes 'full'. */
-    mode: text('mode').notNull(),
-    requestedMode: text('requested_mode').notNull(),
-    /** Who started it: 'cli', 'schedule', 'schedule-full', 'demo'. */
-    trigger: text('trigger').notNull(),
-    /** 'running', then 'succeeded', 'failed', 'interrupted' or 'abandoned'. */
-    status: text('status').notNull().default('running'),
+    /** An incremental run that had to page to the end becomes 'full'. */
+    mode: text('mode', { enum: RUN_MODES }).notNull(),
+    requestedMode: text('requested_mode', { enum: RUN_MODES }).notNull(),
+    trigger: text('trigger', { enum: RUN_TRIGGERS }).notNull(),
+    status: text('status', { enum: RUN_STATUSES }).notNull().default('running'),
     startedAt: tz('started_at').notNull().defaultNow(),
     finishedAt: tz('finished_at'),
     heartbeatAt: tz('heartbeat_at').notNull().defaultNow(),
@@ -152,8 +157,7 @@ export const syncRuns = sutro.table(
       .array()
       .notNull()
       .default(sql`'{}'::text[]`),
-    /** Why paging ended: 'end_of_list', 'below_floor', 'interrupted', 'error'. */
-    stopReason: text('stop_reason'),
+    stopReason: text('stop_reason', { enum: STOP_REASONS }),
     /** The run whose unfinished full pass this one continued. */
     resumedFromRunId: bigint('resumed_from_run_id', { mode: 'number' }),
     floor: tz('floor'),
@@ -162,6 +166,11 @@ export const syncRuns = sutro.table(
     pid: integer('pid'),
   },
   (t) => [
+    check('sync_runs_mode_check', oneOf('mode', RUN_MODES)),
+    check('sync_runs_requested_mode_check', oneOf('requested_mode', RUN_MODES)),
+    check('sync_runs_trigger_check', oneOf('trigger', RUN_TRIGGERS)),
+    check('sync_runs_status_check', oneOf('status', RUN_STATUSES)),
+    check('sync_runs_stop_reason_check', oneOf('stop_reason', STOP_REASONS)),
     index('sync_runs_source_started_idx').on(t.source, t.startedAt),
     index('sync_runs_running_idx')
       .on(t.source)

@@ -3,6 +3,8 @@ import { bigint, boolean, date, integer, jsonb, numeric, text } from 'drizzle-or
 import { tz } from './job-columns.js';
 import { sutro } from './tables.js';
 import { changedAt, isTransition } from './status-transitions.js';
+import { TERMINAL_JOB_STATUSES } from '../../sutro/job-fields.js';
+import { sqlList } from './vocabulary.js';
 
 /**
  * The views analysts and BI tools read (docs/analytics.md), declared here so that drizzle-kit knows
@@ -84,7 +86,7 @@ SELECT
   j.job_cost * 1000000 / nullif(t.total_tokens, 0) AS cost_per_million_tokens,
   j.job_cost - j.cost_estimate AS estimate_error,
   (j.job_cost - j.cost_estimate) / nullif(j.cost_estimate, 0) AS estimate_error_ratio,
-  j.status IN ('SUCCEEDED', 'FAILED', 'CANCELLED') AS terminal,
+  j.status IN (${sqlList(TERMINAL_JOB_STATUSES)}) AS terminal,
   j.settled,
   j.missing_since IS NULL AS still_listed,
   j.missing_since,
@@ -185,7 +187,7 @@ WITH totals AS (
     coalesce(sum(u.jobs) FILTER (WHERE u.status = 'SUCCEEDED'), 0)::bigint AS succeeded_jobs,
     coalesce(sum(u.jobs) FILTER (WHERE u.status = 'FAILED'), 0)::bigint AS failed_jobs,
     coalesce(sum(u.jobs) FILTER (WHERE u.status = 'CANCELLED'), 0)::bigint AS cancelled_jobs,
-    coalesce(sum(u.jobs) FILTER (WHERE u.status NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED')), 0)::bigint AS unfinished_jobs,
+    coalesce(sum(u.jobs) FILTER (WHERE u.status NOT IN (${sqlList(TERMINAL_JOB_STATUSES)})), 0)::bigint AS unfinished_jobs,
     sum(u.num_rows) AS num_rows,
     sum(u.input_tokens) AS input_tokens,
     sum(u.output_tokens) AS output_tokens,

@@ -31,42 +31,48 @@ const AWAITS_NO_COST = `status = 'SUCCEEDED' AND datetime_completed IS NOT NULL
                    AND (upper(coalesce(run_type, 'FULL')) <> 'FULL'
                         OR datetime_completed < now() - make_interval(hours => ${COST_WAIT_HOURS}))`;
 
+/** $1 source, $2 safety margin (s), $3 page limit, $4 most jobs fetched by id. */
+export const PLAN_INCREMENTAL = `
+WITH newest AS (SELECT max(datetime_created) AS at FROM sutro.jobs WHERE source = $1),
+     unsettled AS MATERIALIZED (
+       SELECT job_id, datetime_created FROM sutro.jobs
+        WHERE source = $1 AND NOT settled AND missing_since IS NULL
+          AND NOT (${AWAITS_NO_COST})),
+     top AS MATERIALIZED (
+       SELECT datetime_created AS at FROM sutro.jobs
+        WHERE source = $1 AND datetime_created IS NOT NULL
+        ORDER BY datetime_created DESC
+        LIMIT $3::int * 2 * ($4::int + 1)),
+     cuts AS (
+       SELECT u.datetime_created AS cut,
+              (count(*) OVER (ORDER BY u.datetime_created) - 1) AS by_id
+         FROM unsettled u WHERE u.datetime_created IS NOT NULL
+       UNION ALL
+       SELECT newest.at, (SELECT count(*) FROM unsettled WHERE datetime_created < newest.at)
+         FROM newest WHERE newest.at IS NOT NULL),
+     priced AS MATERIALIZED (
+       SELECT c.cut, c.by_id,
+              ceil((SELECT count(*) FROM top WHERE top.at >= c.cut - make_interval(secs => $2))::numeric / $3) AS pages
+         FROM cuts c WHERE c.by_id <= $4),
+     chosen AS (
+       SELECT cut FROM priced
+        ORDER BY CASE WHEN pages < 2 * ($4::int + 1) THEN pages + by_id END NULLS LAST, by_id, pages, cut DESC
+        LIMIT 1)
+SELECT (SELECT cut FROM chosen) - make_interval(secs => $2) AS floor,
+       (SELECT array_agg(job_id ORDER BY job_id) FROM unsettled
+         WHERE datetime_created IS NULL OR datetime_created < (SELECT cut FROM chosen)) AS refresh`;
+
 export async function planIncremental(
   client: pg.ClientBase,
   source: string,
   options: IncrementalPlanOptions,
 ): Promise<IncrementalPlan> {
-  const result = await client.query<{ floor: Date | null; refresh: string[] | null }>(
-    `WITH newest AS (SELECT max(datetime_created) AS at FROM sutro.jobs WHERE source = $1),
-          unsettled AS MATERIALIZED (
-            SELECT job_id, datetime_created FROM sutro.jobs
-             WHERE source = $1 AND NOT settled AND missing_since IS NULL
-               AND NOT (${AWAITS_NO_COST})),
-          top AS MATERIALIZED (
-            SELECT datetime_created AS at FROM sutro.jobs
-             WHERE source = $1 AND datetime_created IS NOT NULL
-             ORDER BY datetime_created DESC
-             LIMIT $3::int * 2 * ($4::int + 1)),
-          cuts AS (
-            SELECT u.datetime_created AS cut,
-                   (count(*) OVER (ORDER BY u.datetime_created) - 1) AS by_id
-              FROM unsettled u WHERE u.datetime_created IS NOT NULL
-            UNION ALL
-            SELECT newest.at, (SELECT count(*) FROM unsettled WHERE datetime_created < newest.at)
-              FROM newest WHERE newest.at IS NOT NULL),
-          priced AS MATERIALIZED (
-            SELECT c.cut, c.by_id,
-                   ceil((SELECT count(*) FROM top WHERE top.at >= c.cut - make_interval(secs => $2))::numeric / $3) AS pages
-              FROM cuts c WHERE c.by_id <= $4),
-          chosen AS (
-            SELECT cut FROM priced
-             ORDER BY CASE WHEN pages < 2 * ($4::int + 1) THEN pages + by_id END NULLS LAST, by_id, pages, cut DESC
-             LIMIT 1)
-     SELECT (SELECT cut FROM chosen) - make_interval(secs => $2) AS floor,
-            (SELECT array_agg(job_id ORDER BY job_id) FROM unsettled
-              WHERE datetime_created IS NULL OR datetime_created < (SELECT cut FROM chosen)) AS refresh`,
-    [source, options.safetyMarginSeconds, options.pageLimit, options.maxById],
-  );
+  const result = await client.query<{ floor: Date | null; refresh: string[] | null }>(PLAN_INCREMENTAL, [
+    source,
+    options.safetyMarginSeconds,
+    options.pageLimit,
+    options.maxById,
+  ]);
   const row = result.rows[0];
   return { floor: row?.floor ?? null, refreshById: row?.refresh ?? [] };
 }

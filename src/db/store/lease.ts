@@ -1,6 +1,8 @@
 import pg from 'pg';
 import { LeaseLostError, type Lease, type LeaseHolder } from '../../sync/port.js';
 import type { Database } from '../infra/connect.js';
+import type { RowOf } from '../schema/rows.js';
+import type { syncLeases } from '../schema/tables.js';
 import { type DatabaseError, SQLSTATE } from '../infra/errors.js';
 
 /**
@@ -43,7 +45,7 @@ export async function acquireLease(
     const token = await db.transaction(
       { what: `taking the lease of source "${request.source}"` },
       async (client) => {
-        const taken = await client.query<{ token: string }>(ACQUIRE, [
+        const taken = await client.query<Pick<RowOf<typeof syncLeases>, 'token'>>(ACQUIRE, [
           request.source,
           request.holder,
           request.seconds,
@@ -51,20 +53,19 @@ export async function acquireLease(
         return taken.rows[0]?.token;
       },
     );
-    if (token !== undefined) return { lease: { ...request, token: Number(token) } };
+    if (token !== undefined) return { lease: { ...request, token } };
   } catch (error) {
     if ((error as DatabaseError).code !== SQLSTATE.lockNotAvailable) throw error;
     return { heldBy: { holder: null, runId: null, expiresInSeconds: null } };
   }
-  const held = await db.pool.query<{ holder: string | null; run_id: string | null; expires_in: number }>(
-    READ_HOLDER,
-    [request.source],
-  );
+  const held = await db.pool.query<
+    Pick<RowOf<typeof syncLeases>, 'holder' | 'run_id'> & { expires_in: number }
+  >(READ_HOLDER, [request.source]);
   const row = held.rows[0];
   return {
     heldBy: {
       holder: row?.holder ?? null,
-      runId: row?.run_id == null ? null : Number(row.run_id),
+      runId: row?.run_id ?? null,
       expiresInSeconds: row?.expires_in ?? null,
     },
   };

@@ -13,6 +13,7 @@ import { fencedTransaction } from './lease.js';
 import { ROLLUP_INPUTS } from '../schema/rollup-measures.js';
 import { applyChangesSql } from './rollups.js';
 import { latestTransitionAt } from '../schema/status-transitions.js';
+import type { HistoryChange } from '../schema/vocabulary.js';
 
 /**
  * The fields parseJob takes from the raw job unchanged: text kept as sent and any JSON value, with
@@ -36,6 +37,9 @@ const TRACKED = TRACKED_FIELD_NAMES;
 const JOB_STATE = [...new Set<string>([...TRACKED, ...ROLLUP_INPUTS])];
 
 const ROLLUP_CHANGES = applyChangesSql('SELECT * FROM changes');
+
+const FIRST_SEEN: HistoryChange = 'first_seen';
+const CHANGED: HistoryChange = 'changed';
 
 const changedFields = TRACKED.map((f) => `CASE WHEN p.${f} IS DISTINCT FROM w.${f} THEN '${f}' END`).join(
   ', ',
@@ -104,7 +108,7 @@ history AS (
   INSERT INTO sutro.job_history (source, job_id, run_id, change, changed_fields, previous_status,
                                  previous_status_changed_at, ${TRACKED.join(', ')})
   SELECT $1, w.job_id, $3,
-         CASE WHEN p.job_id IS NULL THEN 'first_seen' ELSE 'changed' END,
+         CASE WHEN p.job_id IS NULL THEN '${FIRST_SEEN}' ELSE '${CHANGED}' END,
          CASE WHEN p.job_id IS NULL THEN '{}'::text[] ELSE c.fields END,
          p.status,
          CASE WHEN p.job_id IS NOT NULL AND p.status IS DISTINCT FROM w.status
@@ -169,11 +173,11 @@ run AS (
 )
 SELECT inserted, updated, history_rows FROM counts`;
 
-const WRITE_PAGE = writePageSql(
+export const WRITE_PAGE = writePageSql(
   `SELECT * FROM jsonb_to_recordset($2::jsonb) AS i(${recordset(JOB_FIELD_NAMES)})`,
 );
 
-const WRITE_SLIM_PAGE = writePageSql(`
+export const WRITE_SLIM_PAGE = writePageSql(`
   SELECT i.*, ${FROM_RAW.map((f) =>
     JOB_FIELDS[f].kind === 'text' ? `i.raw->>'${f}' AS ${f}` : `nullif(i.raw->'${f}', 'null') AS ${f}`,
   ).join(', ')}

@@ -1,13 +1,12 @@
 import { hostname } from 'node:os';
-import { and, eq, sql } from 'drizzle-orm';
-import { drizzle } from 'drizzle-orm/node-postgres';
 import { redactSecrets } from '../../redact.js';
 import type { Lease, RunMode, RunOutcome, RunStart, SyncStateRow } from '../../sync/port.js';
 import type { Database } from '../infra/connect.js';
 import { fencedTransaction, RELEASE_LEASE } from './lease.js';
 import { ROLLUP_INPUTS } from '../schema/rollup-measures.js';
 import { applyChangesSql } from './rollups.js';
-import { syncLeases, syncRuns, syncState } from '../schema/tables.js';
+import type { RowOf } from '../schema/rows.js';
+import type { syncRuns, syncState } from '../schema/tables.js';
 
 /**
  * The bookkeeping of runs: sutro.sync_runs, the checkpoint in sutro.sync_state, and the sightings
@@ -30,7 +29,7 @@ const ABANDONED =
  * Marks the jobs a complete pass did not list, and counts them missing in the rollups, in one
  * statement (rollups.ts). $1 source, $2 the pass's run id.
  */
-const MARK_MISSING = `
+export const MARK_MISSING = `
 WITH marked AS (
   UPDATE sutro.jobs j SET missing_since = now()
    WHERE j.source = $1 AND j.missing_since IS NULL
@@ -58,67 +57,87 @@ export function recoverStaleRuns(db: Database, lease: Lease): Promise<number[]> 
           AND pass_run_id IS DISTINCT FROM (SELECT resume_pass_run_id FROM sutro.sync_state WHERE source = $1)`,
       [lease.source],
     );
-    const rows = await drizzle(client)
-      .update(syncRuns)
-      .set({
-        status: 'abandoned',
-        finishedAt: sql`now()`,
-        stopReason: 'error',
-        error: sql`coalesce(${syncRuns.error}, ${ABANDONED})`,
-      })
-      .where(and(eq(syncRuns.source, lease.source), eq(syncRuns.status, 'running')))
-      .returning({ id: syncRuns.id });
-    return rows.map((r) => r.id);
+    const rows = await client.query<Pick<RowOf<typeof syncRuns>, 'id'>>(
+      `UPDATE sutro.sync_runs
+          SET status = 'abandoned', finished_at = now(), stop_reason = 'error', error = coalesce(error, $2)
+        WHERE source = $1 AND status = 'running'
+       RETURNING id`,
+      [lease.source, ABANDONED],
+    );
+    return rows.rows.map((r) => r.id);
   });
 }
 
 export async function readState(db: Database, source: string): Promise<SyncStateRow | null> {
   const what = `reading the checkpoint of source "${source}"`;
-  const [row] = await db.transaction({ what, readOnly: true }, (client) =>
-    drizzle(client)
-      .select({
-        resumeCursor: syncState.resumeCursor,
-        resumePassRunId: syncState.resumePassRunId,
-        resumePages: syncState.resumePages,
-        lastSuccessAt: syncState.lastSuccessAt,
-        lastFullPassAt: syncState.lastFullPassAt,
-      })
-      .from(syncState)
-      .where(eq(syncState.source, source)),
-  );
-  return row ?? null;
+  const row = await db.transaction({ what, readOnly: true }, async (client) => {
+    const state = await client.query<
+      Pick<
+        RowOf<typeof syncState>,
+        'resume_cursor' | 'resume_pass_run_id' | 'resume_pages' | 'last_success_at' | 'last_full_pass_at'
+      >
+    >(
+      `SELECT resume_cursor, resume_pass_run_id, resume_pages, last_success_at, last_full_pass_at
+         FROM sutro.sync_state WHERE source = $1`,
+      [source],
+    );
+    return state.rows[0];
+  });
+  return row === undefined
+    ? null
+    : {
+        resumeCursor: row.resume_cursor,
+        resumePassRunId: row.resume_pass_run_id,
+        resumePages: row.resume_pages,
+        lastSuccessAt: row.last_success_at,
+        lastFullPassAt: row.last_full_pass_at,
+      };
 }
 
 export function startRun(db: Database, lease: Lease, start: RunStart): Promise<number> {
   return fencedTransaction(db, lease, 'recording the start of a run', async (client) => {
-    const tx = drizzle(client);
-    const [row] = await tx
-      .insert(syncRuns)
-      .values({ source: lease.source, ...start, host: hostname(), pid: process.pid })
-      .returning({ id: syncRuns.id });
-    if (row === undefined) throw new Error('INSERT INTO sutro.sync_runs returned no row');
-    await tx
-      .insert(syncState)
-      .values({ source: lease.source, lastRunId: row.id })
-      .onConflictDoUpdate({ target: syncState.source, set: { lastRunId: row.id, updatedAt: sql`now()` } });
-    await tx.update(syncLeases).set({ runId: row.id }).where(eq(syncLeases.source, lease.source));
-    return row.id;
+    const inserted = await client.query<Pick<RowOf<typeof syncRuns>, 'id'>>(
+      `INSERT INTO sutro.sync_runs (source, mode, requested_mode, trigger, resumed_from_run_id, floor, host, pid)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       RETURNING id`,
+      [
+        lease.source,
+        start.mode,
+        start.requestedMode,
+        start.trigger,
+        start.resumedFromRunId,
+        start.floor,
+        hostname(),
+        process.pid,
+      ],
+    );
+    const runId = inserted.rows[0]?.id;
+    if (runId === undefined) throw new Error('INSERT INTO sutro.sync_runs returned no row');
+    await client.query(
+      `INSERT INTO sutro.sync_state (source, last_run_id) VALUES ($1, $2)
+       ON CONFLICT (source) DO UPDATE SET last_run_id = excluded.last_run_id, updated_at = now()`,
+      [lease.source, runId],
+    );
+    await client.query('UPDATE sutro.sync_leases SET run_id = $2 WHERE source = $1', [lease.source, runId]);
+    return runId;
   });
 }
 
 export function discardPass(db: Database, lease: Lease, passRunId: number): Promise<void> {
   return fencedTransaction(db, lease, `discarding the pass of run ${passRunId}`, async (client) => {
     await client.query('DELETE FROM sutro.full_pass_seen WHERE pass_run_id = $1', [passRunId]);
-    await drizzle(client)
-      .update(syncState)
-      .set({ resumeCursor: null, resumePassRunId: null, resumePages: 0, updatedAt: sql`now()` })
-      .where(eq(syncState.source, lease.source));
+    await client.query(
+      `UPDATE sutro.sync_state
+          SET resume_cursor = NULL, resume_pass_run_id = NULL, resume_pages = 0, updated_at = now()
+        WHERE source = $1`,
+      [lease.source],
+    );
   });
 }
 
 export function setRunMode(db: Database, lease: Lease, runId: number, mode: RunMode): Promise<void> {
   return fencedTransaction(db, lease, `recording run ${runId} as ${mode}`, async (client) => {
-    await drizzle(client).update(syncRuns).set({ mode }).where(eq(syncRuns.id, runId));
+    await client.query('UPDATE sutro.sync_runs SET mode = $2 WHERE id = $1', [runId, mode]);
   });
 }
 

@@ -1,9 +1,12 @@
+import type { TerminalJobStatus } from '../../sutro/job-fields.js';
+
 /**
  * What a simulated account's jobs are made of: models and their prices, outcomes, prompts, names,
  * descriptions and failures, with the weights that make a listing look like a real account's.
  */
 
-export type Outcome = 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+/** How a simulated job ends. */
+export type Outcome = TerminalJobStatus;
 export type FailureReason = { readonly message: string; readonly code: string };
 
 export interface Model {
