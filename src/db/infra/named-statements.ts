@@ -4,8 +4,8 @@ import type { Logger } from '../../log.js';
 
 /**
  * Named (prepared) statements where the connection keeps them. Preparing a big statement once saves
- * its parse and, after five runs, its planning on every later run: about 1.2 ms of a page's ~9 ms
- * (500 pages of 100 jobs on this machine). But a name lives in a server session, and a transaction
+ * its parse and, after five runs, its planning on every later run: an eighth of a page's write
+ * (bench/README.md). But a name lives in a server session, and a transaction
  * pooler hands each transaction whichever session is free: PgBouncer before 1.21 (or without
  * max_prepared_statements) answers a name prepared by another client on that session with
  * "prepared statement … already exists", or a name this client prepared elsewhere with "… does not

@@ -117,7 +117,7 @@ export const MODEL_KEY = [`coalesce(model, '')`, `(model IS NULL)`] as const;
  * The run-time bucket of a succeeded job, or NULL when it does not count (not succeeded, or a time
  * missing): sutro.run_time_bucket (migrations 0006, 0008) puts seconds below 1 in bucket 0, and
  * s ≥ 1 in 1 + floor(8 log2 s), so that a bucket's ends are 2^(1/8) ≈ 1.09 apart. It computes in
- * float8: numeric's log() cost 2 ms of every page.
+ * float8: numeric's log() is an order of magnitude dearer, and it runs for every written job.
  */
 export const RUN_TIME_BUCKET = `CASE WHEN x.status = 'SUCCEEDED' AND x.datetime_started IS NOT NULL AND x.datetime_completed IS NOT NULL
   THEN sutro.run_time_bucket(extract(epoch FROM x.datetime_completed - x.datetime_started)) END`;

@@ -76,11 +76,9 @@ export const jobs = sutro.table(
     ),
     /**
      * The costliest jobs as a BI tool asks for them: `job_facts … WHERE day >= … ORDER BY job_cost
-     * DESC NULLS LAST LIMIT 10`. PostgreSQL reads jobs in cost order until ten pass the filter (about
-     * 70 of a million jobs for 30 days of 200), where without it it read every job of the period:
-     * 0.6 s at a million. No source in the key, so that a question across sources uses it too. The
-     * price is one more index entry per written job: 3.7 µs each (100,000 inserts, 369 ms), about 2%
-     * of a full sync's CPU.
+     * DESC NULLS LAST LIMIT 10`, read in cost order until ten pass the filter instead of every job
+     * of the period. No source in the key, so that a question across sources uses it too. Its price
+     * per written job is in bench/README.md (measurements behind the design).
      */
     index('jobs_cost_idx').using('btree', sql`job_cost DESC NULLS LAST`),
   ],
@@ -102,9 +100,8 @@ export const jobHistory = sutro.table(
     /**
      * When the job entered previous_status, on a row that changes the status: stored by the sync with
      * the row (status-transitions.ts), so that job_status_changes reads it rather than searching the
-     * history once per transition: about 25 µs each, 77 ms instead of 23 ms for a day of 2,238
-     * transitions at a million jobs, growing with the day's activity. NULL on first sightings and on
-     * rows that change no status.
+     * history once per transition, a cost that grows with the day's activity. NULL on first
+     * sightings and on rows that change no status.
      */
     previousStatusChangedAt: tz('previous_status_changed_at'),
   },
@@ -114,9 +111,8 @@ export const jobHistory = sutro.table(
     /**
      * job_status_changes is filtered by changed_at, which sutro.changed_at computes from the row's
      * own columns (views.ts); the index holds the same expression. Over every row, not only the
-     * transitions: PostgreSQL reads the statistics of an expression index only when it is not
-     * partial, and without them it guessed a third of the history for a day's changes, planned for
-     * that, and spent 0.3 s compiling the query with JIT at a million jobs.
+     * transitions: PostgreSQL keeps statistics for an expression index only when it is not partial,
+     * and without them it misjudges a day's changes as a third of the history.
      */
     index('job_history_changed_at_idx').using('btree', sql.raw(changedAt())),
   ],

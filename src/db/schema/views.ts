@@ -12,7 +12,7 @@ import { sqlList } from './vocabulary.js';
  * views, so they are never stale. The aggregates (daily_usage, model_usage, the counts of
  * sync_health) read the rollups the sync keeps in the same transaction as the jobs (rollups.ts);
  * job_facts and job_status_changes read the jobs and their history through the indexes in
- * schema.ts. So the usual questions answer in milliseconds at a million jobs.
+ * tables.ts, so the usual questions cost the same at any history size.
  *
  * The columns are declared with the types PostgreSQL gives them (test/integration/schema.test.ts
  * compares); their meanings are COMMENTs, set by the migration that creates each view, and
@@ -274,8 +274,8 @@ CROSS JOIN LATERAL (
 /**
  * Each status transition of each job, with its time and the time spent in the status before. Each
  * transition looks up the one before it through job_history_job_idx rather than lag() over the
- * job's history: a window must run over every job before a filter on changed_at can apply (8 s at
- * 2,000,000 history rows for one day's transitions, against milliseconds this way).
+ * job's history: a window must run over every job before a filter on changed_at can apply, so its
+ * cost would grow with the whole history rather than the day asked for.
  */
 export const jobStatusChanges = sutro
   .view('job_status_changes', {

@@ -14,10 +14,9 @@ import type { IncrementalPlan, IncrementalPlanOptions } from '../../sync/port.js
  * however deep an unsettled job lies: a cut that deep is priced as unknown, and when every cut is,
  * the run pages down to the oldest unsettled job as the plain floor rule says. The count reads the
  * newest jobs once, through jobs_created_idx, into `top`, and every cut counts within it: asked per
- * cut with a LIMIT, the planner chose a sequential scan of sutro.jobs for each of the 51 cuts (it
- * expects a third of the table to match), which took 27 s on a million jobs whose newest rows lay
- * at the end of the heap; this takes 40 ms. Whatever the cut, every unsettled job is read, by
- * paging or by id: the choice only changes the cost.
+ * cut with a LIMIT, the planner expects a third of the table to match and scans all of sutro.jobs
+ * for each cut. Whatever the cut, every unsettled job is read, by paging or by id: the choice only
+ * changes the cost.
  */
 /**
  * The sync's settle rule for a SUCCEEDED job without a cost, which the `settled` column counts as

@@ -11,9 +11,7 @@ import {
 
 /**
  * Rollups of sutro.jobs, kept by the sync so that the analytics views answer from a few thousand
- * rows whatever the number of jobs. At a million jobs, spend per day and model over 30 days took
- * 0.36 s, spend per model over all time 1.9 s, and a dashboard of ten panels refreshing every minute
- * kept a core busy: every question re-read the jobs.
+ * rows whatever the number of jobs: without them every dashboard question re-reads the jobs.
  *
  * sutro.usage_rollup holds, per source, UTC day of creation, model and status, the sums the views
  * read (MEASURES). sutro.run_time_rollup holds, per source and model, how many succeeded jobs ran
@@ -27,11 +25,7 @@ import {
  * Both describe a job's contribution the same way: SQL over a row `x` with the columns of
  * sutro.jobs that ROLLUP_INPUTS names.
  *
- * The price, on a page of 100 new jobs (about 5.3 ms of statement): 0.3 ms for usage_rollup's ~13
- * groups and 0.5 ms for run_time_rollup's ~75 buckets, each an upsert. With the cost index, that is
- * why PostgreSQL spends about 15% more CPU on a full sync of 1,000,000 jobs than before the rollups
- * (176 to 203 µs per job, medians of runs on a 2-core machine); the worker's faster validation
- * (sutro/job.ts) more than pays for it: 323 to 291 µs per job in all.
+ * What they cost a page write and a full sync is measured in bench/README.md.
  */
 
 const USAGE_CONFLICT = `(source, day, status, ${MODEL_KEY.join(', ')})`;
