@@ -17,7 +17,9 @@ export {
   type MalformedVariant,
   type RequestLog,
   type RequestRecord,
+  type RunningAccount,
   type RunningSimulator,
+  type SimulatedTenant,
   type SimulatorOptions,
 } from './server.js';
 export { BEHAVIOURS, parseQueuedFault, type Behaviour, type QueuedFault } from './faults/fault-json.js';

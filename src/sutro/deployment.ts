@@ -8,10 +8,6 @@
 
 export const RETIRED_HOSTS: readonly string[] = ['api.sutro.sh', 'serve.sutro.sh', 'api.materialized.dev'];
 
-const RETIRED_GUIDANCE =
-  "is one of Sutro's retired shared hosts: set SUTRO_API_URL to your own Sutro deployment's URL, " +
-  'and use an API key created in that deployment';
-
 /** Plain http is for a deployment (or the simulator) on this machine only: the key travels in a header. */
 const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -22,8 +18,22 @@ export interface Deployment {
   readonly base: string;
 }
 
-/** The deployment SUTRO_API_URL names, or why it names none (a sentence to follow the variable's name). */
-export function readDeployment(value: string): { deployment: Deployment } | { problem: string } {
+/** The names the settings go by where the value was read: the environment's, or a sources file's. */
+export interface SettingNames {
+  readonly url: string;
+  readonly key: string;
+}
+
+const ENVIRONMENT_NAMES: SettingNames = { url: 'SUTRO_API_URL', key: 'SUTRO_API_KEY' };
+
+/**
+ * The deployment SUTRO_API_URL (or a source's api_url) names, or why it names none: a sentence to
+ * follow the setting's name.
+ */
+export function readDeployment(
+  value: string,
+  names: SettingNames = ENVIRONMENT_NAMES,
+): { deployment: Deployment } | { problem: string } {
   const text = value.trim();
   if (!URL.canParse(text)) {
     return {
@@ -34,9 +44,15 @@ export function readDeployment(value: string): { deployment: Deployment } | { pr
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     return { problem: `must be an https URL (got ${JSON.stringify(url.protocol)})` };
   }
-  if (RETIRED_HOSTS.includes(url.hostname)) return { problem: `${url.hostname} ${RETIRED_GUIDANCE}` };
+  if (RETIRED_HOSTS.includes(url.hostname)) {
+    return {
+      problem:
+        `${url.hostname} is one of Sutro's retired shared hosts: set ${names.url} to your own Sutro ` +
+        "deployment's URL, and use an API key created in that deployment",
+    };
+  }
   if (url.username !== '' || url.password !== '') {
-    return { problem: 'must not hold credentials; the key goes in SUTRO_API_KEY' };
+    return { problem: `must not hold credentials; the key goes in ${names.key}` };
   }
   if (url.search !== '' || url.hash !== '') {
     return {

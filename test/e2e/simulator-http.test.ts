@@ -473,3 +473,32 @@ describe('closing', () => {
     await expect(get(closing, '/list-jobs?limit=5')).rejects.toThrow();
   });
 });
+
+describe('several accounts on one deployment', () => {
+  it('serves each key its own account, its own faults and requests, and refuses other keys', async () => {
+    const second = new SimulatedAccount({ jobs: 30, seed: 8 });
+    const sim = await simulator(new SimulatedAccount({ jobs: 20, seed: 7 }), {
+      moreAccounts: [{ apiKey: 'sk_second', account: second }],
+    });
+    expect(sim.accounts.map((a) => a.apiKey)).toEqual([KEY, 'sk_second']);
+    const ids = async (key: string) =>
+      ((await (await get(sim, '/list-jobs?limit=100', key)).json()) as Page).jobs.map((j) => j.job_id);
+    expect(await ids(KEY)).toEqual(sim.account.snapshot().map((j) => j.job_id));
+    expect(await ids('sk_second')).toEqual(second.snapshot().map((j) => j.job_id));
+    expect((await get(sim, '/list-jobs', 'sk_third')).status).toBe(401);
+
+    // A fault of one account is met by its requests only.
+    sim.accountOf('sk_second').faults.add({ kind: 'status', status: 503 }, Number.POSITIVE_INFINITY);
+    expect((await get(sim, '/list-jobs', 'sk_second')).status).toBe(503);
+    expect((await get(sim, '/list-jobs', KEY)).status).toBe(200);
+    expect(sim.accountOf('sk_second').requests.count('list-jobs')).toBe(2);
+
+    // The control API names an account by key or by place.
+    const state = async (account: string) =>
+      (await (await fetch(`${sim.origin}/_sim/state?account=${account}`)).json()) as { count: number };
+    expect((await state('2')).count).toBe(30);
+    expect((await state('sk_second')).count).toBe(30);
+    expect((await state('1')).count).toBe(20);
+    expect((await fetch(`${sim.origin}/_sim/state?account=9`)).status).toBe(400);
+  });
+});
