@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Random } from '../../src/simulator/random.js';
 import { SimulatedAccount, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
 import { createTestDatabase, routes, type TestDatabase } from '../helpers/database.js';
 import { runCli, startCli } from '../helpers/cli.js';
@@ -21,6 +20,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await sim.close();
 });
+
+// kill -9 in the middle of a full pass: crash-kill.test.ts, a file of its own so that it runs beside
+// this one.
 
 // Every test here runs directly and through PgBouncer in transaction mode, where PgBouncer is installed.
 describe.each(routes())('through %s', (route) => {
@@ -74,35 +76,6 @@ describe.each(routes())('through %s', (route) => {
     expect(facts.rows[0]).toEqual({ jobs: JOBS, first_seen: JOBS, missing: 0 });
     expect(await diffAgainstTruth(database.pool, source, sim.account.snapshot())).toEqual([]);
   }
-
-  describe('kill -9 in the middle of a full pass', () => {
-    it('loses and duplicates nothing, and the next run resumes once the lease lapses', async () => {
-      const random = new Random(2024);
-      const trials = route === 'direct' ? 20 : 10;
-      for (let trial = 0; trial < trials; trial += 1) {
-        const source = `kill-${trial}`;
-        const killAt = random.int(1, PAGES - 3);
-        // A short lease, so that the crashed run's source is free again within two seconds.
-        const lease = { SUTRO_LEASE_SECONDS: '2' };
-        const victim = startCli(['sync', '--full'], env(source, { ...lease, LOG_LEVEL: 'debug' }));
-        await victim.waitForLog((l) => l.msg === 'page committed' && l.page === killAt);
-        victim.child.kill('SIGKILL');
-        const killed = await victim.done;
-        expect(killed.signal).toBe('SIGKILL');
-
-        const next = await runCli(['sync', '--wait', '30'], env(source, lease));
-        expect(next.code, next.stderr).toBe(0);
-        const [dead, resumed] = await runs(source);
-        expect(dead?.status).toBe('abandoned');
-        expect(resumed?.status).toBe('succeeded');
-        expect(resumed?.resumed_from_run_id).toBe(dead?.id);
-        // The resumed run fetched only what the killed one had not committed.
-        expect(resumed?.pages).toBeLessThan(PAGES);
-        expect((dead?.pages ?? 0) + (resumed?.pages ?? 0)).toBe(PAGES);
-        await expectExactCopy(source);
-      }
-    }, 300_000);
-  });
 
   describe('concurrent processes', () => {
     it.each([2, 5, 10])(
@@ -232,7 +205,7 @@ describe.each(routes())('through %s', (route) => {
       sim.faults.add({ kind: 'status', status: 503 }, 4);
       const worker = startCli(
         ['start'],
-        env('service', { SUTRO_SYNC_SCHEDULE: '*/2 * * * * *', SUTRO_HTTP_PORT: '0' }),
+        env('service', { SUTRO_SYNC_SCHEDULE: '* * * * * *', SUTRO_HTTP_PORT: '0' }),
       );
       await worker.waitForLog((l) => l.msg === 'sync run failed');
       let succeeded = 0;
