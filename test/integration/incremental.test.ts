@@ -67,7 +67,7 @@ describe.each(routes())('through %s', (route) => {
 
   describe('the sync rule against a model', () => {
     it('keeps the table equal to the API and history to one row per observed change, over many rounds', async () => {
-      const account = new SimulatedAccount({ jobs: 3_000, seed: 99 });
+      const account = new SimulatedAccount({ jobs: 1_000, seed: 99 });
       const sim = await simulator(account);
       const source = 'model';
       const random = new Random(12345);
