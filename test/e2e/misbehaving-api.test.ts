@@ -148,12 +148,12 @@ describe('an API that answers what it should not', () => {
   });
 
   it('names a body that stops arriving as a timeout, once per attempt, within the retry budget', async () => {
-    // 3 attempts of 2 s, and waits of at most 1 + 2 s between them (SUTRO_MAX_RETRIES=2): within 12 s.
+    // 3 attempts of 1 s, and waits of at most 1 + 2 s between them (SUTRO_MAX_RETRIES=2): within 6 s.
     const failed = await failsThenRecovers(
       'hang-body',
       { kind: 'hang-body' },
-      /timed out, the answer's body stopped arriving: still incomplete 2 s after the request \(SUTRO_REQUEST_TIMEOUT_MS\)/,
-      { SUTRO_REQUEST_TIMEOUT_MS: '2000', SUTRO_MAX_RETRIES: '2' },
+      /timed out, the answer's body stopped arriving: still incomplete 1 s after the request \(SUTRO_REQUEST_TIMEOUT_MS\)/,
+      { SUTRO_REQUEST_TIMEOUT_MS: '1000', SUTRO_MAX_RETRIES: '2' },
     );
     const retries = failed.logs.filter((l) => String(l.msg).includes('retrying in'));
     expect(retries.map((l) => [l.attempt, l.attempts])).toEqual([

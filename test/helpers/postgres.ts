@@ -30,7 +30,8 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
     password: 'test',
     persistent: true,
     createPostgresUser: isRoot,
-    initdbFlags: ['--encoding=UTF8', '--no-locale'],
+    // A test server: initdb does not sync its files, nor the server its writes (fsync=off).
+    initdbFlags: ['--encoding=UTF8', '--no-locale', '--no-sync'],
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'fsync=off'],
     onLog: () => {},
     onError: () => {},

@@ -110,8 +110,11 @@ export async function startTlsPostgres(): Promise<TlsPostgres> {
     password: 'tls-test',
     persistent: true,
     createPostgresUser: isRoot,
-    initdbFlags: ['--encoding=UTF8', '--no-locale'],
+    // A test server: initdb does not sync its files, nor the server its writes.
+    initdbFlags: ['--encoding=UTF8', '--no-locale', '--no-sync'],
     postgresFlags: [
+      '-c',
+      'fsync=off',
       '-c',
       'listen_addresses=localhost',
       '-c',

@@ -30,12 +30,17 @@ export interface DatabaseLimits {
 /**
  * How much longer than the server the client waits for an answer before it gives the connection up
  * as frozen: the server's own statement_timeout error, which says which limit was hit, normally
- * arrives first.
+ * arrives first. A statement timeout shorter than this gets a grace as long as itself, so that a
+ * short timeout also gives a frozen connection up soon (2 s for the smallest, 1 s).
  */
 export const CLIENT_GRACE_MS = 10_000;
 
+export function clientGraceMs(limits: DatabaseLimits): number {
+  return Math.min(CLIENT_GRACE_MS, limits.statementTimeoutMs);
+}
+
 export function clientTimeoutMs(limits: DatabaseLimits): number {
-  return limits.statementTimeoutMs + CLIENT_GRACE_MS;
+  return limits.statementTimeoutMs + clientGraceMs(limits);
 }
 
 /** An error of the database, said in terms of what to fix; `cause` holds the driver's error. */
@@ -80,7 +85,7 @@ function explain(error: Error & { code?: string }, limits: DatabaseLimits | unde
   if (/query read timeout/i.test(message) && limits) {
     return (
       `the database did not answer within ${seconds(clientTimeoutMs(limits))}: the connection is frozen ` +
-      `(a network partition, a stalled pooler) or the server is overloaded (SUTRO_DB_STATEMENT_TIMEOUT_MS + ${seconds(CLIENT_GRACE_MS)})`
+      `(a network partition, a stalled pooler) or the server is overloaded (SUTRO_DB_STATEMENT_TIMEOUT_MS + ${seconds(clientGraceMs(limits))})`
     );
   }
   if (code !== undefined && UNTRUSTED_CERTIFICATE.has(code)) {

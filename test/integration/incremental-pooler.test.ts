@@ -1,0 +1,6 @@
+import { describe } from 'vitest';
+import { routes } from '../helpers/database.js';
+import { incrementalTests } from './incremental-suite.js';
+
+// Where PgBouncer is installed (TEST_REQUIRE_PGBOUNCER=1 makes its absence an error: global-setup.ts).
+describe.skipIf(!routes().includes('pooler'))('through pooler', () => incrementalTests('pooler'));
