@@ -37,7 +37,7 @@ export async function runService(
     watch.progressed();
   });
   const shutdown = handleShutdownSignals(log);
-  const database = await openDatabase(config, log, { secrets });
+  const database = await openDatabase(config, log, { secrets, longLived: true });
   metrics.attachDatabase(() => probeScrapeFigures(database.probes, config.source, DATABASE_READ_TIMEOUT_MS));
 
   let health: HealthServer | null = null;
