@@ -182,7 +182,7 @@ export class Run {
           drift.jobsWithUnknownFields + drift.jobsWithMissingFields + drift.jobsInLegacyShape > 0
             ? drift
             : undefined,
-        notice: summarizeRun(summary),
+        notice: this.deps.reportsOutcomes?.includes(status) === true ? false : summarizeRun(summary),
       },
       `sync run ${status}`,
     );

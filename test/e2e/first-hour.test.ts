@@ -98,10 +98,14 @@ describe('the demo, then exploring its data', () => {
 
 describe('the demo, run again', () => {
   it('starts the tour afresh: the analytics views equal the jobs, not twice them', async () => {
-    const env = { DATABASE_URL: db.url };
+    const env = { DATABASE_URL: db.url, LOG_FORMAT: 'terminal' };
     for (const round of [1, 2]) {
       const demo = await runCli(['demo', '--jobs', '300'], env);
       expect(demo.code, `round ${round}: ${demo.stderr}`).toBe(0);
+      // The tour says how each run ended; the terminal's log lines do not say it again.
+      const said = `${demo.stdout}\n${demo.stderr}`;
+      expect(said.match(/sync succeeded: full pass/g), said).toHaveLength(1);
+      expect(said.match(/sync succeeded: incremental run/g), said).toHaveLength(1);
     }
     const [fromViews, fromJobs] = await Promise.all([
       db.pool.query<{ model: string | null; status: string; jobs: string; cost: string; tokens: string }>(
@@ -135,6 +139,19 @@ describe('pointing sync at a deployment', () => {
     });
     expect(result.code, result.stderr).toBe(0);
     expect(await diffAgainstTruth(db.pool, source, sim.account.snapshot())).toEqual([]);
+  });
+
+  it('says a failed run once on a terminal, in its last line', async () => {
+    const result = await runCli(['sync'], {
+      DATABASE_URL: db.url,
+      SUTRO_API_URL: sim.url,
+      SUTRO_API_KEY: 'sk_test_refused',
+      SUTRO_SOURCE: 'refused',
+      LOG_FORMAT: 'terminal',
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr.match(/sync failed/g), result.stderr).toHaveLength(1);
+    expect(result.stderr).toMatch(/^sutro-sync: sync failed: Sutro API answered 401/m);
   });
 
   it('refuses a retired shared host before any request, with what to do instead', async () => {
