@@ -41,8 +41,9 @@ const TOKEN = String.raw`[\p{L}\p{N}_-]`;
 /**
  * Whether a secret can be told apart from ordinary text by its letters alone: it mixes letters with
  * digits, or holds a symbol (a key, a generated password). A word, a name, a number, or such joined
- * by - _ . (sutro, postgres, tls-test, sutro_sync, 2024) is also ordinary text, in the output of
- * every command; as such it is hidden only where it stands as a credential (see credentialPositions).
+ * by - _ . or spaces (sutro, postgres, tls-test, sutro_sync, 2024) is also ordinary text, in the
+ * output of every command; as such it is hidden only where it stands as a credential (see
+ * credentialPositions).
  */
 function isDistinctive(secret: string): boolean {
   const letters = /\p{L}/u.test(secret);
@@ -63,7 +64,10 @@ function credentialPositions(spelling: string): RegExp[] {
   ];
 }
 
-/** A distinctive secret's text where it stands alone, bounded by what is not part of a token. */
+/**
+ * A distinctive secret's text where it stands alone, bounded by what is not part of a token. Its
+ * empty group keeps nothing before the secret, as the credential positions keep their prefix.
+ */
 const standingAlone = (spelling: string) =>
   new RegExp(`()(?<!${TOKEN})${escape(spelling)}(?!${TOKEN})`, 'gu');
 

@@ -72,8 +72,9 @@ const changedFields = TRACKED.map((f) => `CASE WHEN p.${f} IS DISTINCT FROM w.${
  *   `first_rejected` says which rows it did not hold before, the ones worth a warning.
  *
  * Parameters: $1 source, $2 jobs (jsonb array of records), $3 run id, $4 rejected rows (jsonb
- * array, each with its index in the write), $5 pass run id or null, $6 ids of rejected rows, $7 next cursor, $8 page number,
- * $9 jobs listed, $10 pages to count (0 for jobs fetched by id), $11 rejected rows.
+ * array, each with its index in the write), $5 pass run id or null, $6 ids of rejected rows, $7 next
+ * cursor, $8 page number, $9 jobs listed, $10 pages to count (0 for jobs fetched by id), $11 rejected
+ * rows.
  */
 const writePageSql = (incoming: string) => `
 WITH incoming AS (${incoming}),

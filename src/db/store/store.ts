@@ -9,7 +9,8 @@ import { discardPass, finishRun, readState, recoverStaleRuns, setRunMode, startR
 /**
  * The sync's storage port (sync/port.ts) on PostgreSQL. Each concern has its module: leases
  * (lease.ts), the incremental plan (incremental-plan.ts), the page write (page-write.ts), what a run
- * says once (notices.ts) and the bookkeeping of runs (runs.ts); every transaction goes through the database handle.
+ * says once (notices.ts) and the bookkeeping of runs (runs.ts); every transaction goes through the
+ * database handle.
  */
 export function createSyncStore(db: Database): SyncStore {
   return {
