@@ -70,6 +70,20 @@ TABLE sutro.jobs
   CREATE UNIQUE INDEX jobs_source_job_id_pk ON sutro.jobs USING btree (source, job_id)
   CREATE INDEX jobs_unsettled_idx ON sutro.jobs USING btree (source, datetime_created) WHERE (NOT settled)
 
+TABLE sutro.notices
+  source text NOT NULL
+  kind text NOT NULL
+  subject text NOT NULL
+  detail text
+  first_run_id bigint
+  last_run_id bigint
+  first_seen_at timestamp with time zone NOT NULL DEFAULT now()
+  last_seen_at timestamp with time zone NOT NULL DEFAULT now()
+  runs_seen integer NOT NULL DEFAULT 1
+  CONSTRAINT notices_kind_check CHECK (kind = ANY (ARRAY['unknown_field'::text, 'missing_field'::text, 'scrubbed_job'::text]))
+  CONSTRAINT notices_source_kind_subject_pk PRIMARY KEY (source, kind, subject)
+  CREATE UNIQUE INDEX notices_source_kind_subject_pk ON sutro.notices USING btree (source, kind, subject)
+
 TABLE sutro.rejected_jobs
   id bigint NOT NULL DEFAULT nextval('sutro.rejected_jobs_id_seq'::regclass)
   source text NOT NULL

@@ -120,16 +120,19 @@ history AS (
   WHERE p.job_id IS NULL OR cardinality(c.fields) > 0
   RETURNING 1
 ),
+-- A row that is JSON null arrives from the recordset as SQL NULL; it is kept as the JSON it was.
+rejected_rows AS (
+  SELECT job_id, reason, coalesce(raw, 'null') AS raw, md5(coalesce(raw, 'null')::text) AS raw_hash, position, idx
+  FROM jsonb_to_recordset($4::jsonb) AS r(job_id text, reason text, raw jsonb, position int, idx int)
+),
 rejected AS (
   INSERT INTO sutro.rejected_jobs AS r (source, job_id, reason, raw, raw_hash, first_run_id, last_run_id, page, position_on_page)
-  SELECT DISTINCT ON (md5(x.raw::text)) $1, x.job_id, x.reason, x.raw, md5(x.raw::text), $3, $3, $8::int, x.position
-  -- A row that is JSON null arrives from the recordset as SQL NULL; it is kept as the JSON it was.
-  FROM (SELECT job_id, reason, coalesce(raw, 'null') AS raw, position
-          FROM jsonb_to_recordset($4::jsonb) AS r(job_id text, reason text, raw jsonb, position int)) x
+  SELECT DISTINCT ON (x.raw_hash) $1, x.job_id, x.reason, x.raw, x.raw_hash, $3, $3, $8::int, x.position
+  FROM rejected_rows x
   ON CONFLICT (source, raw_hash) DO UPDATE SET
     reason = excluded.reason, last_run_id = excluded.last_run_id, page = excluded.page,
     position_on_page = excluded.position_on_page, last_seen_at = now(), times_seen = r.times_seen + 1
-  RETURNING 1
+  RETURNING r.raw_hash, (r.xmax = 0) AS is_new
 ),
 seen AS (
   INSERT INTO sutro.full_pass_seen (pass_run_id, job_id)
@@ -171,7 +174,11 @@ run AS (
    WHERE r.id = $3
   RETURNING 1
 )
-SELECT inserted, updated, history_rows FROM counts;
+SELECT inserted, updated, history_rows,
+       (SELECT coalesce(array_agg(n.idx ORDER BY n.idx), '{}')
+          FROM (SELECT min(x.idx) AS idx FROM rejected_rows x JOIN rejected j USING (raw_hash)
+                 WHERE j.is_new GROUP BY x.raw_hash) n) AS first_rejected
+  FROM counts;
 
 -- name: write_page_slim (src/db/store/page-write.ts)
 WITH incoming AS (
@@ -294,16 +301,19 @@ history AS (
   WHERE p.job_id IS NULL OR cardinality(c.fields) > 0
   RETURNING 1
 ),
+-- A row that is JSON null arrives from the recordset as SQL NULL; it is kept as the JSON it was.
+rejected_rows AS (
+  SELECT job_id, reason, coalesce(raw, 'null') AS raw, md5(coalesce(raw, 'null')::text) AS raw_hash, position, idx
+  FROM jsonb_to_recordset($4::jsonb) AS r(job_id text, reason text, raw jsonb, position int, idx int)
+),
 rejected AS (
   INSERT INTO sutro.rejected_jobs AS r (source, job_id, reason, raw, raw_hash, first_run_id, last_run_id, page, position_on_page)
-  SELECT DISTINCT ON (md5(x.raw::text)) $1, x.job_id, x.reason, x.raw, md5(x.raw::text), $3, $3, $8::int, x.position
-  -- A row that is JSON null arrives from the recordset as SQL NULL; it is kept as the JSON it was.
-  FROM (SELECT job_id, reason, coalesce(raw, 'null') AS raw, position
-          FROM jsonb_to_recordset($4::jsonb) AS r(job_id text, reason text, raw jsonb, position int)) x
+  SELECT DISTINCT ON (x.raw_hash) $1, x.job_id, x.reason, x.raw, x.raw_hash, $3, $3, $8::int, x.position
+  FROM rejected_rows x
   ON CONFLICT (source, raw_hash) DO UPDATE SET
     reason = excluded.reason, last_run_id = excluded.last_run_id, page = excluded.page,
     position_on_page = excluded.position_on_page, last_seen_at = now(), times_seen = r.times_seen + 1
-  RETURNING 1
+  RETURNING r.raw_hash, (r.xmax = 0) AS is_new
 ),
 seen AS (
   INSERT INTO sutro.full_pass_seen (pass_run_id, job_id)
@@ -345,7 +355,11 @@ run AS (
    WHERE r.id = $3
   RETURNING 1
 )
-SELECT inserted, updated, history_rows FROM counts;
+SELECT inserted, updated, history_rows,
+       (SELECT coalesce(array_agg(n.idx ORDER BY n.idx), '{}')
+          FROM (SELECT min(x.idx) AS idx FROM rejected_rows x JOIN rejected j USING (raw_hash)
+                 WHERE j.is_new GROUP BY x.raw_hash) n) AS first_rejected
+  FROM counts;
 
 -- name: mark_missing (src/db/store/runs.ts)
 WITH marked AS (

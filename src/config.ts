@@ -59,15 +59,44 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * The messages below say, in a person's words, what a variable must be; loadConfig adds what it was
+ * given. Zod's own ("Too big: expected number to be <=100", "expected number, received NaN") speak of
+ * the validator, and a value can fail several of its checks at once.
+ */
+
+const CRON_FIELDS: Record<string, string> = {
+  second: 'second',
+  minute: 'minute',
+  hour: 'hour',
+  dayOfMonth: 'day of the month',
+  month: 'month',
+  dayOfWeek: 'day of the week',
+};
+
 const cronExpression = z.string().superRefine((value, ctx) => {
   const result = cron.validateDetailed(value);
-  if (!result.valid) {
-    const why = result.errors.map((e) => `${e.field}: ${e.message}`).join(', ');
-    ctx.addIssue({ code: 'custom', message: `is not a valid cron expression (${why})` });
-  }
+  if (result.valid) return;
+  const why = result.errors.map((e) => {
+    const field = CRON_FIELDS[e.field];
+    if (field !== undefined) return `${JSON.stringify(e.value)} is not a valid ${field}`;
+    const fields = /but got (\d+)/.exec(e.message)?.[1];
+    if (fields !== undefined) return `it has ${fields} fields`;
+    return value.trim() === '' ? 'it is empty' : 'it holds characters no cron expression has';
+  });
+  ctx.addIssue({
+    code: 'custom',
+    message: `must be a cron expression of 5 fields, minute hour day month weekday, such as "*/15 * * * *" (or 6, with the second first), but ${why.join(', ')}`,
+  });
 });
 
-const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const integer = (min: number, max: number) => {
+  const error = `must be a whole number from ${min} to ${max}`;
+  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
+
+const oneOfWords = <const T extends readonly [string, ...string[]]>(words: T) =>
+  z.enum(words, { error: `must be one of ${words.join(', ')}` });
 
 const optionalText = z
   .string()
@@ -77,7 +106,7 @@ const optionalText = z
 const postgresUrl = z
   .string()
   .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// or postgresql:// URL')
-  .refine((v) => URL.canParse(v), 'is not a valid URL');
+  .refine((v) => URL.canParse(v), 'must be a URL such as postgresql://user:password@host:5432/database');
 
 const envSchema = z.object({
   SUTRO_API_URL: optionalText.transform((value, ctx) => {
@@ -115,7 +144,10 @@ const envSchema = z.object({
   // Renewed every third of it: a live worker keeps the lease through two failed renewals in a row,
   // and a crashed one blocks its source for at most this long. (A run's own writes renew it too.)
   SUTRO_LEASE_SECONDS: integer(2, 3_600).default(30),
-  SUTRO_EMBEDDED_PG_DIR: z.string().min(1).default('.sutro-sync/pg'),
+  SUTRO_EMBEDDED_PG_DIR: z
+    .string()
+    .min(1, { error: 'must be the path of a folder' })
+    .default('.sutro-sync/pg'),
   SUTRO_EMBEDDED_PG_PORT: integer(1, 65535).default(54329),
   SUTRO_SYNC_SCHEDULE: cronExpression.default('*/15 * * * *'),
   SUTRO_FULL_SYNC_SCHEDULE: cronExpression.default('17 3 * * *'),
@@ -123,15 +155,19 @@ const envSchema = z.object({
   // staying within a page or two of the floor at a million jobs (~8 new jobs a minute); an hour
   // would make every no-change run read five pages at that density.
   SUTRO_SAFETY_MARGIN_SECONDS: integer(0, 30 * 86_400).default(300),
-  SUTRO_HTTP_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  SUTRO_HTTP_HOST: z
+    .string()
+    .trim()
+    .min(1, { error: 'must be a host name or address to listen on, such as 127.0.0.1 or 0.0.0.0' })
+    .default('127.0.0.1'),
   SUTRO_HTTP_PORT: integer(0, 65535).default(9464),
   // Longer than the longest quiet a healthy run can have: a capped Retry-After (300 s) or a
   // database statement at its timeout (70 s). A run is in progress whenever an API request or a
   // page write finishes.
   SUTRO_STALL_SECONDS: integer(10, 86_400).default(600),
   SUTRO_READY_MAX_AGE_SECONDS: integer(1, 30 * 86_400).default(3_600),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  LOG_FORMAT: z.enum(['auto', 'json', 'terminal']).default('auto'),
+  LOG_LEVEL: oneOfWords(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: oneOfWords(['auto', 'json', 'terminal']).default('auto'),
 });
 
 export type Environment = Record<string, string | undefined>;
@@ -189,9 +225,15 @@ export function loadConfig(
   const parsed = envSchema.safeParse(env);
   const problems: string[] = [];
   if (!parsed.success) {
+    // One problem per variable, whichever of its checks failed, with what it was given said once
+    // (a deployment URL's problem already quotes the part of it that is wrong).
+    const named = new Set<string>();
     for (const issue of parsed.error.issues) {
       const variable = issue.path.join('.');
-      problems.push(`${variable}: ${issue.message} (got ${quotable(variable, env[variable])})`);
+      if (named.has(variable)) continue;
+      named.add(variable);
+      const given = issue.message.includes('(got ') ? '' : ` (got ${quotable(variable, env[variable])})`;
+      problems.push(`${variable}: ${issue.message}${given}`);
     }
   }
   const e = parsed.data;

@@ -30,15 +30,73 @@ function spellings(secret: string): string[] {
   return [...new Set([secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)])];
 }
 
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 /**
- * `secrets` are the values known to be secret (the API key, the database password); shorter than 4
- * characters they are too likely to be ordinary text to be replaced everywhere.
+ * What a token is made of: a secret's text is a credential only where it stands alone, not inside a
+ * longer word, name or host (`test` in `sutro-doctor-test.invalid`).
+ */
+const TOKEN = String.raw`[\p{L}\p{N}_-]`;
+
+/**
+ * Whether a secret can be told apart from ordinary text by its letters alone: it mixes letters with
+ * digits, or holds a symbol (a key, a generated password). A word, a name, a number, or such joined
+ * by - _ . or spaces (sutro, postgres, tls-test, sutro_sync, 2024) is also ordinary text, in the
+ * output of every command; as such it is hidden only where it stands as a credential (see
+ * credentialPositions).
+ */
+function isDistinctive(secret: string): boolean {
+  const letters = /\p{L}/u.test(secret);
+  const digits = /\p{N}/u.test(secret);
+  return (letters && digits) || /[^\p{L}\p{N}\s_.-]/u.test(secret);
+}
+
+/**
+ * Where any secret's text is a credential, whatever it looks like: a URL's password
+ * (`postgresql://user:<it>@host`), and the token after an HTTP auth scheme (`Key <it>`). The values of
+ * fields named as secrets are taken out by SECRET_FIELD, known or not.
+ */
+function credentialPositions(spelling: string): RegExp[] {
+  const it = `${escape(spelling)}(?!${TOKEN})`;
+  return [
+    new RegExp(`(:\\/\\/[^\\s/?#@:]*:)${it}(?=@)`, 'gu'),
+    new RegExp(`(\\b(?:Key|Bearer|Token|Basic)\\s+)${it}`, 'giu'),
+  ];
+}
+
+/**
+ * A distinctive secret's text where it stands alone, bounded by what is not part of a token. Its
+ * empty group keeps nothing before the secret, as the credential positions keep their prefix.
+ */
+const standingAlone = (spelling: string) =>
+  new RegExp(`()(?<!${TOKEN})${escape(spelling)}(?!${TOKEN})`, 'gu');
+
+/** Each secret's patterns, compiled once: the logger scrubs every line it writes. */
+const compiled = new Map<string, readonly RegExp[]>();
+
+function patternsOf(secret: string): readonly RegExp[] {
+  let patterns = compiled.get(secret);
+  if (patterns === undefined) {
+    patterns = spellings(secret).flatMap((spelling) => [
+      ...credentialPositions(spelling),
+      ...(isDistinctive(secret) ? [standingAlone(spelling)] : []),
+    ]);
+    compiled.set(secret, patterns);
+  }
+  return patterns;
+}
+
+/**
+ * `secrets` are the values known to be secret (the API key, the database password). Shorter than 4
+ * characters they are too likely to be ordinary text to be looked for at all; the others are taken out
+ * where they are credentials, and, when distinctive, wherever they stand alone.
  */
 export function redactSecrets(text: string, secrets: readonly string[] = []): string {
   let result = text;
   for (const secret of secrets) {
     if (secret.length < 4) continue;
-    for (const spelling of spellings(secret)) result = result.split(spelling).join(REDACTED);
+    for (const pattern of patternsOf(secret))
+      result = result.replace(pattern, (_, before: string) => `${before}${REDACTED}`);
   }
   return result
     .replace(SECRET_FIELD, (_, name: string) => `${name}${REDACTED}`)

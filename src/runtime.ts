@@ -67,10 +67,18 @@ function withoutPassword(url: string): string {
 export async function openDatabase(
   config: Config,
   log: Logger,
-  options: { migrate?: boolean; applicationName?: string; secrets?: Secrets } = {},
+  options: {
+    migrate?: boolean;
+    applicationName?: string;
+    secrets?: Secrets;
+    /** The command keeps the database up for others to use (start, explore): see startEmbeddedPostgres. */
+    longLived?: boolean;
+  } = {},
 ): Promise<OpenDatabase> {
   const embedded =
-    config.database.url === undefined ? await startEmbeddedPostgres(config.embedded, log) : undefined;
+    config.database.url === undefined
+      ? await startEmbeddedPostgres(config.embedded, log, { longLived: options.longLived === true })
+      : undefined;
   options.secrets?.add(embedded?.password);
   const connection = config.database.connection ?? { connectionString: embedded?.url ?? '', ssl: false };
   const { limits } = config.database;

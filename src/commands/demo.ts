@@ -5,6 +5,7 @@ import { formatTable } from '../format.js';
 import { createApi, openDatabase, type CommandContext } from '../runtime.js';
 import { SimulatedAccount, startSimulator } from '../simulator/index.js';
 import { runSync } from '../sync/engine.js';
+import { FINAL_RUN_STATUSES } from '../sync/port.js';
 import { summarizeRun, type SyncResult } from '../sync/vocabulary.js';
 
 const DEMO_KEY = 'demo-key';
@@ -41,7 +42,13 @@ export async function runDemo(
   // The tour is the same every time: the demo source is emptied first (other sources are kept).
   try {
     await forgetSource(database, DEMO_SOURCE);
-    const deps = { store: database.store, api: createApi(demoConfig, log), log };
+    // The tour says how each run ended, on stdout.
+    const deps = {
+      store: database.store,
+      api: createApi(demoConfig, log),
+      log,
+      reportsOutcomes: FINAL_RUN_STATUSES,
+    };
     const sync = (mode: 'full' | 'incremental') =>
       runSync(deps, {
         source: DEMO_SOURCE,

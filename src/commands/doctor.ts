@@ -48,13 +48,12 @@ async function checkApi(config: Config): Promise<Check[]> {
   const checks: Check[] = [];
   const add = (name: string, status: CheckStatus, detail: string) =>
     checks.push({ area: 'api', name, status, detail });
+  // A variable that is not set is a problem of the configuration (exit 2), as an invalid one is.
+  const unset = (name: string, detail: string) =>
+    checks.push({ area: 'configuration', name, status: 'fail', detail: `not set: ${detail}` });
   const { apiUrl, apiKey } = config.sutro;
   if (apiUrl === undefined) {
-    add(
-      'SUTRO_API_URL',
-      'fail',
-      "not set: your Sutro deployment's URL, https://<deployment> with or without /v1",
-    );
+    unset('SUTRO_API_URL', "your Sutro deployment's URL, https://<deployment> with or without /v1");
     return checks;
   }
   add('SUTRO_API_URL', 'ok', `requests go to ${apiUrl}`);
@@ -72,7 +71,7 @@ async function checkApi(config: Config): Promise<Check[]> {
     return checks;
   }
   if (apiKey === undefined) {
-    add('SUTRO_API_KEY', 'fail', 'not set: a key created in your Sutro deployment (or SUTRO_API_KEY_FILE)');
+    unset('SUTRO_API_KEY', 'a key created in your Sutro deployment (or SUTRO_API_KEY_FILE)');
     return checks;
   }
   const client: SutroClient = createSutroClient({
@@ -266,7 +265,8 @@ async function checkDatabase(config: Config, log: Logger, context: CommandContex
 
 /**
  * Runs every check and prints them, one line each (or JSON). Exit code 0 when none failed, 1 when
- * one did, 2 when the configuration itself is invalid (the other checks need it).
+ * one did, 2 when a variable is invalid (the other checks need the configuration, and are not run)
+ * or a variable they need is not set (they run as far as they can without it).
  */
 export async function runDoctor(load: () => CommandContext, options: { json?: boolean }): Promise<number> {
   const print = (checks: readonly Check[], redact: (text: string) => string) => {
@@ -303,5 +303,7 @@ export async function runDoctor(load: () => CommandContext, options: { json?: bo
     ...(await checkDatabase(config, log, context)),
   ];
   print(checks, (text) => secrets.redact(text));
-  return checks.some((c) => c.status === 'fail') ? 1 : 0;
+  const failed = checks.filter((c) => c.status === 'fail');
+  if (failed.some((c) => c.area === 'configuration')) return 2;
+  return failed.length > 0 ? 1 : 0;
 }

@@ -11,7 +11,11 @@ const EXAMPLE = `SELECT model, count(*) AS jobs, sum(job_cost) AS usd FROM sutro
  * DATABASE_URL, the server runs by itself: the command prints the line and exits.
  */
 export async function runExplore({ config, log, secrets }: CommandContext): Promise<number> {
-  const database = await openDatabase(config, log, { secrets, applicationName: 'sutro-sync explore' });
+  const database = await openDatabase(config, log, {
+    secrets,
+    applicationName: 'sutro-sync explore',
+    longLived: true,
+  });
   const out = (line: string) => process.stdout.write(`${line}\n`);
   try {
     const password = database.passwordFile === null ? '' : `PGPASSFILE=${database.passwordFile} `;

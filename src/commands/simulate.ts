@@ -7,8 +7,10 @@ import {
   startSimulator,
   type JobShape,
   type QueuedFault,
+  type RunningSimulator,
   type TimestampPrecision,
 } from '../simulator/index.js';
+import { EXIT } from './exit-codes.js';
 
 export interface SimulateOptions {
   readonly port: number;
@@ -53,7 +55,10 @@ export function collectFault(json: string, previous: readonly QueuedFault[] = []
   }
 }
 
-/** `sutro-sync simulate`: serves the simulator until SIGTERM/SIGINT; it is controlled over /_sim/*. */
+/**
+ * `sutro-sync simulate`: serves the simulator until SIGTERM/SIGINT; it is controlled over /_sim/*. A
+ * taken port is a usage error (exit 2) that says how to choose another.
+ */
 export async function runSimulatorCommand(options: SimulateOptions): Promise<number> {
   const account = new SimulatedAccount({
     jobs: options.jobs,
@@ -68,14 +73,23 @@ export async function runSimulatorCommand(options: SimulateOptions): Promise<num
     // Reports and views count days back from the real date, so the account lives in the present.
     now: options.now ?? new Date(),
   });
-  const simulator = await startSimulator({
-    account,
-    apiKey: options.apiKey,
-    port: options.port,
-    latencyMs: options.latencyMs,
-    pathPrefix: options.prefix,
-    retired: options.retired === true,
-  });
+  let simulator: RunningSimulator;
+  try {
+    simulator = await startSimulator({
+      account,
+      apiKey: options.apiKey,
+      port: options.port,
+      latencyMs: options.latencyMs,
+      pathPrefix: options.prefix,
+      retired: options.retired === true,
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    process.stderr.write(
+      `sutro-sync: port ${options.port} is taken by another process: choose another with --port <port>, or --port 0 for any free one\n`,
+    );
+    return EXIT.usage;
+  }
   for (const { fault, times } of [...(options.behave ?? []), ...(options.fault ?? [])]) {
     simulator.faults.add(fault, times);
   }

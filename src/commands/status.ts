@@ -55,7 +55,16 @@ export async function runStatus(
       '',
       'jobs by status:',
       formatTable(report.jobsByStatus),
-      `rejected rows: ${report.rejected}`,
+      `rejected rows: ${report.rejected}${report.rejected > report.rejectedRows.length ? `, the ${report.rejectedRows.length} seen last:` : ''}`,
+      ...(report.rejectedRows.length === 0
+        ? []
+        : [formatTable(report.rejectedRows, ['job_id', 'times_seen', 'last_seen_at', 'reason'])]),
+      '',
+      // Said once, when a run first met them; here for as long as they are stored.
+      `said once about the data (sutro.notices): ${report.noticeCount}${report.noticeCount > report.notices.length ? `, the ${report.notices.length} newest:` : ''}`,
+      ...(report.notices.length === 0
+        ? []
+        : [formatTable(report.notices, ['kind', 'subject', 'detail', 'first_seen_at', 'runs_seen'])]),
       '',
       'recent runs:',
       formatTable(report.runs, [

@@ -38,7 +38,8 @@ export async function runSyncCommand(context: CommandContext, options: SyncComma
   let result: SyncResult;
   try {
     result = await runSync(
-      { store: database.store, api, log, onPage: progress.onPage },
+      // A failure is said by the command's last line, with the hint to run doctor.
+      { store: database.store, api, log, onPage: progress.onPage, reportsOutcomes: ['failed'] },
       {
         source: config.source,
         mode: options.full ? 'full' : 'incremental',

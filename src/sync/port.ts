@@ -70,6 +70,25 @@ export interface LeaseHolder {
   readonly expiresInSeconds: number | null;
 }
 
+/**
+ * What a run tells a person about a source's data, said once per source and subject (then only in
+ * `status`), because the same data is met again at every run that lists it:
+ * - `unknown_field`, `missing_field`: the subject is the field's name. The API's shape changed once;
+ *   which jobs carry the change, and how many, is the run's schema drift (sutro.sync_runs).
+ * - `scrubbed_job`: the subject is the job's id; the detail names the fields whose U+0000 or lone
+ *   surrogates were stored as U+FFFD. A job keeps its characters from one listing to the next.
+ * A row rejected by validation (or refused by PostgreSQL) is said once by sutro.rejected_jobs
+ * itself: when that exact row is first stored there (PageResult.firstRejected).
+ */
+export const NOTICE_KINDS = ['unknown_field', 'missing_field', 'scrubbed_job'] as const;
+export type NoticeKind = (typeof NOTICE_KINDS)[number];
+
+export interface Notice {
+  readonly kind: NoticeKind;
+  readonly subject: string;
+  readonly detail: string | null;
+}
+
 export interface RejectedRow {
   readonly raw: unknown;
   readonly reason: string;
@@ -101,8 +120,13 @@ export interface JobCounts {
 
 export interface PageResult extends JobCounts {
   readonly historyRows: number;
-  /** Jobs PostgreSQL refused to store, dead-lettered (and counted in `rejected`) with its error. */
-  readonly refused: readonly { readonly jobId: string; readonly reason: string }[];
+  /**
+   * Jobs PostgreSQL refused to store, dead-lettered (and counted in `rejected`) with its error;
+   * `first`: sutro.rejected_jobs did not hold that row before.
+   */
+  readonly refused: readonly { readonly jobId: string; readonly reason: string; readonly first: boolean }[];
+  /** Indexes into the write's `rejected` of the rows sutro.rejected_jobs did not hold before. */
+  readonly firstRejected: readonly number[];
 }
 
 export interface SyncStateRow {
@@ -168,6 +192,8 @@ export interface SyncStore {
   /** Forgets an unfinished pass (its cursor was rejected): its sightings and checkpoint go. */
   discardPass(lease: Lease, passRunId: number): Promise<void>;
   setRunMode(lease: Lease, runId: number, mode: RunMode): Promise<void>;
+  /** Records that the run met these (see Notice); returns those no run of the source had met before. */
+  recordNotices(lease: Lease, runId: number, notices: readonly Notice[]): Promise<Notice[]>;
   /** Records the run's end and frees the lease, together; returns the jobs marked missing. */
   finishRun(lease: Lease, runId: number, passRunId: number | null, outcome: RunOutcome): Promise<number>;
 }

@@ -15,6 +15,8 @@ import { ProgressGuard, ProgressGuardError } from './progress-guard.js';
 import {
   LeaseLostError,
   type Lease,
+  type Notice,
+  type NoticeKind,
   type PageResult,
   type RunMode,
   type RunOutcome,
@@ -33,6 +35,22 @@ import {
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** How each kind of notice is said, the first time a source meets it: the log line's fields and text. */
+const SAY: Record<NoticeKind, (notice: Notice) => [Record<string, unknown>, string]> = {
+  unknown_field: ({ subject }) => [
+    { field: subject },
+    `jobs carry a field the API reference does not name, kept in raw: ${subject}`,
+  ],
+  missing_field: ({ subject }) => [
+    { field: subject },
+    `jobs lack a field of the API reference, stored as null: ${subject}`,
+  ],
+  scrubbed_job: ({ subject, detail }) => [
+    { jobId: subject, fields: detail },
+    'job held characters PostgreSQL cannot store (U+0000 or a lone surrogate); stored with U+FFFD in their place',
+  ],
+};
 
 /**
  * One run that holds its source's lease: pages through list-jobs from the head (or the checkpoint of
@@ -66,7 +84,8 @@ export class Run {
   private readonly fetches = new AbortController();
   private readonly guard = new ProgressGuard();
   private readonly drift = new DriftTally();
-  private readonly driftWarnings: Set<string>;
+  /** What this run has recorded as met (kind and subject), so that it records each once. */
+  private readonly met = new Set<string>();
 
   constructor(
     private readonly deps: SyncDependencies,
@@ -80,7 +99,6 @@ export class Run {
     refreshById: readonly string[],
   ) {
     this.mode = mode;
-    this.driftWarnings = deps.driftWarnings ?? new Set();
     this.refreshById = new Set(refreshById);
     this.passRunId = mode === 'full' ? runId : null;
   }
@@ -182,7 +200,7 @@ export class Run {
           drift.jobsWithUnknownFields + drift.jobsWithMissingFields + drift.jobsInLegacyShape > 0
             ? drift
             : undefined,
-        notice: summarizeRun(summary),
+        notice: this.deps.reportsOutcomes?.includes(status) === true ? false : summarizeRun(summary),
       },
       `sync run ${status}`,
     );
@@ -288,7 +306,7 @@ export class Run {
     this.totals.rejected += result.rejected;
     this.totals.historyRows += result.historyRows;
     this.totals.refreshedById += this.refreshById.size;
-    this.reportRows(parsed, result);
+    await this.reportRows(parsed, result);
     this.log.info(
       { requested: this.refreshById.size, found: found.length, ...result },
       'refreshed stragglers by id',
@@ -296,31 +314,48 @@ export class Run {
     return true;
   }
 
-  /** Logs the rows of a committed page that were not stored as the API sent them. */
-  private reportRows(parsed: ParsedPage, result: PageResult): void {
-    this.reportDrift(parsed.shapes);
+  /**
+   * Says what a committed page held that was not stored as the API sent it, each thing once per
+   * source (see Notice in port.ts): the rows sutro.rejected_jobs did not hold before, and what no
+   * run of the source had met. The rest is counted on the run, and `status` lists it.
+   */
+  private async reportRows(parsed: ParsedPage, result: PageResult): Promise<void> {
     for (const refused of result.refused) {
+      if (!refused.first) continue;
       this.log.warn(
         { page: this.page, jobId: refused.jobId, reason: refused.reason },
         'job refused by PostgreSQL; stored in sutro.rejected_jobs',
       );
     }
-    for (const rejected of parsed.rejected) {
+    for (const index of result.firstRejected) {
+      const rejected = parsed.rejected[index];
+      if (rejected === undefined) continue;
       this.log.warn(
         { page: this.page, position: rejected.position, jobId: rejected.jobId, reason: rejected.reason },
         'job rejected by validation; stored in sutro.rejected_jobs',
       );
     }
-    for (const row of parsed.scrubbed) {
-      this.log.warn(
-        { page: this.page, position: row.position, jobId: row.jobId, fields: row.fields },
-        'job held characters PostgreSQL cannot store (U+0000 or a lone surrogate); stored with U+FFFD in their place',
-      );
+    // A row without a job id is rejected, and said as such.
+    const scrubbed = parsed.scrubbed.flatMap((row): Notice[] =>
+      typeof row.jobId === 'string'
+        ? [{ kind: 'scrubbed_job', subject: row.jobId, detail: row.fields.join(', ') }]
+        : [],
+    );
+    const met = [...this.driftOf(parsed.shapes), ...scrubbed].filter((notice) => {
+      const key = `${notice.kind}\0${notice.subject}`;
+      if (this.met.has(key)) return false;
+      this.met.add(key);
+      return true;
+    });
+    for (const notice of await this.deps.store.recordNotices(this.lease, this.runId, met)) {
+      const [fields, text] = SAY[notice.kind](notice);
+      this.log.warn({ page: this.page, ...fields }, text);
     }
   }
 
-  /** Counts the page's schema drift, and warns of each field once (see driftWarnings). */
-  private reportDrift(shapes: readonly JobShape[]): void {
+  /** Counts the page's schema drift, and returns the fields this run meets for the first time. */
+  private driftOf(shapes: readonly JobShape[]): Notice[] {
+    const fields: Notice[] = [];
     for (const shape of shapes) {
       const fresh = this.drift.add(shape);
       if (fresh.legacy) {
@@ -330,22 +365,10 @@ export class Run {
             'datetime_created, datetime_completed, job_priority; is SUTRO_API_URL your current Sutro deployment?',
         );
       }
-      for (const [kind, names] of [
-        ['unknown', fresh.unknown],
-        ['missing', fresh.missing],
-      ] as const) {
-        for (const name of names) {
-          if (this.driftWarnings.has(`${kind}:${name}`)) continue;
-          this.driftWarnings.add(`${kind}:${name}`);
-          this.log.warn(
-            { page: this.page, field: name },
-            kind === 'unknown'
-              ? `jobs carry a field the API reference does not name, kept in raw: ${name}`
-              : `jobs lack a field of the API reference, stored as null: ${name}`,
-          );
-        }
-      }
+      for (const subject of fresh.unknown) fields.push({ kind: 'unknown_field', subject, detail: null });
+      for (const subject of fresh.missing) fields.push({ kind: 'missing_field', subject, detail: null });
     }
+    return fields;
   }
 
   private async pageLoop(): Promise<StopReason> {
@@ -428,7 +451,7 @@ export class Run {
       this.totals.rejected += result.rejected;
       this.totals.historyRows += result.historyRows;
       for (const job of parsed.jobs) this.refreshById.delete(job.jobId);
-      this.reportRows(parsed, result);
+      await this.reportRows(parsed, result);
       this.log.debug({ page: this.page, listed: response.jobs.length, ...result }, 'page committed');
       this.deps.onPage?.({
         runId: this.runId,

@@ -2,6 +2,7 @@ import type { Logger } from '../log.js';
 import type { JobsApi } from '../sutro/client.js';
 import type { SchemaDrift } from './drift.js';
 import type {
+  FinalRunStatus,
   JobCounts,
   Lease,
   LeaseHolder,
@@ -93,10 +94,11 @@ export interface SyncDependencies {
   /** Called after each committed page; progress displays and metrics hang here. */
   readonly onPage?: (progress: PageProgress) => void;
   /**
-   * Field names already warned about as schema drift: a worker passes one set for all its runs, so
-   * that a new field is warned about once, not every 15 minutes. Default: a set of the run's own.
+   * The ends of a run its caller tells a person about itself (`sync`'s last line on a failure, the
+   * demo's narration): the run's summary line leaves them off the terminal (log.ts's notice), so
+   * that each is read once. Default: none, the summary line says every end (`start`).
    */
-  readonly driftWarnings?: Set<string>;
+  readonly reportsOutcomes?: readonly FinalRunStatus[];
 }
 
 export interface PageProgress extends JobCounts {

@@ -37,7 +37,7 @@ export async function runService(
     watch.progressed();
   });
   const shutdown = handleShutdownSignals(log);
-  const database = await openDatabase(config, log, { secrets });
+  const database = await openDatabase(config, log, { secrets, longLived: true });
   metrics.attachDatabase(() => probeScrapeFigures(database.probes, config.source, DATABASE_READ_TIMEOUT_MS));
 
   let health: HealthServer | null = null;
@@ -63,8 +63,6 @@ export async function runService(
     }
   }
 
-  // A new field of the API is warned about once in the worker's life, not at every tick.
-  const driftWarnings = new Set<string>();
   // The end of a run the database could not take (it stopped answering), for the next runs to record.
   let lateEnd: { readonly end: UnrecordedEnd; attempts: number } | undefined;
   const recordPendingEnd = async () => {
@@ -102,7 +100,6 @@ export async function runService(
               metrics.observePage(progress);
               watch.progressed();
             },
-            driftWarnings,
           },
           {
             source: config.source,

@@ -193,6 +193,21 @@ describe('doctor on broken setups', () => {
     }
   });
 
+  it.each([
+    ['SUTRO_API_KEY', /^not set: a key created in your Sutro deployment/],
+    ['SUTRO_API_URL', /^not set: your Sutro deployment's URL/],
+  ])(
+    'exits 2, as on any bad variable, when %s is not set, and checks what it can without it',
+    async (name, detail) => {
+      const { code, report } = await doctor({ ...good(), [name]: '' });
+      expect(code).toBe(2);
+      expect(failed(report)).toEqual([
+        check({ area: 'configuration', name, detail: expect.stringMatching(detail) }),
+      ]);
+      expect(report.checks.find((c) => c.name === 'migrations')?.status).toBe('ok');
+    },
+  );
+
   it('lists every bad variable and exits 2 when the configuration itself is invalid', async () => {
     const { code, report } = await doctor({ ...good(), SUTRO_PAGE_LIMIT: '0', SUTRO_LEASE_SECONDS: 'soon' });
     expect(code).toBe(2);

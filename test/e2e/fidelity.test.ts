@@ -114,6 +114,9 @@ describe('what the API sends, as it sends it', () => {
     expect(status.stdout).toMatch(
       /schema drift in run \d+: 600 jobs with fields the API reference does not name \(datetime_added, function_id, organization_id, region, submission, tags; kept in raw\)/,
     );
+    // What was warned of once stays listed.
+    expect(status.stdout).toMatch(/^said once about the data \(sutro\.notices\): 6$/m);
+    expect(status.stdout).toMatch(/^unknown_field +region +\S+ +1$/m);
   });
 
   it('reads the legacy job shape as today’s fields, and says so loudly', async () => {

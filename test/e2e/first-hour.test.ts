@@ -38,6 +38,13 @@ const embedded = () => ({
   SUTRO_EMBEDDED_PG_PORT: String(57_000 + Math.floor(Math.random() * 2_000)),
 });
 
+/** What the terminal shows of the embedded server's start (log.ts's notice), if the server started. */
+function runningNotice(logs: readonly Record<string, unknown>[]): unknown {
+  const started = logs.find((l) => String(l.msg).startsWith('embedded PostgreSQL running'));
+  expect(started).toBeDefined();
+  return started?.notice;
+}
+
 async function hasPsql(): Promise<boolean> {
   return promisify(execFile)('psql', ['--version']).then(
     () => true,
@@ -56,6 +63,9 @@ describe('the demo, then exploring its data', () => {
     const psql = /^ {2}(PGPASSFILE=\S+ psql '[^']+' -c ".*")$/m.exec(demo.stdout)?.[1];
     expect(psql).toBeDefined();
 
+    // A one-shot command stops the embedded server as it exits: no line on how to connect while it runs.
+    expect(runningNotice(demo.logs)).toBeUndefined();
+
     const explore = startCli(['explore'], env);
     try {
       await expect.poll(() => explore.output().stdout, { timeout: 60_000 }).toContain('psql');
@@ -69,11 +79,16 @@ describe('the demo, then exploring its data', () => {
     } finally {
       explore.child.kill('SIGINT');
     }
-    expect((await explore.done).code).toBe(0);
+    const explored = await explore.done;
+    expect(explored.code).toBe(0);
+    expect(runningNotice(explored.logs)).toMatch(
+      /^embedded PostgreSQL running; connect while it runs: PGPASSFILE=/,
+    );
 
     // What the commands print is theirs alone, so it can be piped or redirected as it is.
     const status = await runCli(['status', '--json', '--source', 'demo'], env);
     expect(status.code, status.stderr).toBe(0);
+    expect(runningNotice(status.logs)).toBeUndefined();
     expect((JSON.parse(status.stdout) as { source: string }).source).toBe('demo');
     const report = await runCli(['report', '--format', 'json', '--source', 'demo'], env);
     expect(report.code, report.stderr).toBe(0);
@@ -83,10 +98,14 @@ describe('the demo, then exploring its data', () => {
 
 describe('the demo, run again', () => {
   it('starts the tour afresh: the analytics views equal the jobs, not twice them', async () => {
-    const env = { DATABASE_URL: db.url };
+    const env = { DATABASE_URL: db.url, LOG_FORMAT: 'terminal' };
     for (const round of [1, 2]) {
       const demo = await runCli(['demo', '--jobs', '300'], env);
       expect(demo.code, `round ${round}: ${demo.stderr}`).toBe(0);
+      // The tour says how each run ended; the terminal's log lines do not say it again.
+      const said = `${demo.stdout}\n${demo.stderr}`;
+      expect(said.match(/sync succeeded: full pass/g), said).toHaveLength(1);
+      expect(said.match(/sync succeeded: incremental run/g), said).toHaveLength(1);
     }
     const [fromViews, fromJobs] = await Promise.all([
       db.pool.query<{ model: string | null; status: string; jobs: string; cost: string; tokens: string }>(
@@ -120,6 +139,19 @@ describe('pointing sync at a deployment', () => {
     });
     expect(result.code, result.stderr).toBe(0);
     expect(await diffAgainstTruth(db.pool, source, sim.account.snapshot())).toEqual([]);
+  });
+
+  it('says a failed run once on a terminal, in its last line', async () => {
+    const result = await runCli(['sync'], {
+      DATABASE_URL: db.url,
+      SUTRO_API_URL: sim.url,
+      SUTRO_API_KEY: 'sk_test_refused',
+      SUTRO_SOURCE: 'refused',
+      LOG_FORMAT: 'terminal',
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr.match(/sync failed/g), result.stderr).toHaveLength(1);
+    expect(result.stderr).toMatch(/^sutro-sync: sync failed: Sutro API answered 401/m);
   });
 
   it('refuses a retired shared host before any request, with what to do instead', async () => {

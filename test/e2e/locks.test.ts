@@ -235,3 +235,46 @@ describe('a migration that must wait for a table a BI query holds', () => {
     }
   });
 });
+
+describe('the sessions a migration names when it gives up', () => {
+  let db: TestDatabase;
+  let other: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    // A copy of the same template: its relations have the OIDs of db's.
+    other = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db.drop();
+    await other.drop();
+  });
+
+  it('are those of this database that conflict: not another database’s, not a reader of the ledger', async () => {
+    const session = async (url: string, application: string) => {
+      const client = new pg.Client({ connectionString: url, application_name: application });
+      await client.connect();
+      await client.query('BEGIN');
+      return client;
+    };
+    const elsewhere = await session(other.directUrl, 'another database');
+    const reader = await session(db.directUrl, 'reads the ledger');
+    const holder = await session(db.directUrl, 'another migrate');
+    try {
+      await elsewhere.query('LOCK TABLE drizzle.__drizzle_migrations IN EXCLUSIVE MODE');
+      await elsewhere.query('SELECT count(*) FROM sutro.jobs');
+      await reader.query('SELECT count(*) FROM drizzle.__drizzle_migrations');
+      await holder.query('LOCK TABLE drizzle.__drizzle_migrations IN EXCLUSIVE MODE');
+      const result = await runCli(['migrate'], {
+        DATABASE_URL: db.directUrl,
+        SUTRO_MIGRATION_LOCK_TIMEOUT_MS: '1000',
+      });
+      expect(result.code).toBe(3);
+      expect(result.stderr).toContain('application "another migrate"');
+      expect(result.stderr).not.toContain('another database');
+      expect(result.stderr).not.toContain('reads the ledger');
+      expect(result.stderr.match(/pid \d+ \(/g)).toHaveLength(1);
+    } finally {
+      for (const client of [elsewhere, reader, holder]) await client.end();
+    }
+  });
+});

@@ -1,4 +1,5 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -187,5 +188,71 @@ describe('the database password never appears in what sutro-sync prints', () => 
     const result = await runCli(['status'], env({ DATABASE_URL: url }));
     expect(everything(result)).not.toContain(tricky);
     expect(everything(result)).not.toContain(encodeURIComponent(tricky));
+  });
+});
+
+describe('a database password that is also an ordinary word', () => {
+  /** What a person reads of a command: its output and its last line, not the JSON log lines. */
+  const read = (result: CliResult) => `${result.stdout}\n${result.stderr}`;
+
+  describe.each(['sutro', 'postgres'])('%s', (password) => {
+    // The server trusts local connections, so the password is sent and ignored, as a wrong one would be.
+    const withIt = () => ({
+      ...env({ SUTRO_SOURCE: `ordinary-${password}`, LOG_LEVEL: 'info' }),
+      DATABASE_URL: withPassword(db.directUrl, password),
+    });
+    const unscathed = (result: CliResult) => {
+      expect(everything(result)).not.toContain('[REDACTED]');
+      return read(result);
+    };
+
+    it('leaves the words of status, doctor, explore and migrate alone', async () => {
+      unscathed(await runCli(['migrate'], withIt()));
+      const status = unscathed(await runCli(['status'], withIt()));
+      expect(status).toMatch(/database: postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/sutro_test_/);
+      const doctor = await runCli(['doctor'], withIt());
+      expect(doctor.code, doctor.stdout).toBe(0);
+      expect(unscathed(doctor)).toContain('role "postgres" can write schema sutro');
+      expect(read(doctor)).toContain('`sutro-sync sync` runs the first (full) sync');
+      const explore = await runCli(['explore'], withIt());
+      expect(explore.code, explore.stderr).toBe(0);
+      expect(unscathed(explore)).toMatch(
+        /^psql 'postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/sutro_test_/m,
+      );
+    });
+
+    it("leaves the words of sync's failure, report, grant-reader and demo alone", async () => {
+      const failed = await runCli(['sync'], {
+        ...withIt(),
+        SUTRO_API_KEY_FILE: '',
+        SUTRO_API_KEY: 'sk_wrong_1',
+      });
+      expect(failed.code).toBe(1);
+      expect(unscathed(failed)).toContain('`sutro-sync doctor` checks both');
+      const report = await runCli(['report'], withIt());
+      expect(report.code, report.stderr).toBe(0);
+      expect(unscathed(report)).toContain(`Usage of source "ordinary-${password}"`);
+      const role = `reader_${randomBytes(3).toString('hex')}`;
+      await db.pool.query(`CREATE ROLE ${role}`);
+      try {
+        const granted = await runCli(['grant-reader', role], withIt());
+        expect(granted.code, granted.stderr).toBe(0);
+        expect(unscathed(granted)).toContain(`"${role}" can now read schema sutro`);
+      } finally {
+        await db.pool.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
+      }
+      const demo = await runCli(['demo', '--jobs', '50'], withIt());
+      expect(demo.code, demo.stderr).toBe(0);
+      expect(unscathed(demo)).toMatch(/psql 'postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/sutro_test_/);
+    });
+  });
+
+  it('test, which a host name holds', async () => {
+    const doctor = await runCli(['doctor'], {
+      ...env({ SUTRO_API_URL: 'https://sutro-doctor-test.invalid', LOG_LEVEL: 'info' }),
+      DATABASE_URL: withPassword(db.directUrl, 'test'),
+    });
+    expect(doctor.stdout).toContain('cannot resolve sutro-doctor-test.invalid');
+    expect(everything(doctor)).not.toContain('[REDACTED]');
   });
 });

@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../helpers/cli.js';
 
@@ -138,5 +139,19 @@ describe('sutro-sync simulate', () => {
     const notJson = await runCli(['simulate', '--fault', 'status=500'], {});
     expect(notJson.code).toBe(2);
     expect(notJson.stderr).toContain('--fault must be a fault as JSON');
+  });
+  it('says which port is taken and how to choose another, and exits 2', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const result = await runCli(['simulate', '--port', String(port), '--jobs', '10'], {});
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(
+        `sutro-sync: port ${port} is taken by another process: choose another with --port <port>, or --port 0 for any free one\n`,
+      );
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 });

@@ -8,16 +8,22 @@ import { startTlsPostgres, type TlsPostgres } from '../helpers/tls-postgres.js';
  * the database could not be used, with one line saying which setting to fix.
  */
 
-let server: TlsPostgres;
+let server: TlsPostgres | undefined;
 beforeAll(async () => {
   server = await startTlsPostgres();
 }, 120_000);
+// A beforeAll that failed left no server; its own error is the one to read.
 afterAll(async () => {
-  await server.destroy();
+  await server?.destroy();
 });
 
+function started(): TlsPostgres {
+  if (server === undefined) throw new Error('the TLS-only PostgreSQL did not start (see beforeAll)');
+  return server;
+}
+
 const url = (params = '', host = 'localhost') => {
-  const u = new URL(server.url);
+  const u = new URL(started().url);
   u.hostname = host;
   u.search = params;
   return u.toString();
@@ -34,20 +40,20 @@ describe('a TLS-only PostgreSQL with a private CA', () => {
   it('connects with sslmode=require and the CA in DATABASE_CA_FILE, or in sslrootcert', async () => {
     const withFile = await migrate({
       DATABASE_URL: url('?sslmode=require'),
-      DATABASE_CA_FILE: server.caFile,
+      DATABASE_CA_FILE: started().caFile,
     });
     expect(withFile.code, withFile.stderr).toBe(0);
-    const inUrl = await migrate({ DATABASE_URL: url(`?sslmode=require&sslrootcert=${server.caFile}`) });
+    const inUrl = await migrate({ DATABASE_URL: url(`?sslmode=require&sslrootcert=${started().caFile}`) });
     expect(inUrl.code, inUrl.stderr).toBe(0);
     // A CA alone asks for TLS, verified.
-    const caOnly = await migrate({ DATABASE_URL: url(), DATABASE_CA_FILE: server.caFile });
+    const caOnly = await migrate({ DATABASE_URL: url(), DATABASE_CA_FILE: started().caFile });
     expect(caOnly.code, caOnly.stderr).toBe(0);
   });
 
   it('refuses a certificate from another CA, naming the setting to fix', async () => {
     const wrong = await migrate({
       DATABASE_URL: url('?sslmode=require'),
-      DATABASE_CA_FILE: server.wrongCaFile,
+      DATABASE_CA_FILE: started().wrongCaFile,
     });
     expect(wrong.code).toBe(3);
     expect(wrong.stderr).toMatch(
@@ -66,13 +72,13 @@ describe('a TLS-only PostgreSQL with a private CA', () => {
     // The certificate names localhost; by address, only a check of the chain alone passes.
     const byAddress = await migrate({
       DATABASE_URL: url('?sslmode=verify-full', '127.0.0.1'),
-      DATABASE_CA_FILE: server.caFile,
+      DATABASE_CA_FILE: started().caFile,
     });
     expect(byAddress.code).toBe(3);
     expect(byAddress.stderr).toContain("the server's TLS certificate names another host");
     const chainOnly = await migrate({
       DATABASE_URL: url('?uselibpqcompat=true&sslmode=verify-ca', '127.0.0.1'),
-      DATABASE_CA_FILE: server.caFile,
+      DATABASE_CA_FILE: started().caFile,
     });
     expect(chainOnly.code, chainOnly.stderr).toBe(0);
   });

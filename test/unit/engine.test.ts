@@ -63,11 +63,13 @@ function recordingStore(events: string[], floor: Date | null, overrides: Partial
         unchanged: 0,
         rejected: 0,
         refused: [],
+        firstRejected: [],
         historyRows: write.jobs.length,
       };
     },
     discardPass: () => Promise.resolve(),
     setRunMode: () => Promise.resolve(),
+    recordNotices: (_lease, _runId, notices) => Promise.resolve([...notices]),
     finishRun: (lease, runId, _passRunId, outcome) =>
       record(`finishRun ${runId} ${outcome.status} token ${lease.token}`).then(() => 0),
     ...overrides,

@@ -42,6 +42,52 @@ describe('redactSecrets', () => {
   });
 });
 
+describe('redactSecrets with known secrets that are ordinary words', () => {
+  it.each([
+    ['sutro', 'role "postgres" can write schema sutro'],
+    ['sutro', '`sutro-sync sync` runs the first (full) sync'],
+    ['sutro', 'database "sutro_sync" as role "sutro"'],
+    ['postgres', 'database: postgresql://postgres:***@127.0.0.1:5432/sutro'],
+    ['test', 'cannot resolve sutro-doctor-test.invalid (ENOTFOUND)'],
+    ['tls-test', 'tls-test passed'],
+    ['2024', 'jobs of 2024 and 2024-11-01'],
+  ])('keeps %j where it is a word of the text: %s', (secret, text) => {
+    expect(redactSecrets(text, [secret])).toBe(text);
+  });
+
+  it.each([
+    ['postgres', 'postgresql://postgres:postgres@db:5432/x', 'postgresql://postgres:[REDACTED]@db:5432/x'],
+    [
+      'sutro',
+      'connect to postgres://sutro:sutro@db/sutro',
+      'connect to postgres://sutro:[REDACTED]@db/sutro',
+    ],
+    ['sim-key', 'rejected Key sim-key for this account', 'rejected Key [REDACTED] for this account'],
+    ['hunter', '{"password":"hunter"}', '{"password":"[REDACTED]"}'],
+    ['p@ss word', 'postgres://u:p%40ss%20word@db/x', 'postgres://u:[REDACTED]@db/x'],
+  ])('hides %j where it stands as a credential: %s', (secret, text, redacted) => {
+    expect(redactSecrets(text, [secret])).toBe(redacted);
+  });
+});
+
+describe('redactSecrets with distinctive known secrets', () => {
+  it.each([
+    ['key sk_live_abc123 rejected.', 'key [REDACTED] rejected.'],
+    ['(sk_live_abc123)', '([REDACTED])'],
+    ['"detail": "sk_live_abc123"', '"detail": "[REDACTED]"'],
+    ['sk_live_abc123.example.com', '[REDACTED].example.com'],
+  ])('hides one wherever it stands alone: %s', (text, redacted) => {
+    expect(redactSecrets(text, ['sk_live_abc123'])).toBe(redacted);
+  });
+
+  it.each(['job_sk_live_abc123', 'sk_live_abc1234', 'xsk_live_abc123', 'sk_live_abc123-rotated'])(
+    'keeps a longer token that holds one: %s',
+    (text) => {
+      expect(redactSecrets(text, ['sk_live_abc123'])).toBe(text);
+    },
+  );
+});
+
 describe('Secrets', () => {
   it('scrubs what it was told, from the moment it is told, and ignores values too short to be secret', () => {
     const secrets = new Secrets();

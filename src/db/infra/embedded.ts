@@ -154,11 +154,14 @@ async function ensureDatabase(port: number, password: string): Promise<void> {
 /**
  * Starts (or joins) a PostgreSQL server whose data lives in `dataDir`, for running without any
  * database setup. A second sutro-sync process on the same folder (a `sync` beside a running
- * `start`) finds the server answering on the port and shares it.
+ * `start`) finds the server answering on the port and shares it. `longLived`: the command keeps the
+ * server up (start, explore), so how to connect to it is worth a line on the terminal; a one-shot
+ * command stops it as it exits, and says so only in its JSON log.
  */
 export async function startEmbeddedPostgres(
   options: EmbeddedOptions,
   log: Logger,
+  { longLived = false }: { longLived?: boolean } = {},
 ): Promise<EmbeddedDatabase> {
   const { dataDir, port } = options;
   const passwordFile = passwordFileOf(dataDir);
@@ -200,7 +203,7 @@ export async function startEmbeddedPostgres(
         url: displayUrl,
         dataDir,
         psql,
-        notice: `embedded PostgreSQL running; connect while it runs: ${psql}`,
+        ...(longLived ? { notice: `embedded PostgreSQL running; connect while it runs: ${psql}` } : {}),
       },
       'embedded PostgreSQL running; connect with psql or a BI tool while sutro-sync runs',
     );

@@ -40,7 +40,14 @@ const CREATE_LEDGER = [
   `CREATE TABLE IF NOT EXISTS drizzle.__drizzle_migrations (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`,
 ];
 
-/** Sessions holding locks on sutro's tables (or the ledger), to name in a lock timeout. */
+/**
+ * Sessions that hold up a migration, to name in a lock timeout: those holding a lock on sutro's
+ * tables (or the ledger) in this database. pg_locks covers the whole server, and other databases
+ * (copies of one template above all) have relations of the same OIDs, so the database is matched.
+ * Autovacuum workers are left out: they cancel themselves when they block a lock request. So are
+ * readers of the ledger, whose ACCESS SHARE does not conflict with the EXCLUSIVE mode a migration
+ * takes on it; any lock on a table the migration alters may.
+ */
 const LOCK_HOLDERS = `
 SELECT a.pid, a.usename AS "user", a.application_name AS application, a.state,
        a.xact_start, left(a.query, 120) AS query,
@@ -50,6 +57,9 @@ SELECT a.pid, a.usename AS "user", a.application_name AS application, a.state,
   JOIN pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_stat_activity a ON a.pid = l.pid
  WHERE l.granted AND n.nspname IN ('sutro', 'drizzle') AND c.relkind IN ('r', 'p', 'v', 'm')
+   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND a.backend_type = 'client backend'
+   AND NOT (n.nspname = 'drizzle' AND l.mode = 'AccessShareLock')
    AND l.pid <> pg_backend_pid()
  GROUP BY 1, 2, 3, 4, 5, 6
  ORDER BY a.xact_start NULLS LAST`;

@@ -1,7 +1,7 @@
 import type { Database } from '../infra/connect.js';
 
 import type { RowOf } from '../schema/rows.js';
-import type { syncLeases, syncRuns, syncState } from '../schema/tables.js';
+import type { notices, rejectedJobs, syncLeases, syncRuns, syncState } from '../schema/tables.js';
 
 /** The read-only query behind `sutro-sync status`. */
 
@@ -39,6 +39,19 @@ const STATE_COLUMNS = [
   'last_error_at',
 ] as const satisfies readonly (keyof RowOf<typeof syncState>)[];
 
+/** How many of the newest notices and rejected rows `status` lists; it counts them all. */
+const LISTED = 20;
+
+export type NoticeRow = Pick<
+  RowOf<typeof notices>,
+  'kind' | 'subject' | 'detail' | 'first_run_id' | 'first_seen_at' | 'last_seen_at' | 'runs_seen'
+>;
+
+export type RejectedRowSummary = Pick<
+  RowOf<typeof rejectedJobs>,
+  'job_id' | 'reason' | 'first_seen_at' | 'last_seen_at' | 'times_seen'
+>;
+
 export interface StatusReport {
   source: string;
   state: Pick<RowOf<typeof syncState>, (typeof STATE_COLUMNS)[number]> | null;
@@ -46,6 +59,11 @@ export interface StatusReport {
   lease: (Pick<RowOf<typeof syncLeases>, 'holder' | 'run_id'> & { expires_in_seconds: number }) | null;
   jobsByStatus: { status: string; jobs: number; missing: number }[];
   rejected: number;
+  /** The newest of them, by when they were last listed. */
+  rejectedRows: RejectedRowSummary[];
+  /** What the sync has said once about the source's data (sync/port.ts's Notice), newest first. */
+  notices: NoticeRow[];
+  noticeCount: number;
   runs: RunRow[];
 }
 
@@ -76,6 +94,17 @@ export function readStatus(db: Database, source: string, runs = 10): Promise<Sta
       'SELECT count(*)::int AS n FROM sutro.rejected_jobs WHERE source = $1',
       [source],
     );
+    const rejectedRows = await client.query<RejectedRowSummary>(
+      `SELECT job_id, reason, first_seen_at, last_seen_at, times_seen FROM sutro.rejected_jobs
+        WHERE source = $1 ORDER BY last_seen_at DESC, id DESC LIMIT ${LISTED}`,
+      [source],
+    );
+    const said = await client.query<NoticeRow & { total: number }>(
+      `SELECT kind, subject, detail, first_run_id, first_seen_at, last_seen_at, runs_seen,
+              count(*) OVER ()::int AS total
+         FROM sutro.notices WHERE source = $1 ORDER BY first_seen_at DESC, kind, subject LIMIT ${LISTED}`,
+      [source],
+    );
     const recent = await client.query<RunRow>(
       `SELECT ${RUN_COLUMNS.join(', ')} FROM sutro.sync_runs WHERE source = $1 ORDER BY id DESC LIMIT $2`,
       [source, runs],
@@ -86,6 +115,9 @@ export function readStatus(db: Database, source: string, runs = 10): Promise<Sta
       lease: lease.rows[0] ?? null,
       jobsByStatus: counts.rows,
       rejected: rejected.rows[0]?.n ?? 0,
+      rejectedRows: rejectedRows.rows,
+      notices: said.rows.map(({ total: _, ...notice }) => notice),
+      noticeCount: said.rows[0]?.total ?? 0,
       runs: recent.rows,
     };
   });

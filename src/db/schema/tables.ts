@@ -3,7 +3,7 @@ import { jobFieldColumns, trackedFieldColumns, tz } from './job-columns.js';
 import { measureColumns, MODEL_KEY, runTimeColumns, usageKeyColumns } from './rollup-measures.js';
 import { changedAt } from './status-transitions.js';
 import { TERMINAL_JOB_STATUSES } from '../../sutro/job-fields.js';
-import { RUN_MODES, RUN_STATUSES, RUN_TRIGGERS, STOP_REASONS } from '../../sync/port.js';
+import { NOTICE_KINDS, RUN_MODES, RUN_STATUSES, RUN_TRIGGERS, STOP_REASONS } from '../../sync/port.js';
 import { ENDED_WITHOUT_RESULT, HISTORY_CHANGES, oneOf, sqlList } from './vocabulary.js';
 import {
   bigint,
@@ -266,4 +266,29 @@ export const rejectedJobs = sutro.table(
     positionOnPage: smallint('position_on_page'),
   },
   (t) => [uniqueIndex('rejected_jobs_source_hash_idx').on(t.source, t.rawHash)],
+);
+
+/**
+ * What the sync has told a person about a source's data, once per kind and subject (sync/port.ts's
+ * Notice says what each is): a later run that meets it again says nothing, and `status` lists them.
+ */
+export const notices = sutro.table(
+  'notices',
+  {
+    source: text('source').notNull(),
+    kind: text('kind', { enum: NOTICE_KINDS }).notNull(),
+    subject: text('subject').notNull(),
+    /** As the last run that met it put it (the fields of a scrubbed job). */
+    detail: text('detail'),
+    firstRunId: bigint('first_run_id', { mode: 'number' }),
+    lastRunId: bigint('last_run_id', { mode: 'number' }),
+    firstSeenAt: tz('first_seen_at').notNull().defaultNow(),
+    lastSeenAt: tz('last_seen_at').notNull().defaultNow(),
+    /** How many runs met it. */
+    runsSeen: integer('runs_seen').notNull().default(1),
+  },
+  (t) => [
+    primaryKey({ columns: [t.source, t.kind, t.subject] }),
+    check('notices_kind_check', oneOf('kind', NOTICE_KINDS)),
+  ],
 );

@@ -68,9 +68,13 @@ const changedFields = TRACKED.map((f) => `CASE WHEN p.${f} IS DISTINCT FROM w.${
  *   writes no sightings at all. Rejected rows count as listed. `checkpoint` saves where the pass
  *   continues, `run` adds the page to the run's counters.
  *
+ * - `rejected` dead-letters the rows validation or PostgreSQL refused, once per distinct raw row;
+ *   `first_rejected` says which rows it did not hold before, the ones worth a warning.
+ *
  * Parameters: $1 source, $2 jobs (jsonb array of records), $3 run id, $4 rejected rows (jsonb
- * array), $5 pass run id or null, $6 ids of rejected rows, $7 next cursor, $8 page number,
- * $9 jobs listed, $10 pages to count (0 for jobs fetched by id), $11 rejected rows.
+ * array, each with its index in the write), $5 pass run id or null, $6 ids of rejected rows, $7 next
+ * cursor, $8 page number, $9 jobs listed, $10 pages to count (0 for jobs fetched by id), $11 rejected
+ * rows.
  */
 const writePageSql = (incoming: string) => `
 WITH incoming AS (${incoming}),
@@ -120,16 +124,19 @@ history AS (
   WHERE p.job_id IS NULL OR cardinality(c.fields) > 0
   RETURNING 1
 ),
+-- A row that is JSON null arrives from the recordset as SQL NULL; it is kept as the JSON it was.
+rejected_rows AS (
+  SELECT job_id, reason, coalesce(raw, 'null') AS raw, md5(coalesce(raw, 'null')::text) AS raw_hash, position, idx
+  FROM jsonb_to_recordset($4::jsonb) AS r(job_id text, reason text, raw jsonb, position int, idx int)
+),
 rejected AS (
   INSERT INTO sutro.rejected_jobs AS r (source, job_id, reason, raw, raw_hash, first_run_id, last_run_id, page, position_on_page)
-  SELECT DISTINCT ON (md5(x.raw::text)) $1, x.job_id, x.reason, x.raw, md5(x.raw::text), $3, $3, $8::int, x.position
-  -- A row that is JSON null arrives from the recordset as SQL NULL; it is kept as the JSON it was.
-  FROM (SELECT job_id, reason, coalesce(raw, 'null') AS raw, position
-          FROM jsonb_to_recordset($4::jsonb) AS r(job_id text, reason text, raw jsonb, position int)) x
+  SELECT DISTINCT ON (x.raw_hash) $1, x.job_id, x.reason, x.raw, x.raw_hash, $3, $3, $8::int, x.position
+  FROM rejected_rows x
   ON CONFLICT (source, raw_hash) DO UPDATE SET
     reason = excluded.reason, last_run_id = excluded.last_run_id, page = excluded.page,
     position_on_page = excluded.position_on_page, last_seen_at = now(), times_seen = r.times_seen + 1
-  RETURNING 1
+  RETURNING r.raw_hash, (r.xmax = 0) AS is_new
 ),
 seen AS (
   INSERT INTO sutro.full_pass_seen (pass_run_id, job_id)
@@ -171,7 +178,11 @@ run AS (
    WHERE r.id = $3
   RETURNING 1
 )
-SELECT inserted, updated, history_rows FROM counts`;
+SELECT inserted, updated, history_rows,
+       (SELECT coalesce(array_agg(n.idx ORDER BY n.idx), '{}')
+          FROM (SELECT min(x.idx) AS idx FROM rejected_rows x JOIN rejected j USING (raw_hash)
+                 WHERE j.is_new GROUP BY x.raw_hash) n) AS first_rejected
+  FROM counts`;
 
 export const WRITE_PAGE = writePageSql(
   `SELECT * FROM jsonb_to_recordset($2::jsonb) AS i(${recordset(JOB_FIELD_NAMES)})`,
@@ -238,7 +249,14 @@ export async function writePage(db: Database, lease: Lease, write: PageWrite): P
         ...refused.map((r) => ({ raw: r.raw, reason: r.reason, jobId: r.jobId, position: null })),
       ],
     });
-    return { ...result, refused: refused.map(({ jobId, reason }) => ({ jobId, reason })) };
+    // The refused rows were written after the write's own rejected ones.
+    const first = new Set(result.firstRejected);
+    const offset = write.rejected.length;
+    return {
+      ...result,
+      firstRejected: result.firstRejected.filter((index) => index < offset),
+      refused: refused.map(({ jobId, reason }, i) => ({ jobId, reason, first: first.has(offset + i) })),
+    };
   }
 }
 
@@ -288,11 +306,10 @@ async function findRefusedJobs(
 
 async function writePageOnce(db: Database, lease: Lease, write: PageWrite): Promise<PageResult> {
   const query = pageQuery(lease.source, write);
+  type Row = { inserted: number; updated: number; history_rows: number; first_rejected: number[] };
   const run = (statement: pg.QueryConfig) =>
-    fencedTransaction(db, lease, `writing page ${write.page}`, (client) =>
-      client.query<{ inserted: number; updated: number; history_rows: number }>(statement),
-    );
-  let result: pg.QueryResult<{ inserted: number; updated: number; history_rows: number }>;
+    fencedTransaction(db, lease, `writing page ${write.page}`, (client) => client.query<Row>(statement));
+  let result: pg.QueryResult<Row>;
   try {
     result = await run(preparedIsSafe(write) ? db.statements.name(query) : query);
   } catch (error) {
@@ -309,6 +326,7 @@ async function writePageOnce(db: Database, lease: Lease, write: PageWrite): Prom
     rejected: write.rejected.length,
     historyRows: row?.history_rows ?? 0,
     refused: [],
+    firstRejected: row?.first_rejected ?? [],
   };
 }
 
@@ -322,11 +340,12 @@ function pageQuery(source: string, write: PageWrite): pg.QueryConfig {
       JSON.stringify(write.jobs.map((job) => toRecord(job, slim ? SENT_WHEN_SLIM : JOB_FIELD_NAMES))),
       write.runId,
       JSON.stringify(
-        write.rejected.map((r) => ({
+        write.rejected.map((r, idx) => ({
           job_id: r.jobId,
           reason: r.reason,
           raw: r.raw ?? null,
           position: r.position,
+          idx,
         })),
       ),
       write.pass?.runId ?? null,
