@@ -1,4 +1,4 @@
-import { SQL_TYPE, textValue } from '../src/db/schema/job-columns.js';
+import { SQL_TYPE, textValue } from '../src/db/store/job-records.js';
 import { JOB_FIELD_NAMES, JOB_FIELDS, type Job } from '../src/sutro/job-fields.js';
 
 /**

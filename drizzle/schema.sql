@@ -110,6 +110,20 @@ TABLE sutro.run_time_rollup
   jobs bigint NOT NULL DEFAULT 0
   CREATE UNIQUE INDEX run_time_rollup_key_idx ON sutro.run_time_rollup USING btree (source, bucket, COALESCE(model, ''::text), ((model IS NULL)))
 
+TABLE sutro.source_schedules
+  source text NOT NULL
+  next_run_at timestamp with time zone NOT NULL
+  next_full_at timestamp with time zone NOT NULL
+  schedule text NOT NULL
+  full_schedule text NOT NULL
+  failures integer NOT NULL DEFAULT 0
+  retry_at timestamp with time zone
+  last_due_at timestamp with time zone
+  last_claimed_at timestamp with time zone
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+  CONSTRAINT source_schedules_pkey PRIMARY KEY (source)
+  CREATE UNIQUE INDEX source_schedules_pkey ON sutro.source_schedules USING btree (source)
+
 TABLE sutro.sync_leases
   source text NOT NULL
   token bigint NOT NULL

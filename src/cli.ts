@@ -1,59 +1,47 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { runDemo } from './commands/demo.js';
-import { runDoctor } from './commands/doctor.js';
+import { Command, CommanderError, Option } from 'commander';
+import type { ReportOptions } from './commands/report.js';
+import type { SimulateOptions } from './commands/simulate.js';
+import type { StatusOptions } from './commands/status.js';
+import type { SyncCommandOptions } from './commands/sync.js';
 import { EXIT, fail } from './commands/exit-codes.js';
-import { runExplore } from './commands/explore.js';
-import { runGrantReader } from './commands/grant-reader.js';
-import { runMigrate } from './commands/migrate.js';
-import { runRebuildRollups } from './commands/rebuild-rollups.js';
-import { REPORT_FORMATS, runReport, utcDay, type ReportOptions } from './commands/report.js';
-import { collectBehaviour, collectFault, runSimulatorCommand } from './commands/simulate.js';
-import { runStatus, type StatusOptions } from './commands/status.js';
-import { DEFAULT_WAIT_SECONDS, runSyncCommand, type SyncCommandOptions } from './commands/sync.js';
+import {
+  collectBehaviour,
+  collectFault,
+  datetime,
+  DEFAULT_WAIT_SECONDS,
+  positiveInt,
+  REPORT_FORMATS,
+  utcDay,
+} from './commands/options.js';
 import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig, type LoadOptions } from './config.js';
-import { DatabaseError } from './db/infra/errors.js';
+import { DatabaseError, DatabaseUnavailableError } from './db/infra/errors.js';
 import { createLogger } from './log.js';
 import { passwordOf, Secrets } from './redact.js';
-import { DatabaseUnavailableError, type CommandContext } from './runtime.js';
-import { parseIsoDatetime } from './sutro/job.js';
-import { runService } from './worker/service.js';
+import type { CommandContext } from './runtime.js';
 import { HealthServerError } from './worker/http.js';
-
-function positiveInt(name: string, max = Number.MAX_SAFE_INTEGER) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0 || n > max)
-      throw new InvalidArgumentError(`${name} must be an integer 0..${max}`);
-    return n;
-  };
-}
-
-/** A datetime option: UTC unless it says otherwise, and a day alone is its midnight. */
-function datetime(name: string) {
-  return (value: string): Date => {
-    const text = value.trim();
-    const at = parseIsoDatetime(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text);
-    if (at === null)
-      throw new InvalidArgumentError(
-        `${name} must be an ISO 8601 date or datetime on the calendar, such as 2026-11-01T00:00:00Z (got ${JSON.stringify(value)})`,
-      );
-    return at;
-  };
-}
 
 /** Secrets of the loaded configuration, so that `main` can scrub them from what it prints. */
 const secrets = new Secrets();
 
 /** `needsApi`: the command calls the Sutro API (see loadConfig). */
 function context(options: LoadOptions = {}): CommandContext {
-  const config = loadConfig(process.env, process.cwd(), options);
-  secrets.add(config.sutro.apiKey, ...passwordOf(config.database.url));
+  const cwd = process.cwd();
+  const load = () => {
+    const loaded = loadConfig(process.env, cwd, options);
+    secrets.add(
+      loaded.sutro.apiKey,
+      ...loaded.sources.map((source) => source.apiKey),
+      ...passwordOf(loaded.database.url),
+    );
+    return loaded;
+  };
+  const config = load();
   const log = createLogger({
     level: config.logLevel,
     secrets,
     ...(config.logFormat ? { format: config.logFormat } : {}),
   });
-  return { config, log, secrets };
+  return { config, log, secrets, reload: load };
 }
 
 function program(setExit: (code: number) => void): Command {
@@ -70,27 +58,37 @@ function program(setExit: (code: number) => void): Command {
     .command('sync')
     .description('run one sync: incremental (pages until the stop rule), or a full pass')
     .option('--full', 'page through the whole list and mark jobs the API no longer lists')
+    .option('--source <name>', 'the source of SUTRO_SOURCES_FILE to sync (needed when it has several)')
+    .option('--all', 'sync every enabled source, SUTRO_CONCURRENCY at once; exit 1 if any failed')
     .option(
       '--wait [seconds]',
       `wait for a sync of the same source running elsewhere, at most this long [${DEFAULT_WAIT_SECONDS}], then exit 1`,
       positiveInt('--wait'),
     )
     .action(async (options: SyncCommandOptions) =>
-      setExit(await runSyncCommand(context({ needsApi: true }), options)),
+      setExit(
+        await (await import('./commands/sync.js')).runSyncCommand(context({ needsApi: true }), options),
+      ),
     );
 
   cli
     .command('start')
-    .description('run as a service: sync on SUTRO_SYNC_SCHEDULE and SUTRO_FULL_SYNC_SCHEDULE until SIGTERM')
-    .option('--no-initial-run', 'wait for the first scheduled tick instead of syncing at start')
+    .description(
+      'run as a service: every source on its schedules (SUTRO_SYNC_SCHEDULE, SUTRO_FULL_SYNC_SCHEDULE or its own), shared with any other replica, until SIGTERM',
+    )
+    .option(
+      '--no-initial-run',
+      'a source never synced waits for its first scheduled time instead of running at once',
+    )
     .action(async (options: { initialRun: boolean }) => {
+      const { runService } = await import('./worker/service.js');
       setExit(await runService(context({ needsApi: true }), { runAtStart: options.initialRun }));
     });
 
   cli
     .command('migrate')
     .description('apply pending database migrations (sync and start also do this)')
-    .action(async () => setExit(await runMigrate(context())));
+    .action(async () => setExit(await (await import('./commands/migrate.js')).runMigrate(context())));
 
   cli
     .command('status')
@@ -98,7 +96,9 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'print JSON')
     .option('--runs <n>', 'how many recent runs', positiveInt('--runs', 1000), 10)
     .option('--source <name>', 'the account to show [default: SUTRO_SOURCE]')
-    .action(async (options: StatusOptions) => setExit(await runStatus(context(), options)));
+    .action(async (options: StatusOptions) =>
+      setExit(await (await import('./commands/status.js')).runStatus(context(), options)),
+    );
 
   cli
     .command('simulate')
@@ -158,8 +158,8 @@ function program(setExit: (code: number) => void): Command {
         '\'{"kind":"echo-auth","status":500,"contentType":"html","times":"forever"}\'',
       collectFault,
     )
-    .action(async (options: Parameters<typeof runSimulatorCommand>[0]) =>
-      setExit(await runSimulatorCommand(options)),
+    .action(async (options: SimulateOptions) =>
+      setExit(await (await import('./commands/simulate.js')).runSimulatorCommand(options)),
     );
 
   cli
@@ -169,7 +169,7 @@ function program(setExit: (code: number) => void): Command {
     )
     .option('--jobs <n>', 'jobs in the simulated account', positiveInt('--jobs'), 2000)
     .action(async (options: { jobs: number }) => {
-      setExit(await runDemo(context(), options));
+      setExit(await (await import('./commands/demo.js')).runDemo(context(), options));
     });
 
   cli
@@ -177,7 +177,7 @@ function program(setExit: (code: number) => void): Command {
     .description(
       'keep the database up for psql or a BI tool (the embedded one stops with the last sutro-sync process) and print how to connect',
     )
-    .action(async () => setExit(await runExplore(context())));
+    .action(async () => setExit(await (await import('./commands/explore.js')).runExplore(context())));
 
   cli
     .command('rebuild-rollups')
@@ -192,6 +192,7 @@ function program(setExit: (code: number) => void): Command {
       DEFAULT_WAIT_SECONDS,
     )
     .action(async (options: { source?: string; wait: number }) => {
+      const { runRebuildRollups } = await import('./commands/rebuild-rollups.js');
       const outcome = await runRebuildRollups(context(), {
         waitSeconds: options.wait,
         ...(options.source ? { source: options.source } : {}),
@@ -205,7 +206,10 @@ function program(setExit: (code: number) => void): Command {
       'check the setup step by step (configuration, DNS, API key, first page, database, TLS, privileges, migrations) without writing anything',
     )
     .option('--json', 'print JSON')
-    .action(async (options: { json?: boolean }) => setExit(await runDoctor(() => context(), options)));
+    .action(async (options: { json?: boolean }) => {
+      const { runDoctor } = await import('./commands/doctor.js');
+      setExit(await runDoctor(() => context(), options));
+    });
 
   cli
     .command('grant-reader')
@@ -214,6 +218,7 @@ function program(setExit: (code: number) => void): Command {
     )
     .argument('<role>', 'the role, e.g. one a BI tool connects as (case-sensitive)')
     .action(async (role: string) => {
+      const { runGrantReader } = await import('./commands/grant-reader.js');
       setExit(EXIT[await runGrantReader(context(), role)]);
     });
 
@@ -232,6 +237,7 @@ function program(setExit: (code: number) => void): Command {
     .option('--top <n>', 'how many of the costliest jobs to list', positiveInt('--top', 1000), 10)
     .option('--source <name>', 'the account to report on [default: SUTRO_SOURCE]')
     .action(async (options: ReportOptions) => {
+      const { runReport } = await import('./commands/report.js');
       setExit(EXIT[await runReport(context(), options)]);
     });
 

@@ -6,6 +6,7 @@ import type { DatabaseLimits } from './db/infra/errors.js';
 import type { LogFormat } from './log.js';
 import { databaseConnection, type DatabaseConnection } from './db/infra/tls.js';
 import { readDeployment } from './sutro/deployment.js';
+import { readSourcesFile, SOURCE_NAME, SOURCE_NAME_RULE, type SourceConfig } from './sources.js';
 
 /**
  * Every setting of the worker, read once from the environment by `loadConfig` and passed down.
@@ -22,7 +23,15 @@ export interface Config {
     readonly maxRetries: number;
     readonly maxResponseBytes: number;
   };
+  /** SUTRO_SOURCE: the source of the single-source variables, and the default of `--source`. */
   readonly source: string;
+  /**
+   * What this process syncs: every source of SUTRO_SOURCES_FILE, or the one the single-source
+   * variables describe; empty when neither is set (commands that only read the database).
+   */
+  readonly sources: readonly SourceConfig[];
+  /** SUTRO_SOURCES_FILE, resolved; `start` rereads it when it changes or on SIGHUP. */
+  readonly sourcesFile: string | undefined;
   readonly database: {
     /** DATABASE_URL as given; undefined: start an embedded PostgreSQL (see db/infra/embedded.ts). */
     readonly url: string | undefined;
@@ -39,6 +48,10 @@ export interface Config {
     readonly safetyMarginSeconds: number;
     /** How long a run's lease lasts past each renewal: how long a crashed worker blocks its source. */
     readonly leaseSeconds: number;
+    /** Runs one process has in progress at most (SUTRO_CONCURRENCY). */
+    readonly concurrency: number;
+    /** How often `start` looks for due sources (SUTRO_POLL_SECONDS), in milliseconds. */
+    readonly pollMs: number;
   };
   readonly http: {
     readonly host: string;
@@ -125,10 +138,16 @@ const envSchema = z.object({
   // for any real page while a runaway answer is stopped long before it threatens the worker's memory
   // (a 32 MB body costs about 100 MB while it is decoded and parsed).
   SUTRO_MAX_RESPONSE_MB: integer(1, 1_024).default(32),
-  SUTRO_SOURCE: z
-    .string()
-    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 characters of letters, digits, _ . : -')
-    .default('default'),
+  SUTRO_SOURCE: z.string().regex(SOURCE_NAME, SOURCE_NAME_RULE).default('default'),
+  SUTRO_SOURCES_FILE: optionalText,
+  // A run mostly waits on the API, so a few in flight hide its latency; each holds two database
+  // connections and two pages at most. Four keeps a 2-core machine below saturation when pages come
+  // back at once, while sixteen sources of a slow API still finish in a quarter of the time one at
+  // a time would take; beyond that, add replicas (bench/README.md measures 1, 4 and 16).
+  SUTRO_CONCURRENCY: integer(1, 64).default(4),
+  // A due source waits at most this long for a replica with a free slot to notice it; a finished
+  // run claims the next due source at once without waiting for it.
+  SUTRO_POLL_SECONDS: z.coerce.number().min(0.1).max(300).default(5),
   DATABASE_URL: optionalText.pipe(postgresUrl.optional()),
   DATABASE_CA_FILE: optionalText,
   // A statement of the worker's takes milliseconds; the slowest, marking a million jobs missing at
@@ -171,6 +190,9 @@ const envSchema = z.object({
 });
 
 export type Environment = Record<string, string | undefined>;
+
+/** What a sources file replaces: setting both is refused, as neither would be what was meant. */
+const SINGLE_SOURCE_VARIABLES = ['SUTRO_API_URL', 'SUTRO_API_KEY', 'SUTRO_API_KEY_FILE', 'SUTRO_SOURCE'];
 
 const API_KEY_MISSING =
   'SUTRO_API_KEY: is required for this command: a key created in your Sutro deployment (or set SUTRO_API_KEY_FILE)';
@@ -247,8 +269,60 @@ export function loadConfig(
     else apiKey = readSecretFile('SUTRO_API_KEY_FILE', apiKeyFile, problems);
   }
   if (apiKey !== undefined && /\s/.test(apiKey)) problems.push('SUTRO_API_KEY: must not contain whitespace');
-  if (apiKey === undefined && apiKeyFile === undefined && options.needsApi) problems.push(API_KEY_MISSING);
-  if (options.needsApi && optionalText.parse(env.SUTRO_API_URL) === undefined) problems.push(API_URL_MISSING);
+
+  const sourcesFile = optionalText.parse(env.SUTRO_SOURCES_FILE);
+  const singleSource = SINGLE_SOURCE_VARIABLES.filter((name) => optionalText.parse(env[name]) !== undefined);
+  if (sourcesFile !== undefined && singleSource.length > 0) {
+    problems.push(
+      `SUTRO_SOURCES_FILE: set either SUTRO_SOURCES_FILE or the single-source variables (${singleSource.join(', ')}), not both`,
+    );
+  }
+  if (sourcesFile === undefined) {
+    if (apiKey === undefined && apiKeyFile === undefined && options.needsApi) problems.push(API_KEY_MISSING);
+    if (options.needsApi && optionalText.parse(env.SUTRO_API_URL) === undefined)
+      problems.push(API_URL_MISSING);
+  }
+  let sources: readonly SourceConfig[] = [];
+  const resolvedSourcesFile = sourcesFile === undefined ? undefined : path.resolve(cwd, sourcesFile);
+  if (resolvedSourcesFile !== undefined && e !== undefined) {
+    let text: string | undefined;
+    try {
+      text = readFileSync(resolvedSourcesFile, 'utf8');
+    } catch (error) {
+      problems.push(
+        `SUTRO_SOURCES_FILE: cannot read ${resolvedSourcesFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
+    }
+    if (text !== undefined) {
+      const read = readSourcesFile({
+        file: sourcesFile ?? resolvedSourcesFile,
+        folder: path.dirname(resolvedSourcesFile),
+        text,
+        defaults: {
+          pageLimit: e.SUTRO_PAGE_LIMIT,
+          schedule: e.SUTRO_SYNC_SCHEDULE,
+          fullSchedule: e.SUTRO_FULL_SYNC_SCHEDULE,
+        },
+        env,
+        readKeyFile: (file) => readFileSync(file, 'utf8'),
+      });
+      if ('problems' in read) problems.push(...read.problems);
+      else sources = read.sources;
+    }
+  } else if (e?.SUTRO_API_URL !== undefined && apiKey !== undefined) {
+    sources = [
+      {
+        name: e.SUTRO_SOURCE,
+        apiUrl: e.SUTRO_API_URL,
+        apiKey,
+        keyFrom: apiKeyFile === undefined ? 'SUTRO_API_KEY' : `SUTRO_API_KEY_FILE ${apiKeyFile}`,
+        pageLimit: e.SUTRO_PAGE_LIMIT,
+        schedule: e.SUTRO_SYNC_SCHEDULE,
+        fullSchedule: e.SUTRO_FULL_SYNC_SCHEDULE,
+        enabled: true,
+      },
+    ];
+  }
 
   let databaseUrl = e?.DATABASE_URL;
   const databaseUrlFile = optionalText.parse(env.DATABASE_URL_FILE);
@@ -292,6 +366,8 @@ export function loadConfig(
       maxResponseBytes: e.SUTRO_MAX_RESPONSE_MB * 1024 * 1024,
     },
     source: e.SUTRO_SOURCE,
+    sources,
+    sourcesFile: resolvedSourcesFile,
     database: {
       url: databaseUrl,
       connection,
@@ -307,6 +383,8 @@ export function loadConfig(
       fullSchedule: e.SUTRO_FULL_SYNC_SCHEDULE,
       safetyMarginSeconds: e.SUTRO_SAFETY_MARGIN_SECONDS,
       leaseSeconds: e.SUTRO_LEASE_SECONDS,
+      concurrency: e.SUTRO_CONCURRENCY,
+      pollMs: Math.round(e.SUTRO_POLL_SECONDS * 1000),
     },
     http: {
       host: e.SUTRO_HTTP_HOST,
@@ -320,18 +398,17 @@ export function loadConfig(
 }
 
 /**
- * Commands that call the API need the key and the URL; `migrate`, `status` and `report` do not.
- * Those that do load their configuration with `needsApi`, so that what is missing is reported with
- * the rest; this is what they read them with.
+ * The sources of a command that calls the API (sync, start, doctor). Those commands load their
+ * configuration with `needsApi`, so that a missing key or URL is reported with the rest; this is
+ * what they read the sources with.
  */
-export function requireApi(config: Config): { apiUrl: string; apiKey: string } {
-  const { apiUrl, apiKey } = config.sutro;
-  const missing = [
-    ...(apiKey === undefined ? [API_KEY_MISSING] : []),
-    ...(apiUrl === undefined ? [API_URL_MISSING] : []),
-  ];
-  if (apiUrl === undefined || apiKey === undefined) throw new ConfigError(missing);
-  return { apiUrl, apiKey };
+export function requireSources(config: Config): readonly SourceConfig[] {
+  if (config.sources.length > 0) return config.sources;
+  throw new ConfigError(
+    config.sourcesFile === undefined
+      ? [API_KEY_MISSING, API_URL_MISSING]
+      : ['SUTRO_SOURCES_FILE: lists no source'],
+  );
 }
 
 /** A description of every variable, for the README and `--help`. Kept beside the schema it documents. */
@@ -350,6 +427,13 @@ export const ENVIRONMENT_VARIABLES: ReadonlyArray<
     "Your Sutro deployment's URL, https://<deployment>, with or without /v1 (http for localhost only)",
   ],
   ['SUTRO_SOURCE', 'default', 'Label of the account; several accounts can sync into one database'],
+  [
+    'SUTRO_SOURCES_FILE',
+    '',
+    'YAML file of sources (name, api_url, api_key_file or api_key_env, schedules): several accounts at once',
+  ],
+  ['SUTRO_CONCURRENCY', '4', 'Runs one process has in progress at most (`start`, `sync --all`)'],
+  ['SUTRO_POLL_SECONDS', '5', 'How often `start` looks for due sources; a finished run looks at once'],
   ['DATABASE_URL', '(embedded PostgreSQL)', 'postgres:// URL; unset starts an embedded PostgreSQL'],
   ['DATABASE_URL_FILE', '', 'File holding DATABASE_URL'],
   [

@@ -6,27 +6,42 @@ import type { PageProgress, RunSummary } from './sync/vocabulary.js';
 import type { ScrapeFigures } from './db/read/source-health.js';
 import type { RecentModelSpend } from './db/read/spend.js';
 
-/** The Prometheus side of `start`: a registry of its own, and the hooks the client and engine call. */
+/**
+ * The Prometheus side of `start`: a registry of its own, and the hooks the client and the engine
+ * call. Every series of a source carries its `source` label, and only sources of the configuration
+ * appear: the label's values are bounded by the sources file, and a source a reload removes takes
+ * its series with it.
+ */
 export interface SyncMetrics {
   readonly registry: Registry;
+  /** The configured sources: the gauges read from the database report these, and no others. */
+  readonly setSources: (sources: readonly string[]) => void;
   /** For the API client's `observe`: one call per request attempt. */
-  readonly observeRequest: (observation: RequestObservation) => void;
+  readonly observeRequest: (source: string, observation: RequestObservation) => void;
   /** For runSync's `onPage`: one call per committed page. */
-  readonly observePage: (progress: PageProgress) => void;
+  readonly observePage: (source: string, progress: PageProgress) => void;
   /** Once per finished run (not for runs skipped because another process held the source's lease). */
   readonly observeRun: (summary: RunSummary) => void;
   /** A run that threw before it could be recorded (the database was gone when it began). */
-  readonly observeRunFailure: (mode: RunMode, durationMs: number) => void;
+  readonly observeRunFailure: (source: string, mode: RunMode, durationMs: number) => void;
+  /** A due source claimed by this process, `lagSeconds` after it was due. */
+  readonly observeClaim: (source: string, lagSeconds: number) => void;
+  /** How many runs this process has in progress, and how many it may have. */
+  readonly observeSlots: (busy: number, total: number) => void;
+  /** A reload of the sources file: applied, or refused for its problems (the old sources stay). */
+  readonly observeReload: (outcome: 'applied' | 'refused') => void;
   /**
-   * From now on, each scrape reads the last success, the rejected rows and the recent spend from
-   * the database, so that syncs by other processes count and a restart forgets nothing.
+   * From now on, each scrape reads the last success, the rejected rows and the recent spend of every
+   * configured source from the database, so that runs by other replicas count and a restart
+   * forgets nothing.
    */
-  readonly attachDatabase: (read: () => Promise<ScrapeFigures>) => void;
+  readonly attachDatabase: (
+    read: (sources: readonly string[]) => Promise<ReadonlyMap<string, ScrapeFigures>>,
+  ) => void;
 }
 
 export interface MetricsOptions {
-  /** SUTRO_SOURCE, the label of the gauges read from the database. */
-  readonly source: string;
+  readonly sources: readonly string[];
   readonly log?: Logger;
 }
 
@@ -36,6 +51,8 @@ type JobCounts = Record<(typeof JOB_OUTCOMES)[number], number>;
 /** Runs last from a one-page incremental (under a second) to a first full pass of a large account. */
 const RUN_SECONDS_BUCKETS = [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200];
 const REQUEST_SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** From a claim at the poll's next tick to a source that waited a whole run of another for a slot. */
+const LAG_SECONDS_BUCKETS = [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600];
 
 /**
  * The model label of jobs the API gave no model. Not "": Prometheus treats an empty label as no
@@ -47,63 +64,91 @@ export function createMetrics(options: MetricsOptions): SyncMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
-  const { source } = options;
+  let sources: readonly string[] = options.sources;
 
   const runs = new Counter({
     name: 'sutro_sync_runs_total',
-    help: 'Sync runs by outcome (succeeded, failed, interrupted) and mode (incremental, full)',
-    labelNames: ['status', 'mode'] as const,
+    help: 'Sync runs by source, outcome (succeeded, failed, interrupted) and mode (incremental, full)',
+    labelNames: ['source', 'status', 'mode'] as const,
     registers,
   });
   const runSeconds = new Histogram({
     name: 'sutro_sync_run_duration_seconds',
-    help: 'Duration of sync runs by outcome and mode',
-    labelNames: ['status', 'mode'] as const,
+    help: 'Duration of sync runs by source, outcome and mode',
+    labelNames: ['source', 'status', 'mode'] as const,
     buckets: RUN_SECONDS_BUCKETS,
     registers,
   });
   const pages = new Counter({
     name: 'sutro_sync_pages_total',
-    help: 'list-jobs pages committed to the database',
+    help: 'list-jobs pages committed to the database, by source',
+    labelNames: ['source'] as const,
     registers,
   });
   const jobs = new Counter({
     name: 'sutro_sync_jobs_total',
-    help: 'Jobs written by sync runs, by outcome (inserted, updated, unchanged, rejected)',
-    labelNames: ['outcome'] as const,
+    help: 'Jobs written by sync runs, by source and outcome (inserted, updated, unchanged, rejected)',
+    labelNames: ['source', 'outcome'] as const,
     registers,
   });
   const requests = new Counter({
     name: 'sutro_api_requests_total',
-    help: 'Sutro API request attempts by endpoint and outcome (HTTP status, or network, timeout, malformed)',
-    labelNames: ['endpoint', 'outcome'] as const,
+    help: 'Sutro API request attempts by source, endpoint and outcome (HTTP status, or network, timeout, malformed)',
+    labelNames: ['source', 'endpoint', 'outcome'] as const,
     registers,
   });
   const retries = new Counter({
     name: 'sutro_api_retries_total',
-    help: 'Sutro API attempts that failed and were retried, by endpoint and the outcome that was retried',
-    labelNames: ['endpoint', 'outcome'] as const,
+    help: 'Sutro API attempts that failed and were retried, by source, endpoint and the outcome that was retried',
+    labelNames: ['source', 'endpoint', 'outcome'] as const,
     registers,
   });
   const drift = new Counter({
     name: 'sutro_sync_schema_drift_jobs_total',
-    help: 'Jobs that differed from the API reference, by kind: unknown_field (kept in raw), missing_field (stored as null), legacy_shape',
-    labelNames: ['kind'] as const,
+    help: 'Jobs that differed from the API reference, by source and kind: unknown_field (kept in raw), missing_field (stored as null), legacy_shape',
+    labelNames: ['source', 'kind'] as const,
     registers,
   });
   const requestSeconds = new Histogram({
     name: 'sutro_api_request_duration_seconds',
-    help: 'Duration of Sutro API request attempts by endpoint',
-    labelNames: ['endpoint'] as const,
+    help: 'Duration of Sutro API request attempts by source and endpoint',
+    labelNames: ['source', 'endpoint'] as const,
     buckets: REQUEST_SECONDS_BUCKETS,
     registers,
   });
+  const lag = new Histogram({
+    name: 'sutro_sync_schedule_lag_seconds',
+    help: 'Seconds from the time a source was due to its claim by this process, by source',
+    labelNames: ['source'] as const,
+    buckets: LAG_SECONDS_BUCKETS,
+    registers,
+  });
+  const slots = new Gauge({
+    name: 'sutro_sync_slots',
+    help: 'Runs this process may have at once (SUTRO_CONCURRENCY), by state: busy, or total',
+    labelNames: ['state'] as const,
+    registers,
+  });
+  const reloads = new Counter({
+    name: 'sutro_sync_config_reloads_total',
+    help: 'Reloads of the sources file by outcome: applied, or refused for its problems (the sources before it stay)',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
+  new Gauge({
+    name: 'sutro_sync_sources',
+    help: 'Sources in the configuration of this process',
+    registers,
+    collect() {
+      this.set(sources.length);
+    },
+  });
 
-  // Raised by this process's own successes, and by the database's figure on each scrape.
-  let lastSuccessMs: number | null = null;
-  let rejectedRows: number | null = null;
-  let spendByModel: readonly RecentModelSpend[] = [];
-  let readDatabase: (() => Promise<ScrapeFigures>) | null = null;
+  // Raised by this process's own successes, and by the database's figures on each scrape.
+  const lastSuccessMs = new Map<string, number>();
+  let figures: ReadonlyMap<string, ScrapeFigures> = new Map();
+  let readDatabase: ((sources: readonly string[]) => Promise<ReadonlyMap<string, ScrapeFigures>>) | null =
+    null;
 
   /** Refreshes the database-derived figures before the gauges below are read; one query per scrape. */
   let scrape: Promise<void> | null = null;
@@ -113,12 +158,15 @@ export function createMetrics(options: MetricsOptions): SyncMetrics {
     // The gauges' collect functions run concurrently within a scrape: they share one query.
     scrape ??= (async () => {
       try {
-        const figures = await read();
-        if (figures.lastSuccessAt !== null) {
-          lastSuccessMs = Math.max(lastSuccessMs ?? 0, figures.lastSuccessAt.getTime());
+        figures = await read(sources);
+        for (const [source, figure] of figures) {
+          if (figure.lastSuccessAt !== null) {
+            lastSuccessMs.set(
+              source,
+              Math.max(lastSuccessMs.get(source) ?? 0, figure.lastSuccessAt.getTime()),
+            );
+          }
         }
-        rejectedRows = figures.rejectedRows;
-        spendByModel = figures.spendByModel;
       } catch (error) {
         // /readyz reports the database; the gauges keep the last figures they had.
         options.log?.debug({ err: error }, 'metrics: could not read the sync state from the database');
@@ -137,7 +185,10 @@ export function createMetrics(options: MetricsOptions): SyncMetrics {
     async collect() {
       await refreshFromDatabase();
       this.reset();
-      if (lastSuccessMs !== null) this.set({ source }, lastSuccessMs / 1000);
+      for (const source of sources) {
+        const ms = lastSuccessMs.get(source);
+        if (ms !== undefined) this.set({ source }, ms / 1000);
+      }
     },
   });
   new Gauge({
@@ -147,10 +198,11 @@ export function createMetrics(options: MetricsOptions): SyncMetrics {
     registers,
     async collect() {
       await refreshFromDatabase();
-      this.set(
-        { source },
-        lastSuccessMs === null ? Infinity : Math.max(0, (Date.now() - lastSuccessMs) / 1000),
-      );
+      this.reset();
+      for (const source of sources) {
+        const ms = lastSuccessMs.get(source);
+        this.set({ source }, ms === undefined ? Infinity : Math.max(0, (Date.now() - ms) / 1000));
+      }
     },
   });
   new Gauge({
@@ -161,7 +213,10 @@ export function createMetrics(options: MetricsOptions): SyncMetrics {
     async collect() {
       await refreshFromDatabase();
       this.reset();
-      if (rejectedRows !== null) this.set({ source }, rejectedRows);
+      for (const source of sources) {
+        const figure = figures.get(source);
+        if (figure !== undefined) this.set({ source }, figure.rejectedRows);
+      }
     },
   });
 
@@ -177,8 +232,10 @@ export function createMetrics(options: MetricsOptions): SyncMetrics {
       async collect() {
         await refreshFromDatabase();
         this.reset();
-        for (const spend of spendByModel)
-          this.set({ source, model: spend.model ?? NO_MODEL_LABEL }, figure(spend));
+        for (const source of sources) {
+          for (const spend of figures.get(source)?.spendByModel ?? [])
+            this.set({ source, model: spend.model ?? NO_MODEL_LABEL }, figure(spend));
+        }
       },
     });
   spendGauge(
@@ -200,17 +257,59 @@ export function createMetrics(options: MetricsOptions): SyncMetrics {
   // Jobs are counted as pages commit, so a long full pass shows progress. Stragglers fetched by id
   // are written without a page callback; the run's summary brings the counters level at the end.
   const countedByRun = new Map<number, JobCounts>();
+  /**
+   * The label sets each source's series use, so that a reload that drops a source removes them all:
+   * prom-client removes a series by its whole label set only.
+   */
+  const seriesOf = new Map<string, Map<string, () => void>>();
+  const metricIds = new Map<object, number>();
+  const track = <L extends string>(
+    metric: { remove(labels: Partial<Record<L, string | number>>): void },
+    labels: Partial<Record<L, string>> & { source: string },
+  ) => {
+    if (!metricIds.has(metric)) metricIds.set(metric, metricIds.size);
+    const key = `${metricIds.get(metric)}${JSON.stringify(labels)}`;
+    let series = seriesOf.get(labels.source);
+    if (series === undefined) seriesOf.set(labels.source, (series = new Map<string, () => void>()));
+    if (!series.has(key)) series.set(key, () => metric.remove(labels));
+  };
+  const inc = <L extends string>(
+    counter: Counter<L>,
+    labels: Partial<Record<L, string>> & { source: string },
+    by?: number,
+  ) => {
+    counter.inc(labels, by);
+    track(counter, labels);
+  };
+  const observe = <L extends string>(
+    histogram: Histogram<L>,
+    labels: Partial<Record<L, string>> & { source: string },
+    value: number,
+  ) => {
+    histogram.observe(labels, value);
+    track(histogram, labels);
+  };
 
   return {
     registry,
-    observeRequest(observation) {
-      requests.inc({ endpoint: observation.endpoint, outcome: observation.outcome });
-      requestSeconds.observe({ endpoint: observation.endpoint }, observation.durationMs / 1000);
-      if (observation.retry !== null)
-        retries.inc({ endpoint: observation.endpoint, outcome: observation.outcome });
+    setSources(next) {
+      const kept = new Set(next);
+      for (const source of sources) {
+        if (kept.has(source)) continue;
+        for (const remove of seriesOf.get(source)?.values() ?? []) remove();
+        seriesOf.delete(source);
+        lastSuccessMs.delete(source);
+      }
+      sources = next;
     },
-    observePage(progress) {
-      pages.inc();
+    observeRequest(source, observation) {
+      const { endpoint, outcome } = observation;
+      inc(requests, { source, endpoint, outcome });
+      observe(requestSeconds, { source, endpoint }, observation.durationMs / 1000);
+      if (observation.retry !== null) inc(retries, { source, endpoint, outcome });
+    },
+    observePage(source, progress) {
+      inc(pages, { source });
       const counted = countedByRun.get(progress.runId) ?? {
         inserted: 0,
         updated: 0,
@@ -218,29 +317,40 @@ export function createMetrics(options: MetricsOptions): SyncMetrics {
         rejected: 0,
       };
       for (const outcome of JOB_OUTCOMES) {
-        jobs.inc({ outcome }, progress[outcome]);
+        inc(jobs, { source, outcome }, progress[outcome]);
         counted[outcome] += progress[outcome];
       }
       countedByRun.set(progress.runId, counted);
     },
     observeRun(summary) {
+      const { source } = summary;
       const counted = countedByRun.get(summary.runId);
       countedByRun.delete(summary.runId);
       for (const outcome of JOB_OUTCOMES) {
         const rest = summary[outcome] - (counted?.[outcome] ?? 0);
-        if (rest > 0) jobs.inc({ outcome }, rest);
+        if (rest > 0) inc(jobs, { source, outcome }, rest);
       }
-      const labels = { status: summary.status, mode: summary.mode };
-      runs.inc(labels);
-      drift.inc({ kind: 'unknown_field' }, summary.drift.jobsWithUnknownFields);
-      drift.inc({ kind: 'missing_field' }, summary.drift.jobsWithMissingFields);
-      drift.inc({ kind: 'legacy_shape' }, summary.drift.jobsInLegacyShape);
-      runSeconds.observe(labels, summary.durationMs / 1000);
-      if (summary.status === 'succeeded') lastSuccessMs = Math.max(lastSuccessMs ?? 0, Date.now());
+      const labels = { source, status: summary.status, mode: summary.mode };
+      inc(runs, labels);
+      inc(drift, { source, kind: 'unknown_field' }, summary.drift.jobsWithUnknownFields);
+      inc(drift, { source, kind: 'missing_field' }, summary.drift.jobsWithMissingFields);
+      inc(drift, { source, kind: 'legacy_shape' }, summary.drift.jobsInLegacyShape);
+      observe(runSeconds, labels, summary.durationMs / 1000);
+      if (summary.status === 'succeeded') lastSuccessMs.set(source, Date.now());
     },
-    observeRunFailure(mode, durationMs) {
-      runs.inc({ status: 'failed', mode });
-      runSeconds.observe({ status: 'failed', mode }, durationMs / 1000);
+    observeRunFailure(source, mode, durationMs) {
+      inc(runs, { source, status: 'failed', mode });
+      observe(runSeconds, { source, status: 'failed', mode }, durationMs / 1000);
+    },
+    observeClaim(source, lagSeconds) {
+      observe(lag, { source }, lagSeconds);
+    },
+    observeSlots(busy, total) {
+      slots.set({ state: 'busy' }, busy);
+      slots.set({ state: 'total' }, total);
+    },
+    observeReload(outcome) {
+      reloads.inc({ outcome });
     },
     attachDatabase(read) {
       readDatabase = read;

@@ -1,12 +1,12 @@
 import type { Config } from './config.js';
-import { requireApi } from './config.js';
 import { connect, serverVersion, type Database } from './db/infra/connect.js';
 import { startEmbeddedPostgres } from './db/infra/embedded.js';
-import { databaseError } from './db/infra/errors.js';
+import { databaseError, DatabaseUnavailableError } from './db/infra/errors.js';
 import { migrate } from './db/infra/migrate.js';
 import { createSyncStore } from './db/store/store.js';
 import type { Logger } from './log.js';
 import type { Secrets } from './redact.js';
+import type { SourceConfig } from './sources.js';
 import { createSutroClient, type JobsApi, type RequestObservation } from './sutro/client.js';
 import type { SyncStore } from './sync/port.js';
 
@@ -15,6 +15,11 @@ export interface CommandContext {
   readonly config: Config;
   readonly log: Logger;
   readonly secrets: Secrets;
+  /**
+   * Reads the configuration again, as it was read at the start (the same environment, the sources
+   * file as it is now): `start` reloads its sources with it. Throws a ConfigError for a bad one.
+   */
+  readonly reload: () => Config;
 }
 
 /** A connected, migrated database, and how to let go of it (including an embedded server). */
@@ -30,14 +35,6 @@ export interface OpenDatabase extends Database {
    * connections the run's writes and lease renewals need.
    */
   readonly probes: Database;
-}
-
-/** The database cannot be used: it does not answer, or its migration failed (exit code 3). */
-export class DatabaseUnavailableError extends Error {
-  constructor(message: string, options: ErrorOptions) {
-    super(message, options);
-    this.name = 'DatabaseUnavailableError';
-  }
 }
 
 /**
@@ -129,13 +126,19 @@ export async function openDatabase(
 }
 
 /**
- * The API client of a command. Each retry is one warning line saying which attempt failed, why, and
+ * The API client of a source. Each retry is one warning line saying which attempt failed, why, and
  * how long it waits; `observe` (the metrics) hears every attempt.
  */
-export function createApi(config: Config, log: Logger, observe?: (o: RequestObservation) => void): JobsApi {
+export function createApi(
+  source: SourceConfig,
+  config: Config,
+  log: Logger,
+  observe?: (o: RequestObservation) => void,
+): JobsApi {
   return createSutroClient({
-    ...requireApi(config),
-    pageLimit: config.sutro.pageLimit,
+    apiUrl: source.apiUrl,
+    apiKey: source.apiKey,
+    pageLimit: source.pageLimit,
     timeoutMs: config.sutro.requestTimeoutMs,
     maxResponseBytes: config.sutro.maxResponseBytes,
     retry: { retries: config.sutro.maxRetries },
@@ -144,7 +147,7 @@ export function createApi(config: Config, log: Logger, observe?: (o: RequestObse
       const { retry, attempt, attempts, endpoint, outcome } = observation;
       if (retry === null) return;
       log.warn(
-        { endpoint, outcome, attempt, attempts, retryInMs: retry.inMs },
+        { source: source.name, endpoint, outcome, attempt, attempts, retryInMs: retry.inMs },
         `${retry.reason}; attempt ${attempt} of ${attempts} failed, retrying in ${(retry.inMs / 1000).toFixed(1)} s`,
       );
     },

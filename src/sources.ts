@@ -36,6 +36,8 @@ export interface SourceDefaults {
 export interface SourcesFileContext {
   /** SUTRO_SOURCES_FILE as given, for messages. */
   readonly file: string;
+  /** The folder it is in: key files are relative to it. */
+  readonly folder: string;
   /** The file's text. */
   readonly text: string;
   readonly defaults: SourceDefaults;
@@ -146,7 +148,7 @@ export function readSourcesFile(
 
   const sources: SourceConfig[] = [];
   const seen = new Map<string, number>();
-  const folder = path.dirname(path.resolve(context.file));
+  const { folder } = context;
   entries.forEach((entry, index) => {
     const rawName =
       typeof entry === 'object' && entry !== null ? (entry as Record<string, unknown>).name : undefined;

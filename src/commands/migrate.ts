@@ -1,5 +1,6 @@
 import { migrate } from '../db/infra/migrate.js';
-import { DatabaseUnavailableError, openDatabase, type CommandContext } from '../runtime.js';
+import { DatabaseUnavailableError } from '../db/infra/errors.js';
+import { openDatabase, type CommandContext } from '../runtime.js';
 import { EXIT } from './exit-codes.js';
 
 /** `sutro-sync migrate`: applies pending migrations, serialized with any other process's. */

@@ -1,12 +1,9 @@
-import { InvalidArgumentError } from 'commander';
+import type { ReportFormat } from './options.js';
 import { readUsageReport, type Freshness, type UsageReport } from '../db/read/analytics.js';
 import { count, formatTable, usd, when } from '../format.js';
 import type { Secrets } from '../redact.js';
 import { openDatabase, type CommandContext } from '../runtime.js';
 import { renderHtmlReport } from './report-html.js';
-
-export const REPORT_FORMATS = ['table', 'csv', 'json', 'html'] as const;
-export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
 export interface ReportOptions {
   readonly since?: string;
@@ -20,19 +17,6 @@ export interface ReportOptions {
 const DEFAULT_DAYS = 30;
 const DAY_MS = 86_400_000;
 const BAR_WIDTH = 40;
-
-/** A commander parser for a YYYY-MM-DD option; the error names the option, as commander prints it. */
-export function utcDay(option: string) {
-  return (value: string): string => {
-    const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value.trim());
-    const date = match ? new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]))) : null;
-    // Date.UTC rolls 2024-02-30 over into March; a real day survives the round trip.
-    if (date === null || Number.isNaN(date.getTime()) || isoDay(date) !== value.trim()) {
-      throw new InvalidArgumentError(`${option} must be a UTC calendar day such as 2024-01-31`);
-    }
-    return value.trim();
-  };
-}
 
 function isoDay(date: Date): string {
   return date.toISOString().slice(0, 10);

@@ -1,9 +1,6 @@
-import { InvalidArgumentError } from 'commander';
 import { once } from 'node:events';
 import {
-  BEHAVIOURS,
   SimulatedAccount,
-  parseQueuedFault,
   startSimulator,
   type JobShape,
   type QueuedFault,
@@ -32,27 +29,6 @@ export interface SimulateOptions {
   readonly behave?: readonly QueuedFault[];
   /** From --fault: faults as the control API queues them. */
   readonly fault?: readonly QueuedFault[];
-}
-
-/** `--behave <name>`, repeatable: a misbehaviour of every matching request, for as long as it runs. */
-export function collectBehaviour(name: string, previous: readonly QueuedFault[] = []): QueuedFault[] {
-  if (!Object.hasOwn(BEHAVIOURS, name)) {
-    throw new InvalidArgumentError(
-      `--behave must be one of ${Object.keys(BEHAVIOURS).join(', ')} (got ${JSON.stringify(name)})`,
-    );
-  }
-  const fault = BEHAVIOURS[name as keyof typeof BEHAVIOURS];
-  return [...previous, { fault, times: Number.POSITIVE_INFINITY }];
-}
-
-/** `--fault <json>`, repeatable: a fault as POST /_sim/faults takes it, `times` and all. */
-export function collectFault(json: string, previous: readonly QueuedFault[] = []): QueuedFault[] {
-  try {
-    return [...previous, parseQueuedFault(JSON.parse(json))];
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new InvalidArgumentError(`--fault must be a fault as JSON: ${reason}`);
-  }
 }
 
 /**

@@ -34,7 +34,7 @@ export async function recordLateEnd(store: SyncStore, late: UnrecordedEnd, log: 
 }
 
 /** Names this process's claim to a lease: which machine and process, and which of its runs. */
-function newHolder(): string {
+export function newHolder(): string {
   return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
 }
 
@@ -47,11 +47,14 @@ export async function runSync(deps: SyncDependencies, options: SyncOptions): Pro
   const { store, log: baseLog } = deps;
   const started = performance.now();
   const waitSeconds = options.waitSeconds ?? 0;
-  const attempt = await takeLease(
-    store,
-    { source: options.source, holder: newHolder(), seconds: options.leaseSeconds },
-    { waitSeconds, log: baseLog, ...(options.signal ? { signal: options.signal } : {}) },
-  );
+  const attempt =
+    options.lease !== undefined
+      ? { lease: options.lease }
+      : await takeLease(
+          store,
+          { source: options.source, holder: newHolder(), seconds: options.leaseSeconds },
+          { waitSeconds, log: baseLog, ...(options.signal ? { signal: options.signal } : {}) },
+        );
   if (!('lease' in attempt)) {
     const held = describeHolder(options.source, attempt.heldBy);
     const gaveUpWaiting = waitSeconds > 0 && !attempt.stopped;

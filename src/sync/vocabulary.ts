@@ -26,6 +26,11 @@ export interface SyncOptions {
   readonly plan?: Partial<typeof INCREMENTAL_DEFAULTS>;
   /** How long the lease lasts past each renewal (SUTRO_LEASE_SECONDS). */
   readonly leaseSeconds: number;
+  /**
+   * The source's lease, when the caller already took it (a replica claims a due source and its lease
+   * together); the run holds it from then on and frees it when it ends. Absent: the run takes it.
+   */
+  readonly lease?: Lease;
   /** How long to wait for a run of the same source held elsewhere; 0 or absent: return `skipped`. */
   readonly waitSeconds?: number;
   /** Abort to stop after the page being written; the run is recorded as interrupted. */

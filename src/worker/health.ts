@@ -1,7 +1,7 @@
 import type { Database } from '../db/infra/connect.js';
 import {
   readScrapeFigures,
-  readSourceHealth,
+  readSourcesHealth,
   type ScrapeFigures,
   type SourceHealth,
 } from '../db/read/source-health.js';
@@ -27,64 +27,101 @@ function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** readSourceHealth, given up after `timeoutMs` (see withTimeout). */
-export function probeSourceHealth(
+/** readSourcesHealth, given up after `timeoutMs` (see withTimeout). */
+export function probeSourcesHealth(
   db: Pick<Database, 'pool'>,
-  source: string,
+  sources: readonly string[],
   timeoutMs: number,
-): Promise<SourceHealth> {
-  return withTimeout(readSourceHealth(db, source), timeoutMs);
+): Promise<ReadonlyMap<string, SourceHealth>> {
+  return withTimeout(readSourcesHealth(db, sources), timeoutMs);
 }
 
-/** readScrapeFigures, given up after `timeoutMs` like probeSourceHealth: a scrape has its own timeout. */
+/** readScrapeFigures, given up after `timeoutMs` like probeSourcesHealth: a scrape has its own timeout. */
 export function probeScrapeFigures(
   db: Pick<Database, 'pool'>,
-  source: string,
+  sources: readonly string[],
   timeoutMs: number,
-): Promise<ScrapeFigures> {
-  return withTimeout(readScrapeFigures(db, source), timeoutMs);
+): Promise<ReadonlyMap<string, ScrapeFigures>> {
+  return withTimeout(readScrapeFigures(db, sources), timeoutMs);
+}
+
+/** A source whose last success is older than SUTRO_READY_MAX_AGE_SECONDS, or that never succeeded. */
+export interface LateSource {
+  readonly source: string;
+  readonly lastSuccessAt: string | null;
+  readonly secondsSinceLastSuccess: number | null;
 }
 
 export interface Readiness {
   readonly ready: boolean;
   /** Why not ready; absent when ready. */
   readonly reason?: string;
+  /** The sources the check covered: the enabled sources of the configuration. */
+  readonly sources?: number;
+  /** The late ones among them, named whether or not they make the process unready. */
+  readonly late?: readonly LateSource[];
+  /** With one source, its figures, as before there were several. */
   readonly lastSuccessAt?: string | null;
   readonly secondsSinceLastSuccess?: number | null;
 }
 
 export interface ReadinessOptions {
   readonly db: Pick<Database, 'pool'>;
-  readonly source: string;
+  /** The enabled sources of the configuration, as it stands when the probe comes (reloads change it). */
+  readonly sources: () => readonly string[];
   /** SUTRO_READY_MAX_AGE_SECONDS. */
   readonly maxAgeSeconds: number;
   readonly timeoutMs?: number;
 }
 
+function lateness(source: string, late: LateSource, maxAgeSeconds: number): string {
+  return late.secondsSinceLastSuccess === null
+    ? `no successful sync yet of source "${source}"`
+    : `last successful sync of source "${source}" ${Math.round(late.secondsSinceLastSuccess)} s ago, older than ${maxAgeSeconds} s (SUTRO_READY_MAX_AGE_SECONDS)`;
+}
+
 /**
- * Ready = the database answers and the source's last successful sync, by whichever process ran it
- * (a CronJob, another replica), is younger than `maxAgeSeconds`.
+ * Ready = the database answers and not every source is late: a source is late when its last
+ * successful sync, by whichever process ran it (another replica, a CronJob), is older than
+ * `maxAgeSeconds` or has not happened. Readiness decides whether a replica serves and whether a
+ * rollout goes on; one source's refused key or dead API says nothing about the replica, so it is
+ * named in the body (and alerted on per source) but does not make every replica unready and stall
+ * each rollout. When every source is late, nothing is syncing at all, and the replica is unready,
+ * as it was with the one source before there were several.
  */
 export function createReadinessCheck(options: ReadinessOptions): () => Promise<Readiness> {
   const timeoutMs = options.timeoutMs ?? 3_000;
   return async () => {
-    let health: SourceHealth;
+    const sources = options.sources();
+    let health: ReadonlyMap<string, SourceHealth>;
     try {
-      health = await probeSourceHealth(options.db, options.source, timeoutMs);
+      health = await probeSourcesHealth(options.db, sources, timeoutMs);
     } catch (error) {
       return { ready: false, reason: `database unreachable: ${(error as Error).message}` };
     }
-    const { lastSuccessAt, secondsSinceLastSuccess: age } = health;
-    const facts = { lastSuccessAt: lastSuccessAt?.toISOString() ?? null, secondsSinceLastSuccess: age };
-    if (lastSuccessAt === null || age === null) {
-      return { ready: false, reason: `no successful sync yet of source "${options.source}"`, ...facts };
-    }
-    if (age > options.maxAgeSeconds) {
+    const figures = sources.map((source): LateSource => {
+      const figure = health.get(source);
       return {
-        ready: false,
-        reason: `last successful sync ${Math.round(age)} s ago, older than ${options.maxAgeSeconds} s (SUTRO_READY_MAX_AGE_SECONDS)`,
-        ...facts,
+        source,
+        lastSuccessAt: figure?.lastSuccessAt?.toISOString() ?? null,
+        secondsSinceLastSuccess: figure?.secondsSinceLastSuccess ?? null,
       };
+    });
+    const late = figures.filter(
+      (f) => f.secondsSinceLastSuccess === null || f.secondsSinceLastSuccess > options.maxAgeSeconds,
+    );
+    const [only] = figures;
+    const single =
+      figures.length === 1 && only !== undefined
+        ? { lastSuccessAt: only.lastSuccessAt, secondsSinceLastSuccess: only.secondsSinceLastSuccess }
+        : {};
+    const facts = { sources: sources.length, late, ...single };
+    if (sources.length > 0 && late.length === sources.length) {
+      const reason =
+        late.length === 1 && late[0] !== undefined
+          ? lateness(late[0].source, late[0], options.maxAgeSeconds)
+          : `every source is late: ${late.map((l) => lateness(l.source, l, options.maxAgeSeconds)).join('; ')}`;
+      return { ready: false, reason, ...facts };
     }
     return { ready: true, ...facts };
   };
@@ -98,39 +135,46 @@ export interface Liveness {
 }
 
 /**
- * Whether the run in progress still moves: every finished API request and every committed page
- * counts. A run that has done neither for `stallSeconds` is stuck in a way no timeout caught, and
- * /healthz says so, so that a liveness probe restarts the worker (its lease then lapses, and the
- * next run takes the source over). Between runs the worker is idle, which is healthy.
+ * Whether the runs in progress still move: every finished API request and every committed page of a
+ * run counts for it. A run that has done neither for `stallSeconds` is stuck in a way no timeout
+ * caught, and /healthz says so, so that a liveness probe restarts the worker (its leases then lapse,
+ * and the other replicas take its sources over). Between runs the worker is idle, which is healthy.
  */
 export class ProgressWatch {
-  private running: { readonly label: string; lastProgress: number } | null = null;
+  private readonly running = new Map<string, { readonly label: string; lastProgress: number }>();
 
   constructor(
     private readonly stallSeconds: number,
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  runStarted(label: string): void {
-    this.running = { label, lastProgress: this.now() };
+  /** `key` names the run (its source): runs of different sources move on their own. */
+  runStarted(key: string, label: string): void {
+    this.running.set(key, { label, lastProgress: this.now() });
   }
 
-  progressed(): void {
-    if (this.running !== null) this.running.lastProgress = this.now();
+  progressed(key: string): void {
+    const run = this.running.get(key);
+    if (run !== undefined) run.lastProgress = this.now();
   }
 
-  runEnded(): void {
-    this.running = null;
+  runEnded(key: string): void {
+    this.running.delete(key);
   }
 
   liveness(): Liveness {
-    if (this.running === null) return { healthy: true };
-    const quiet = (this.now() - this.running.lastProgress) / 1000;
+    if (this.running.size === 0) return { healthy: true };
+    let stalest: { readonly label: string; readonly quiet: number } | null = null;
+    for (const run of this.running.values()) {
+      const quiet = (this.now() - run.lastProgress) / 1000;
+      if (stalest === null || quiet > stalest.quiet) stalest = { label: run.label, quiet };
+    }
+    const quiet = stalest?.quiet ?? 0;
     const secondsSinceProgress = Math.round(quiet);
     if (quiet <= this.stallSeconds) return { healthy: true, secondsSinceProgress };
     return {
       healthy: false,
-      reason: `${this.running.label} has made no progress for ${secondsSinceProgress} s (SUTRO_STALL_SECONDS=${this.stallSeconds})`,
+      reason: `${stalest?.label ?? 'a run'} has made no progress for ${secondsSinceProgress} s (SUTRO_STALL_SECONDS=${this.stallSeconds})`,
       secondsSinceProgress,
     };
   }

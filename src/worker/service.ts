@@ -1,44 +1,89 @@
 import { once } from 'node:events';
+import { ConfigError, requireSources } from '../config.js';
+import {
+  claimDueSources,
+  recordScheduledEnd,
+  registerSources,
+  type ClaimedSource,
+} from '../db/store/schedule.js';
 import { createMetrics } from '../metrics.js';
 import { createApi, openDatabase, type CommandContext } from '../runtime.js';
-import { recordLateEnd, runSync } from '../sync/engine.js';
+import type { SourceConfig } from '../sources.js';
+import type { JobsApi } from '../sutro/client.js';
+import { newHolder, recordLateEnd, runSync } from '../sync/engine.js';
 import type { UnrecordedEnd } from '../sync/vocabulary.js';
+import { startDispatcher, type ClaimedRunEnd, type PollTicks } from './dispatcher.js';
 import { createReadinessCheck, probeScrapeFigures, ProgressWatch } from './health.js';
 import { startHealthServer, type HealthServer } from './http.js';
-import { startScheduler } from './scheduler.js';
 import { handleShutdownSignals } from './shutdown.js';
 
 /** A scrape must not outlast Prometheus's own 10 s scrape timeout, even with the database gone. */
 const DATABASE_READ_TIMEOUT_MS = 3_000;
 
-/**
- * The first run after a start waits for its source this much longer than a lease lasts: a worker
- * restarted after a crash finds its predecessor's lease still there, and takes the source over once
- * it lapses rather than skipping to the next tick.
- */
-const STARTUP_WAIT_EXTRA_SECONDS = 5;
-
-/** Ticks that try to record a run's end the database did not take: with 15-minute ticks, 45 minutes. */
+/** Claims that try to record a run's end the database did not take before it is given up. */
 const LATE_END_ATTEMPTS = 3;
 
 /**
- * `sutro-sync start`: the long-running worker. SIGTERM or SIGINT stops scheduling first, lets the
- * run in progress stop after its current page (recorded as interrupted), then closes the health
- * endpoints and the pool.
+ * How often the sources file (and the key files it names) is read for a change: a Kubernetes
+ * ConfigMap or Secret changes under a running pod without any signal, so the file is watched;
+ * SIGHUP reads it at once.
  */
-export async function runService(
-  { config, log, secrets }: CommandContext,
-  options: { runAtStart: boolean },
-): Promise<number> {
-  const metrics = createMetrics({ source: config.source, log });
+const RELOAD_CHECK_MIN_MS = 1_000;
+
+export interface ServiceOptions {
+  /** A source the schedule has never seen runs at once (true), or at its first scheduled time. */
+  readonly runAtStart: boolean;
+  /** The poll's ticks; a timer by default. */
+  readonly ticks?: PollTicks;
+}
+
+/** A source as the service runs it: its settings and its API client. */
+interface LiveSource {
+  readonly config: SourceConfig;
+  readonly api: JobsApi;
+}
+
+function describeChange(before: readonly SourceConfig[], after: readonly SourceConfig[]): string {
+  const old = new Map(before.map((s) => [s.name, JSON.stringify(s)]));
+  const now = new Map(after.map((s) => [s.name, JSON.stringify(s)]));
+  const added = [...now.keys()].filter((name) => !old.has(name));
+  const removed = [...old.keys()].filter((name) => !now.has(name));
+  const changed = [...now.keys()].filter((name) => old.has(name) && old.get(name) !== now.get(name));
+  return [
+    added.length > 0 ? `added ${added.join(', ')}` : null,
+    removed.length > 0 ? `removed ${removed.join(', ')} (their data stays)` : null,
+    changed.length > 0 ? `changed ${changed.join(', ')}` : null,
+  ]
+    .filter((part) => part !== null)
+    .join('; ');
+}
+
+/**
+ * `sutro-sync start`: the long-running worker for every source of the configuration. Any number of
+ * replicas may run it against one database: they share the sources through the schedule and the
+ * leases in PostgreSQL (db/store/schedule.ts). SIGTERM or SIGINT stops claiming, lets the runs in
+ * progress stop after their current page (recorded as interrupted, and due again for the replicas
+ * left), then closes the health endpoints and the pool.
+ */
+export async function runService(context: CommandContext, options: ServiceOptions): Promise<number> {
+  const { config, log } = context;
+  let configured = requireSources(config);
+  const enabledNames = () => configured.filter((s) => s.enabled).map((s) => s.name);
+  const metrics = createMetrics({ sources: configured.map((s) => s.name), log });
   const watch = new ProgressWatch(config.http.stallSeconds);
-  const api = createApi(config, log, (observation) => {
-    metrics.observeRequest(observation);
-    watch.progressed();
+  const live = new Map<string, LiveSource>();
+  const connect = (source: SourceConfig): LiveSource => ({
+    config: source,
+    api: createApi(source, config, log, (observation) => {
+      metrics.observeRequest(source.name, observation);
+      watch.progressed(source.name);
+    }),
   });
+  for (const source of configured) live.set(source.name, connect(source));
+
   const shutdown = handleShutdownSignals(log);
-  const database = await openDatabase(config, log, { secrets, longLived: true });
-  metrics.attachDatabase(() => probeScrapeFigures(database.probes, config.source, DATABASE_READ_TIMEOUT_MS));
+  const database = await openDatabase(config, log, { secrets: context.secrets, longLived: true });
+  metrics.attachDatabase((names) => probeScrapeFigures(database.probes, names, DATABASE_READ_TIMEOUT_MS));
 
   let health: HealthServer | null = null;
   if (config.http.port !== 0) {
@@ -49,7 +94,7 @@ export async function runService(
         registry: metrics.registry,
         readiness: createReadinessCheck({
           db: database.probes,
-          source: config.source,
+          sources: enabledNames,
           maxAgeSeconds: config.http.readyMaxAgeSeconds,
           timeoutMs: DATABASE_READ_TIMEOUT_MS,
         }),
@@ -63,73 +108,169 @@ export async function runService(
     }
   }
 
-  // The end of a run the database could not take (it stopped answering), for the next runs to record.
-  let lateEnd: { readonly end: UnrecordedEnd; attempts: number } | undefined;
-  const recordPendingEnd = async () => {
-    if (lateEnd === undefined) return;
-    const pending = lateEnd;
+  // The ends of runs the database could not take (it stopped answering), recorded before the next
+  // claim: that frees their leases, which the claim would otherwise find held by a dead run.
+  const lateEnds = new Map<string, { readonly end: UnrecordedEnd; attempts: number }>();
+  const recordPendingEnd = async (
+    source: string,
+    pending: { readonly end: UnrecordedEnd; attempts: number },
+  ) => {
     pending.attempts += 1;
     try {
       await recordLateEnd(database.store, pending.end, log);
-      lateEnd = undefined;
+      lateEnds.delete(source);
     } catch (error) {
-      // Still no database: the run below fails the same way, and the next tick tries again. Past a
-      // few ticks the end is dropped rather than retried for ever (a next run marks the run abandoned).
+      // Still no database: the claim fails the same way, and the next tick tries again. Past a few
+      // ticks the end is dropped rather than retried for ever (a later run marks it abandoned).
       if (pending.attempts >= LATE_END_ATTEMPTS) {
-        log.error({ err: error, runId: pending.end.runId }, 'giving up recording the end of an earlier run');
-        lateEnd = undefined;
+        log.error(
+          { err: error, runId: pending.end.runId, source },
+          'giving up recording the end of an earlier run',
+        );
+        lateEnds.delete(source);
       } else {
-        log.warn({ err: error, runId: pending.end.runId }, 'could not record the end of an earlier run yet');
+        log.warn(
+          { err: error, runId: pending.end.runId, source },
+          'could not record the end of an earlier run yet',
+        );
       }
     }
   };
-  const scheduler = startScheduler(
-    { incremental: config.sync.schedule, full: config.sync.fullSchedule },
-    async (mode, trigger) => {
-      const started = performance.now();
-      await recordPendingEnd();
-      watch.runStarted(`the ${mode} run started by ${trigger}`);
-      let result;
-      try {
-        result = await runSync(
-          {
-            store: database.store,
-            api,
-            log,
-            onPage: (progress) => {
-              metrics.observePage(progress);
-              watch.progressed();
-            },
+
+  const holder = newHolder();
+  let busy = 0;
+  metrics.observeSlots(busy, config.sync.concurrency);
+
+  const runClaimed = async (claim: ClaimedSource, source: SourceConfig): Promise<ClaimedRunEnd> => {
+    const name = source.name;
+    const started = performance.now();
+    busy += 1;
+    metrics.observeSlots(busy, config.sync.concurrency);
+    metrics.observeClaim(name, claim.lagSeconds);
+    const trigger = claim.mode === 'full' ? 'schedule-full' : 'schedule';
+    watch.runStarted(name, `the ${claim.mode} run of source "${name}"`);
+    try {
+      const api = live.get(name)?.api ?? connect(source).api;
+      const result = await runSync(
+        {
+          store: database.store,
+          api,
+          log,
+          onPage: (progress) => {
+            metrics.observePage(name, progress);
+            watch.progressed(name);
           },
-          {
-            source: config.source,
-            mode,
-            trigger,
-            safetyMarginSeconds: config.sync.safetyMarginSeconds,
-            pageLimit: config.sutro.pageLimit,
-            leaseSeconds: config.sync.leaseSeconds,
-            waitSeconds: trigger === 'startup' ? config.sync.leaseSeconds + STARTUP_WAIT_EXTRA_SECONDS : 0,
-            signal: shutdown.signal,
-          },
-        );
-      } catch (error) {
-        metrics.observeRunFailure(mode, performance.now() - started);
-        throw error;
-      } finally {
-        watch.runEnded();
-      }
-      if (result.skipped) {
-        log.info({ mode, trigger, notice: true }, `${result.reason}; skipping this tick`);
-        return;
-      }
-      if (result.unrecorded !== null) lateEnd = { end: result.unrecorded, attempts: 0 };
+        },
+        {
+          source: name,
+          mode: claim.mode,
+          trigger,
+          safetyMarginSeconds: config.sync.safetyMarginSeconds,
+          pageLimit: source.pageLimit,
+          leaseSeconds: config.sync.leaseSeconds,
+          lease: claim.lease,
+          signal: shutdown.signal,
+        },
+      );
+      if (result.skipped) return null;
+      if (result.unrecorded !== null) lateEnds.set(name, { end: result.unrecorded, attempts: 0 });
       metrics.observeRun(result);
+      return { status: result.status };
+    } catch (error) {
+      metrics.observeRunFailure(name, claim.mode, performance.now() - started);
+      throw error;
+    } finally {
+      watch.runEnded(name);
+      busy -= 1;
+      metrics.observeSlots(busy, config.sync.concurrency);
+    }
+  };
+
+  const dispatcher = startDispatcher(
+    {
+      log,
+      register: (sources, firstRunAt) => registerSources(database, sources, firstRunAt),
+      claim: async (sources, limit) => {
+        for (const [source, pending] of lateEnds) await recordPendingEnd(source, pending);
+        return claimDueSources(database, sources, { limit, holder, leaseSeconds: config.sync.leaseSeconds });
+      },
+      run: runClaimed,
+      recordEnd: (end) => recordScheduledEnd(database, end),
+      ...(options.ticks ? { ticks: options.ticks } : {}),
     },
-    log,
-    options,
+    {
+      concurrency: config.sync.concurrency,
+      pollMs: config.sync.pollMs,
+      runNewSourcesAtOnce: options.runAtStart,
+    },
   );
+  await dispatcher.setSources(configured);
+  log.info(
+    {
+      sources: configured.length,
+      enabled: enabledNames().length,
+      concurrency: config.sync.concurrency,
+      pollMs: config.sync.pollMs,
+      holder,
+      notice: `syncing ${enabledNames().length} source${enabledNames().length === 1 ? '' : 's'}, at most ${config.sync.concurrency} at once, each on its own schedule`,
+    },
+    'scheduler started',
+  );
+  void dispatcher.tick();
+
+  // Reloading the sources: on SIGHUP, and when the file or a key file it names has changed.
+  let lastRefusal: string | null = null;
+  const reload = async (why: string) => {
+    let next: readonly SourceConfig[];
+    try {
+      next = requireSources(context.reload());
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      if (error.message !== lastRefusal) {
+        log.error({ err: error, why }, 'the sources file has problems; keeping the sources it had');
+        metrics.observeReload('refused');
+        lastRefusal = error.message;
+      }
+      return;
+    }
+    lastRefusal = null;
+    const change = describeChange(configured, next);
+    if (change === '') return;
+    configured = next;
+    live.clear();
+    for (const source of configured) live.set(source.name, connect(source));
+    metrics.setSources(configured.map((s) => s.name));
+    await dispatcher.setSources(configured);
+    metrics.observeReload('applied');
+    log.info(
+      { why, change, sources: configured.length, notice: `sources reloaded (${why}): ${change}` },
+      'sources reloaded',
+    );
+    void dispatcher.tick();
+  };
+  let reloading: Promise<void> = Promise.resolve();
+  const requestReload = (why: string) => {
+    reloading = reloading
+      .then(() => reload(why))
+      .catch((error: unknown) => {
+        log.error({ err: error }, 'reloading the sources failed');
+      });
+  };
+  const onHangup = () => requestReload('SIGHUP');
+  process.on('SIGHUP', onHangup);
+  const watcher =
+    config.sourcesFile === undefined
+      ? undefined
+      : setInterval(
+          () => requestReload('the file changed'),
+          Math.max(RELOAD_CHECK_MIN_MS, config.sync.pollMs),
+        );
+
   if (!shutdown.signal.aborted) await once(shutdown.signal, 'abort');
-  await scheduler.stop();
+  process.off('SIGHUP', onHangup);
+  if (watcher !== undefined) clearInterval(watcher);
+  await reloading;
+  await dispatcher.stop();
   await health?.close();
   await database.close();
   shutdown.dispose();

@@ -102,10 +102,11 @@ describe('the demo, run again', () => {
     for (const round of [1, 2]) {
       const demo = await runCli(['demo', '--jobs', '300'], env);
       expect(demo.code, `round ${round}: ${demo.stderr}`).toBe(0);
-      // The tour says how each run ended; the terminal's log lines do not say it again.
+      // The tour says how each run of its two sources ended; the terminal's log lines do not say it again.
       const said = `${demo.stdout}\n${demo.stderr}`;
-      expect(said.match(/sync succeeded: full pass/g), said).toHaveLength(1);
-      expect(said.match(/sync succeeded: incremental run/g), said).toHaveLength(1);
+      expect(said.match(/sync succeeded: full pass/g), said).toHaveLength(2);
+      expect(said.match(/sync succeeded: incremental run/g), said).toHaveLength(2);
+      expect(said.match(/^ {3}demo-staging: sync succeeded: full pass/gm), said).toHaveLength(1);
     }
     const [fromViews, fromJobs] = await Promise.all([
       db.pool.query<{ model: string | null; status: string; jobs: string; cost: string; tokens: string }>(

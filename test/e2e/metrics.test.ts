@@ -56,7 +56,7 @@ describe('sutro-sync start serves metrics that follow the syncs', () => {
       for (let attempt = 0; ; attempt += 1) {
         const metrics = await scrape();
         if (
-          metrics.get(`sutro_sync_runs_total{status="succeeded",mode="${mode}"}`) === runs ||
+          metrics.get(`sutro_sync_runs_total{source="metrics",status="succeeded",mode="${mode}"}`) === runs ||
           attempt >= 50
         ) {
           return metrics;
@@ -88,7 +88,9 @@ describe('sutro-sync start serves metrics that follow the syncs', () => {
       expect(await (await fetch(`${base}/healthz`)).json()).toMatchObject({ status: 'ok' });
       const before = await scrape();
       expect(before.get('sutro_sync_seconds_since_last_success{source="metrics"}')).toBe(Infinity);
-      expect(before.has('sutro_sync_runs_total{status="succeeded",mode="full"}')).toBe(false);
+      expect(before.has('sutro_sync_runs_total{source="metrics",status="succeeded",mode="full"}')).toBe(
+        false,
+      );
       const notReady = await fetch(`${base}/readyz`);
       expect(notReady.status).toBe(503);
       expect(await notReady.json()).toMatchObject({ reason: 'no successful sync yet of source "metrics"' });
@@ -101,14 +103,22 @@ describe('sutro-sync start serves metrics that follow the syncs', () => {
       );
       const pages = JOBS / 100;
       expect(stored + rejected).toBe(JOBS);
-      expect(after.get('sutro_sync_runs_total{status="succeeded",mode="full"}')).toBe(1);
-      expect(after.get('sutro_sync_run_duration_seconds_count{status="succeeded",mode="full"}')).toBe(1);
-      expect(after.get('sutro_sync_pages_total')).toBe(pages);
-      expect(after.get('sutro_sync_jobs_total{outcome="inserted"}')).toBe(stored);
-      expect(after.get('sutro_sync_jobs_total{outcome="rejected"}') ?? 0).toBe(rejected);
-      expect(after.get('sutro_api_requests_total{endpoint="list-jobs",outcome="200"}')).toBe(pages);
-      expect(after.get('sutro_api_requests_total{endpoint="list-jobs",outcome="500"}')).toBe(1);
-      expect(after.get('sutro_api_retries_total{endpoint="list-jobs",outcome="500"}')).toBe(1);
+      expect(after.get('sutro_sync_runs_total{source="metrics",status="succeeded",mode="full"}')).toBe(1);
+      expect(
+        after.get('sutro_sync_run_duration_seconds_count{source="metrics",status="succeeded",mode="full"}'),
+      ).toBe(1);
+      expect(after.get('sutro_sync_pages_total{source="metrics"}')).toBe(pages);
+      expect(after.get('sutro_sync_jobs_total{source="metrics",outcome="inserted"}')).toBe(stored);
+      expect(after.get('sutro_sync_jobs_total{source="metrics",outcome="rejected"}') ?? 0).toBe(rejected);
+      expect(after.get('sutro_api_requests_total{source="metrics",endpoint="list-jobs",outcome="200"}')).toBe(
+        pages,
+      );
+      expect(after.get('sutro_api_requests_total{source="metrics",endpoint="list-jobs",outcome="500"}')).toBe(
+        1,
+      );
+      expect(after.get('sutro_api_retries_total{source="metrics",endpoint="list-jobs",outcome="500"}')).toBe(
+        1,
+      );
       expect(after.get('sutro_sync_seconds_since_last_success{source="metrics"}')).toBeLessThan(30);
       expect(after.get('sutro_sync_rejected_rows{source="metrics"}')).toBe(rejected);
       expect(after.get('process_cpu_seconds_total')).toBeGreaterThan(0);
@@ -118,10 +128,10 @@ describe('sutro-sync start serves metrics that follow the syncs', () => {
       await worker.waitForLog((l) => l.msg === 'sync run succeeded' && l.mode === 'incremental');
       const later = await scrapeOnceCounted('incremental', 1);
       expect(
-        later.get('sutro_sync_runs_total{status="succeeded",mode="incremental"}'),
+        later.get('sutro_sync_runs_total{source="metrics",status="succeeded",mode="incremental"}'),
       ).toBeGreaterThanOrEqual(1);
-      expect(later.get('sutro_sync_jobs_total{outcome="inserted"}')).toBe(stored);
-      expect(later.get('sutro_sync_jobs_total{outcome="unchanged"}')).toBeGreaterThan(0);
+      expect(later.get('sutro_sync_jobs_total{source="metrics",outcome="inserted"}')).toBe(stored);
+      expect(later.get('sutro_sync_jobs_total{source="metrics",outcome="unchanged"}')).toBeGreaterThan(0);
     } finally {
       worker.child.kill('SIGTERM');
     }

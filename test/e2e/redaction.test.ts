@@ -101,7 +101,9 @@ describe('the API key never appears in what sutro-sync prints', () => {
     }
     const result = await worker.done;
     expect(result.code).toBe(0);
-    expect(served).toContain('sutro_api_requests_total{endpoint="list-jobs",outcome="401"} 1');
+    expect(served).toContain(
+      'sutro_api_requests_total{source="redaction-start",endpoint="list-jobs",outcome="401"} 1',
+    );
     expect(served).not.toContain(KEY);
     expect(everything(result)).toContain('[REDACTED]');
     expect(everything(result)).not.toContain(KEY);

@@ -45,7 +45,7 @@ afterAll(async () => {
 
 async function serve(
   readiness: () => Promise<Readiness>,
-  registry = createMetrics({ source: 'x' }).registry,
+  registry = createMetrics({ sources: ['x'] }).registry,
   liveness: () => Liveness = () => ({ healthy: true }),
 ) {
   const server = await startHealthServer({ port: 0, host: '127.0.0.1', registry, readiness, liveness });
@@ -77,7 +77,7 @@ async function sync(database: Database, source: string) {
 }
 
 const readinessOf = (db: Pick<Database, 'pool'>, source: string, extra: { timeoutMs?: number } = {}) =>
-  createReadinessCheck({ db, source, maxAgeSeconds: 3_600, ...extra });
+  createReadinessCheck({ db, sources: () => [source], maxAgeSeconds: 3_600, ...extra });
 
 describe('/healthz and the routes around it', () => {
   it('answers 200 while the process runs, whatever the database', async () => {
@@ -109,7 +109,7 @@ describe('/healthz and the routes around it', () => {
       startHealthServer({
         port: taken.port,
         host: '127.0.0.1',
-        registry: createMetrics({ source: 'x' }).registry,
+        registry: createMetrics({ sources: ['x'] }).registry,
         readiness: () => Promise.resolve({ ready: true }),
         liveness: () => ({ healthy: true }),
       }),
@@ -128,10 +128,12 @@ describe('/healthz and the routes around it', () => {
       const { status, text } = await get(server, '/healthz');
       return { status, body: JSON.parse(text) as Record<string, unknown> };
     };
-    watch.runStarted('the full run started by schedule-full');
+    watch.runStarted('a', 'the full run of source "a"');
+    watch.runStarted('b', 'the incremental run of source "b"');
     now = 599_000;
     expect(await healthz()).toMatchObject({ status: 200, body: { status: 'ok', secondsSinceProgress: 599 } });
-    watch.progressed();
+    watch.progressed('a');
+    watch.progressed('b');
     now = 1_199_000;
     expect((await healthz()).status).toBe(200);
     now = 1_200_001;
@@ -139,13 +141,16 @@ describe('/healthz and the routes around it', () => {
       status: 503,
       body: {
         status: 'stalled',
-        reason:
-          'the full run started by schedule-full has made no progress for 601 s (SUTRO_STALL_SECONDS=600)',
+        reason: 'the full run of source "a" has made no progress for 601 s (SUTRO_STALL_SECONDS=600)',
         secondsSinceProgress: 601,
       },
     });
-    // Between runs the worker waits for the next tick, which is healthy however long it takes.
-    watch.runEnded();
+    // One run stalled is enough; between runs the worker waits, which is healthy however long it takes.
+    watch.runEnded('a');
+    now = 1_200_100;
+    watch.progressed('b');
+    expect((await healthz()).status).toBe(200);
+    watch.runEnded('b');
     now = 10_000_000;
     expect(await healthz()).toEqual({ status: 200, body: { status: 'ok' } });
   });
@@ -159,6 +164,8 @@ describe('/readyz', () => {
       body: {
         status: 'not ready',
         reason: 'no successful sync yet of source "ready"',
+        sources: 1,
+        late: [{ source: 'ready', lastSuccessAt: null, secondsSinceLastSuccess: null }],
         lastSuccessAt: null,
         secondsSinceLastSuccess: null,
       },
@@ -176,7 +183,7 @@ describe('/readyz', () => {
     const stale = await readyz(server);
     expect(stale.status).toBe(503);
     expect(stale.body.reason).toBe(
-      'last successful sync 5000 s ago, older than 3600 s (SUTRO_READY_MAX_AGE_SECONDS)',
+      'last successful sync of source "ready" 5000 s ago, older than 3600 s (SUTRO_READY_MAX_AGE_SECONDS)',
     );
   });
 
@@ -184,6 +191,31 @@ describe('/readyz', () => {
     await sync(db, 'elsewhere');
     expect((await readyz(await serve(readinessOf(db, 'elsewhere')))).status).toBe(200);
     expect((await readyz(await serve(readinessOf(db, 'never-synced')))).status).toBe(503);
+  });
+
+  it('with several sources, names the late ones, and is 503 only when every one is late', async () => {
+    await sync(db, 'fresh');
+    const check = (sources: string[]) =>
+      createReadinessCheck({ db, sources: () => sources, maxAgeSeconds: 3_600 });
+    const mixed = await readyz(await serve(check(['fresh', 'missing-key', 'down'])));
+    expect(mixed.status).toBe(200);
+    expect(mixed.body).toMatchObject({
+      status: 'ready',
+      sources: 3,
+      late: [
+        { source: 'missing-key', lastSuccessAt: null, secondsSinceLastSuccess: null },
+        { source: 'down', lastSuccessAt: null, secondsSinceLastSuccess: null },
+      ],
+    });
+    expect(mixed.body).not.toHaveProperty('lastSuccessAt');
+    const allLate = await readyz(await serve(check(['missing-key', 'down'])));
+    expect(allLate).toMatchObject({
+      status: 503,
+      body: {
+        reason:
+          'every source is late: no successful sync yet of source "missing-key"; no successful sync yet of source "down"',
+      },
+    });
   });
 
   it('is 503 with the reason when the database refuses connections', async () => {
@@ -253,13 +285,13 @@ describe('/readyz while PostgreSQL stops and starts again', () => {
 
 describe('the gauges read from the database on scrape', () => {
   it('report the last success and rejected rows written by any process', async () => {
-    const metrics = createMetrics({ source: 'ready' });
+    const metrics = createMetrics({ sources: ['ready'] });
     const server = await serve(() => Promise.resolve({ ready: true }), metrics.registry);
     expect((await get(server, '/metrics')).text).toContain(
       'sutro_sync_seconds_since_last_success{source="ready"} +Inf',
     );
 
-    metrics.attachDatabase(() => probeScrapeFigures(db, 'ready', 1_000));
+    metrics.attachDatabase(() => probeScrapeFigures(db, ['ready'], 1_000));
     await db.pool.query(
       `UPDATE sutro.sync_state SET last_success_at = now() - interval '120 seconds' WHERE source = 'ready'`,
     );
@@ -321,8 +353,8 @@ describe('the spend gauges', () => {
   }
 
   it('sum job_cost by model for the current UTC day and the last 24 hours, exactly', async () => {
-    const metrics = createMetrics({ source: 'spend' });
-    metrics.attachDatabase(() => probeScrapeFigures(db, 'spend', 1_000));
+    const metrics = createMetrics({ sources: ['spend'] });
+    metrics.attachDatabase(() => probeScrapeFigures(db, ['spend'], 1_000));
     const server = await serve(() => Promise.resolve({ ready: true }), metrics.registry);
     // Were the UTC day to change between the insert and the scrape, the jobs would be a day off.
     let series: Map<string, number> | undefined;
@@ -377,7 +409,7 @@ describe('the spend gauges', () => {
       } finally {
         await simulator.close();
       }
-      const figures = await probeScrapeFigures(db, source, 1_000);
+      const figures = (await probeScrapeFigures(db, [source], 1_000)).get(source);
       const usage = await db.pool.query<{ model: string | null; cost_usd: number }>(
         `SELECT model, sum(cost_usd)::float8 AS cost_usd
            FROM sutro.daily_usage
@@ -386,7 +418,7 @@ describe('the spend gauges', () => {
         [source],
       );
       if ((await utcDay()) !== day) continue;
-      const today = new Map(figures.spendByModel.map((spend) => [spend.model, spend.todayUsd]));
+      const today = new Map((figures?.spendByModel ?? []).map((spend) => [spend.model, spend.todayUsd]));
       expect(usage.rows.some((row) => row.cost_usd > 0)).toBe(true);
       for (const { model, cost_usd } of usage.rows) expect(today.get(model)).toBe(cost_usd);
       // Models with jobs only yesterday (within 24 hours) are there at 0; none is missing from the view.

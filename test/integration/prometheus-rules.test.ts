@@ -82,14 +82,21 @@ function metricNamesIn(expression: string): string[] {
 
 /** The series names of the worker's /metrics: a histogram is its _bucket, _sum and _count. */
 async function exposedNames(): Promise<Set<string>> {
-  const metrics = createMetrics({ source: 'default' });
+  const metrics = createMetrics({ sources: ['default'] });
   metrics.attachDatabase(() =>
-    Promise.resolve({
-      lastSuccessAt: new Date(),
-      secondsSinceLastSuccess: 0,
-      rejectedRows: 0,
-      spendByModel: [{ model: 'llama', todayUsd: 1, last24HoursUsd: 1, todayUnpricedEstimateUsd: 0 }],
-    }),
+    Promise.resolve(
+      new Map([
+        [
+          'default',
+          {
+            lastSuccessAt: new Date(),
+            secondsSinceLastSuccess: 0,
+            rejectedRows: 0,
+            spendByModel: [{ model: 'llama', todayUsd: 1, last24HoursUsd: 1, todayUnpricedEstimateUsd: 0 }],
+          },
+        ],
+      ]),
+    ),
   );
   const names = new Set<string>();
   for (const { name, type } of await metrics.registry.getMetricsAsJSON()) {

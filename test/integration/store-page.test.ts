@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SQL_TYPE } from '../../src/db/schema/job-columns.js';
+import { SQL_TYPE } from '../../src/db/store/job-records.js';
 import { JOB_FIELD_NAMES, JOB_FIELDS, type FieldKind } from '../../src/sutro/job-fields.js';
 import { createSyncStore } from '../../src/db/store/store.js';
 import { connect } from '../../src/db/infra/connect.js';

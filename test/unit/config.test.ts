@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, requireApi } from '../../src/config.js';
+import { ConfigError, loadConfig, requireSources } from '../../src/config.js';
 
 function configError(env: Record<string, string>): ConfigError {
   try {
@@ -150,12 +150,13 @@ describe('loadConfig', () => {
 
   it('requires the API key and URL only where they are used, and names them with the other problems', () => {
     const config = loadConfig({});
-    expect(() => requireApi(config)).toThrow(/SUTRO_API_KEY: is required.*\n.*SUTRO_API_URL: is required/s);
+    expect(() => requireSources(config)).toThrow(
+      /SUTRO_API_KEY: is required.*\n.*SUTRO_API_URL: is required/s,
+    );
     const env = { SUTRO_API_KEY: 'sk_x', SUTRO_API_URL: 'https://acme.sutro.example' };
-    expect(requireApi(loadConfig(env, '/srv', { needsApi: true }))).toEqual({
-      apiKey: 'sk_x',
-      apiUrl: 'https://acme.sutro.example/v1',
-    });
+    expect(requireSources(loadConfig(env, '/srv', { needsApi: true }))).toMatchObject([
+      { name: 'default', apiKey: 'sk_x', apiUrl: 'https://acme.sutro.example/v1', keyFrom: 'SUTRO_API_KEY' },
+    ]);
     let error: unknown;
     try {
       loadConfig({ SUTRO_PAGE_LIMIT: '0' }, '/srv', { needsApi: true });

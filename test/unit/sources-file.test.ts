@@ -10,6 +10,7 @@ const keyFiles: Record<string, string> = {
 function read(text: string, env: Record<string, string> = {}) {
   const context: SourcesFileContext = {
     file: '/etc/sutro/sources.yaml',
+    folder: '/etc/sutro',
     text,
     defaults,
     env,

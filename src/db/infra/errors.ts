@@ -124,3 +124,11 @@ export function databaseError(error: unknown, what: string, limits?: DatabaseLim
     cause: driver,
   });
 }
+
+/** The database cannot be used: it does not answer, or its migration failed (exit code 3). */
+export class DatabaseUnavailableError extends Error {
+  constructor(message: string, options: ErrorOptions) {
+    super(message, options);
+    this.name = 'DatabaseUnavailableError';
+  }
+}

@@ -211,7 +211,7 @@ export function readModelTotals(db: Database, source: string): Promise<ModelTota
       `SELECT model, jobs::int AS jobs, succeeded_jobs::int AS succeeded,
               coalesce(input_tokens, 0)::text AS input_tokens, coalesce(output_tokens, 0)::text AS output_tokens,
               coalesce(cost_usd, 0)::numeric(20, 2)::text AS cost_usd
-         FROM sutro.model_usage WHERE source = $1 ORDER BY cost_usd DESC NULLS LAST, model NULLS LAST`,
+         FROM sutro.model_usage WHERE source = $1 ORDER BY model_usage.cost_usd DESC NULLS LAST, model NULLS LAST`,
       [source],
     );
     return result.rows;

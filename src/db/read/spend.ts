@@ -21,8 +21,9 @@ export interface RecentModelSpend {
   readonly todayUnpricedEstimateUsd: number;
 }
 
-/** One row per model that has jobs of the source in the last 24 hours, as json_agg names its keys. */
+/** One row per source and model with jobs in the last 24 hours, as json_agg names its keys. */
 export interface RecentModelSpendRow {
+  readonly source: string;
   readonly model: string | null;
   readonly today_usd: number;
   readonly last_24_hours_usd: number;
@@ -32,7 +33,7 @@ export interface RecentModelSpendRow {
 const TODAY = `(j.datetime_created AT TIME ZONE 'UTC')::date = (now() AT TIME ZONE 'UTC')::date`;
 
 /**
- * The spend of source $1 by model, for a WITH clause. It reads the jobs rather than daily_usage
+ * The spend of the sources $1 by model, for a WITH clause. It reads the jobs rather than daily_usage
  * because the last 24 hours are not a whole number of days; "today" is daily_usage's own rule (the
  * UTC day of creation), so the two cannot disagree about a job created near midnight.
  *
@@ -46,15 +47,15 @@ const TODAY = `(j.datetime_created AT TIME ZONE 'UTC')::date = (now() AT TIME ZO
  * so their estimates are not spend on its way.
  */
 export const RECENT_SPEND_BY_MODEL = `
-SELECT j.model,
+SELECT j.source, j.model,
        coalesce(sum(j.job_cost) FILTER (WHERE ${TODAY}), 0)::float8 AS today_usd,
        coalesce(sum(j.job_cost), 0)::float8 AS last_24_hours_usd,
        coalesce(sum(j.cost_estimate) FILTER (
          WHERE ${TODAY} AND j.job_cost IS NULL AND j.status NOT IN (${sqlList(ENDED_WITHOUT_RESULT)})
        ), 0)::float8 AS today_unpriced_estimate_usd
   FROM sutro.jobs j
- WHERE j.source = $1 AND j.datetime_created > now() - interval '24 hours'
- GROUP BY j.model`;
+ WHERE j.source = ANY($1::text[]) AND j.datetime_created > now() - interval '24 hours'
+ GROUP BY j.source, j.model`;
 
 export function recentModelSpendOf(row: RecentModelSpendRow): RecentModelSpend {
   return {

@@ -1,10 +1,9 @@
-import { bigint, date, numeric, smallint, text } from 'drizzle-orm/pg-core';
-
 /**
- * What the rollups of sutro.jobs hold (sutro.usage_rollup, sutro.run_time_rollup): their columns, and a
- * job's contribution to each as SQL over a row `x` with the columns ROLLUP_INPUTS names. The tables
- * (tables.ts), the statements that keep them by difference and rebuild them (store/rollups.ts) and
- * the views that read them (views.ts) all derive from this one description.
+ * What the rollups of sutro.jobs hold (sutro.usage_rollup, sutro.run_time_rollup): their measures,
+ * and a job's contribution to each as SQL over a row `x` with the columns ROLLUP_INPUTS names. The
+ * tables (tables.ts), the statements that keep them by difference and rebuild them
+ * (store/rollups.ts) and the views that read them (views.ts) all derive from this one description.
+ * No Drizzle here: the write path loads it.
  */
 
 /** The columns of sutro.jobs a job's contribution reads. */
@@ -73,40 +72,6 @@ export const MEASURES = {
 
 export type MeasureName = keyof typeof MEASURES;
 export const MEASURE_NAMES = Object.keys(MEASURES) as MeasureName[];
-
-type MeasureColumns = {
-  [M in MeasureName]: (typeof MEASURES)[M]['type'] extends 'count'
-    ? ReturnType<typeof countColumn>
-    : ReturnType<typeof sumColumn>;
-};
-const countColumn = (name: string) => bigint(name, { mode: 'number' }).notNull().default(0);
-const sumColumn = (name: string) => numeric(name).notNull().default('0');
-
-/** The Drizzle columns of sutro.usage_rollup's measures. */
-export function measureColumns(): MeasureColumns {
-  return Object.fromEntries(
-    MEASURE_NAMES.map((name) => [
-      name,
-      MEASURES[name].type === 'count' ? countColumn(name) : sumColumn(name),
-    ]),
-  ) as MeasureColumns;
-}
-
-/** The key columns of sutro.usage_rollup. */
-export const usageKeyColumns = () => ({
-  source: text('source').notNull(),
-  day: date('day', { mode: 'string' }).notNull(),
-  model: text('model'),
-  status: text('status').notNull(),
-});
-
-/** The columns of sutro.run_time_rollup. */
-export const runTimeColumns = () => ({
-  source: text('source').notNull(),
-  model: text('model'),
-  bucket: smallint('bucket').notNull(),
-  jobs: bigint('jobs', { mode: 'number' }).notNull().default(0),
-});
 
 /**
  * A model can be NULL and PostgreSQL 14 has no NULLS NOT DISTINCT: the unique indexes (and so each

@@ -1,10 +1,11 @@
 import { sql } from 'drizzle-orm';
 import { jobFieldColumns, trackedFieldColumns, tz } from './job-columns.js';
-import { measureColumns, MODEL_KEY, runTimeColumns, usageKeyColumns } from './rollup-measures.js';
+import { measureColumns, runTimeColumns, usageKeyColumns } from './rollup-columns.js';
+import { MODEL_KEY } from './rollup-measures.js';
 import { changedAt } from './status-transitions.js';
 import { TERMINAL_JOB_STATUSES } from '../../sutro/job-fields.js';
 import { NOTICE_KINDS, RUN_MODES, RUN_STATUSES, RUN_TRIGGERS, STOP_REASONS } from '../../sync/port.js';
-import { ENDED_WITHOUT_RESULT, HISTORY_CHANGES, oneOf, sqlList } from './vocabulary.js';
+import { ENDED_WITHOUT_RESULT, HISTORY_CHANGES, sqlList } from './vocabulary.js';
 import {
   bigint,
   bigserial,
@@ -27,6 +28,9 @@ import {
  * one concern each.
  */
 export const sutro = pgSchema('sutro');
+
+/** `column IN ('a', 'b')`: the CHECK constraint of a column that holds one of a list of words. */
+const oneOf = (column: string, words: readonly string[]) => sql.raw(`${column} IN (${sqlList(words)})`);
 
 /**
  * Settled = nothing about the job will change: a terminal status, and for SUCCEEDED also the cost
@@ -213,6 +217,32 @@ export const syncLeases = sutro.table('sync_leases', {
   renewedAt: tz('renewed_at').notNull().defaultNow(),
   /** The lease is free from this time on (the database's clock, so host clocks cannot disagree). */
   expiresAt: tz('expires_at').notNull(),
+});
+
+/**
+ * When each source is next due, in the database so that every replica of `start` agrees (see
+ * store/schedule.ts). A replica claims a due source together with its lease, in one short
+ * transaction, and moves the due time on as it claims it: a source runs once per due time, whichever
+ * replica runs it. A run whose holder dies leaves its lease unreleased, and is claimed again as soon
+ * as the lease expires.
+ */
+export const sourceSchedules = sutro.table('source_schedules', {
+  source: text('source').primaryKey(),
+  /** The next incremental run is due from this time on. */
+  nextRunAt: tz('next_run_at').notNull(),
+  /** The next full pass is due from this time on. */
+  nextFullAt: tz('next_full_at').notNull(),
+  /** The cron expressions the due times come from: a reload that changes one sets them anew. */
+  schedule: text('schedule').notNull(),
+  fullSchedule: text('full_schedule').notNull(),
+  /** Runs in a row that failed (or whose process died): how far the next attempt is put back. */
+  failures: integer('failures').notNull().default(0),
+  /** While a source keeps failing, it is not claimed before this time, whatever is due. */
+  retryAt: tz('retry_at'),
+  /** The due time the last claim served, and when it was claimed: the scheduling lag. */
+  lastDueAt: tz('last_due_at'),
+  lastClaimedAt: tz('last_claimed_at'),
+  updatedAt: tz('updated_at').notNull().defaultNow(),
 });
 
 /**

@@ -1,4 +1,3 @@
-import { sql, type SQL } from 'drizzle-orm';
 import { TERMINAL_JOB_STATUSES } from '../../sutro/job-fields.js';
 
 /**
@@ -20,7 +19,3 @@ export const ENDED_WITHOUT_RESULT = TERMINAL_JOB_STATUSES.filter((status) => sta
 /** `'a', 'b'`: a list of words as SQL literals, for IN (…). The words are the constants above. */
 export const sqlList = (words: readonly string[]): string =>
   words.map((word) => `'${word.replaceAll("'", "''")}'`).join(', ');
-
-/** `column IN ('a', 'b')`, for a CHECK constraint. */
-export const oneOf = (column: string, words: readonly string[]): SQL =>
-  sql.raw(`${column} IN (${sqlList(words)})`);

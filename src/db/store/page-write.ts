@@ -8,7 +8,7 @@ import {
 } from '../../sutro/job-fields.js';
 import type { Lease, PageResult, PageWrite } from '../../sync/port.js';
 import type { Database } from '../infra/connect.js';
-import { recordValue, SQL_TYPE } from '../schema/job-columns.js';
+import { recordValue, SQL_TYPE } from './job-records.js';
 import { fencedTransaction } from './lease.js';
 import { ROLLUP_INPUTS } from '../schema/rollup-measures.js';
 import { applyChangesSql } from './rollups.js';
