@@ -10,3 +10,5 @@ CREATE TABLE "sutro"."source_schedules" (
 	"last_claimed_at" timestamp with time zone,
 	"updated_at" timestamp with time zone DEFAULT now() NOT NULL
 );
+--> statement-breakpoint
+ALTER TABLE "sutro"."sync_runs" ADD COLUMN "due_at" timestamp with time zone;

@@ -164,6 +164,7 @@ TABLE sutro.sync_runs
   jobs_in_legacy_shape integer NOT NULL DEFAULT 0
   unknown_fields text[] NOT NULL DEFAULT '{}'::text[]
   missing_fields text[] NOT NULL DEFAULT '{}'::text[]
+  due_at timestamp with time zone
   CONSTRAINT sync_runs_mode_check CHECK (mode = ANY (ARRAY['incremental'::text, 'full'::text]))
   CONSTRAINT sync_runs_pkey PRIMARY KEY (id)
   CONSTRAINT sync_runs_requested_mode_check CHECK (requested_mode = ANY (ARRAY['incremental'::text, 'full'::text]))

@@ -120,6 +120,12 @@ function program(setExit: (code: number) => void): Command {
     )
     .option('--latency-ms <ms>', 'delay before every answer', positiveInt('--latency-ms', 600_000), 0)
     .option('--api-key <key>', 'the key clients must send', 'sim-key')
+    .option(
+      '--accounts <n>',
+      'accounts the deployment serves, one per key: --api-key, then <key>-2, <key>-3, … (seeds --seed, --seed+1, …)',
+      positiveInt('--accounts', 1000),
+      1,
+    )
     .option('--prefix <path>', "path every API route is under, as deployments serve it ('' for none)", '/v1')
     .option('--retired', 'answer every request 410, as the retired shared hosts such as api.sutro.sh do')
     .option(

@@ -23,8 +23,10 @@ export interface Config {
     readonly maxRetries: number;
     readonly maxResponseBytes: number;
   };
-  /** SUTRO_SOURCE: the source of the single-source variables, and the default of `--source`. */
+  /** SUTRO_SOURCE: the source of the single-source variables. */
   readonly source: string;
+  /** SUTRO_SOURCE when it is set: the source `status` and `report` show unless told otherwise. */
+  readonly sourceSetting: string | undefined;
   /**
    * What this process syncs: every source of SUTRO_SOURCES_FILE, or the one the single-source
    * variables describe; empty when neither is set (commands that only read the database).
@@ -366,6 +368,7 @@ export function loadConfig(
       maxResponseBytes: e.SUTRO_MAX_RESPONSE_MB * 1024 * 1024,
     },
     source: e.SUTRO_SOURCE,
+    sourceSetting: optionalText.parse(env.SUTRO_SOURCE) === undefined ? undefined : e.SUTRO_SOURCE,
     sources,
     sourcesFile: resolvedSourcesFile,
     database: {

@@ -163,9 +163,10 @@ export function readSourcesFile(
     const before = problems.length;
     for (const key of Object.keys(raw)) {
       if (LITERAL_KEY_SETTINGS.has(key.toLowerCase())) {
+        // Worded so that the name is not followed by a colon, which redaction reads as a secret field.
         problems.push(
-          `${label}: ${key}: a key is never written in the sources file; put it in a file (api_key_file) ` +
-            'or an environment variable (api_key_env) and name that instead',
+          `${label}: a key is never written in the sources file (setting "${key}"); put it in a file ` +
+            '(api_key_file) or an environment variable (api_key_env) and name that instead',
         );
       } else if (!(SETTINGS as readonly string[]).includes(key)) {
         problems.push(`${label}: ${key}: is not a setting of a source (known: ${SETTINGS.join(', ')})`);

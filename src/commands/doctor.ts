@@ -2,6 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { ConfigError, type Config } from '../config.js';
 import { pendingMigrations } from '../db/infra/migrate.js';
 import { readDatabaseFacts, type DatabaseFacts } from '../db/read/setup-facts.js';
+import { readSourcesOverview, type SourceOverview } from '../db/read/status.js';
 import type { Logger } from '../log.js';
 import { openDatabase, type CommandContext, type OpenDatabase } from '../runtime.js';
 import { createSutroClient, SutroApiError, type SutroClient } from '../sutro/client.js';
@@ -18,6 +19,8 @@ export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skipped';
 
 export interface Check {
   readonly area: 'configuration' | 'api' | 'database';
+  /** The source a check of the API is about, when the configuration has a sources file. */
+  readonly source?: string;
   readonly name: string;
   readonly status: CheckStatus;
   readonly detail: string;
@@ -29,7 +32,8 @@ const DNS_TIMEOUT_MS = 10_000;
 const MARK: Record<CheckStatus, string> = { ok: '✓', warn: '!', fail: '✗', skipped: '-' };
 
 export function formatCheck(check: Check): string {
-  return `${MARK[check.status]} ${check.area} · ${check.name}: ${check.detail}`;
+  const source = check.source === undefined ? '' : ` · ${check.source}`;
+  return `${MARK[check.status]} ${check.area}${source} · ${check.name}: ${check.detail}`;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -44,19 +48,31 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-async function checkApi(config: Config): Promise<Check[]> {
+/** What the API's settings are called where they come from: the environment, or a sources file. */
+interface ApiSettings {
+  readonly apiUrl: string | undefined;
+  readonly apiKey: string | undefined;
+  readonly pageLimit: number;
+  /** The source, when it comes from a sources file. */
+  readonly source?: string;
+  readonly urlName: string;
+  readonly keyName: string;
+}
+
+async function checkApi(config: Config, settings: ApiSettings): Promise<Check[]> {
   const checks: Check[] = [];
+  const tag = settings.source === undefined ? {} : { source: settings.source };
   const add = (name: string, status: CheckStatus, detail: string) =>
-    checks.push({ area: 'api', name, status, detail });
+    checks.push({ area: 'api', ...tag, name, status, detail });
   // A variable that is not set is a problem of the configuration (exit 2), as an invalid one is.
   const unset = (name: string, detail: string) =>
     checks.push({ area: 'configuration', name, status: 'fail', detail: `not set: ${detail}` });
-  const { apiUrl, apiKey } = config.sutro;
+  const { apiUrl, apiKey, urlName, keyName } = settings;
   if (apiUrl === undefined) {
     unset('SUTRO_API_URL', "your Sutro deployment's URL, https://<deployment> with or without /v1");
     return checks;
   }
-  add('SUTRO_API_URL', 'ok', `requests go to ${apiUrl}`);
+  add(urlName, 'ok', `requests go to ${apiUrl}`);
   const host = new URL(apiUrl).hostname.replace(/^\[|\]$/g, '');
   try {
     const address = await withTimeout(lookup(host), DNS_TIMEOUT_MS, `DNS lookup of ${host}`);
@@ -66,7 +82,7 @@ async function checkApi(config: Config): Promise<Check[]> {
     add(
       'DNS',
       'fail',
-      `cannot resolve ${host}${code ? ` (${code})` : ''}: check the host name in SUTRO_API_URL, and this machine's DNS`,
+      `cannot resolve ${host}${code ? ` (${code})` : ''}: check the host name in ${urlName}, and this machine's DNS`,
     );
     return checks;
   }
@@ -77,7 +93,7 @@ async function checkApi(config: Config): Promise<Check[]> {
   const client: SutroClient = createSutroClient({
     apiUrl,
     apiKey,
-    pageLimit: config.sutro.pageLimit,
+    pageLimit: settings.pageLimit,
     timeoutMs: config.sutro.requestTimeoutMs,
     maxResponseBytes: config.sutro.maxResponseBytes,
     retry: { retries: 0 },
@@ -87,11 +103,11 @@ async function checkApi(config: Config): Promise<Check[]> {
     await client.tryAuthentication();
     const ms = Math.round(performance.now() - started);
     add('reachable', 'ok', `the deployment answered in ${ms} ms`);
-    add('SUTRO_API_KEY', 'ok', 'the deployment accepts the key (GET /try-authentication)');
+    add(keyName, 'ok', 'the deployment accepts the key (GET /try-authentication)');
   } catch (error) {
     if (error instanceof SutroApiError && (error.status === 401 || error.status === 403)) {
       add('reachable', 'ok', `the deployment answered ${error.status}`);
-      add('SUTRO_API_KEY', 'fail', error.message);
+      add(keyName, 'fail', error.message);
     } else {
       add('reachable', 'fail', messageOf(error));
     }
@@ -219,6 +235,8 @@ function databaseChecks(
     );
   }
 
+  // With a sources file, each source has its own line (sourceChecks).
+  if (config.sourcesFile !== undefined) return checks;
   const source = facts.source;
   const name = `source "${config.source}"`;
   if (source === null || (source.lastSuccessAt === null && source.lastError === null)) {
@@ -233,6 +251,32 @@ function databaseChecks(
     else add(name, 'ok', `${last}${lease}`);
   }
   return checks;
+}
+
+/** Each configured source as the database has it: synced or not, its last error, who runs it. */
+function sourceChecks(overview: readonly SourceOverview[]): Check[] {
+  return overview
+    .filter((o) => o.configured)
+    .map((o): Check => {
+      const name = `source "${o.source}"`;
+      if (o.last_success_at === null && o.last_error === null)
+        return {
+          area: 'database',
+          name,
+          status: 'ok',
+          detail: 'not synced yet: its first run is a full pass',
+        };
+      const last = `last success ${o.last_success_at?.toISOString() ?? 'never'}`;
+      const running = o.holder === null ? '' : `; run ${o.run_id ?? '(starting)'} in progress on ${o.holder}`;
+      return o.last_error === null
+        ? { area: 'database', name, status: 'ok', detail: `${last}${running}` }
+        : {
+            area: 'database',
+            name,
+            status: 'warn',
+            detail: `${last}; last error: ${o.last_error}${running}`,
+          };
+    });
 }
 
 async function checkDatabase(config: Config, log: Logger, context: CommandContext): Promise<Check[]> {
@@ -255,7 +299,16 @@ async function checkDatabase(config: Config, log: Logger, context: CommandContex
     };
     const facts = await readDatabaseFacts(database, config.source);
     const migrations = await pendingMigrations(database);
-    return [connected, ...databaseChecks(config, facts, migrations)];
+    const sources =
+      config.sourcesFile === undefined || facts.tablesNotWritable.length > 0 || !facts.schemaExists
+        ? []
+        : sourceChecks(
+            await readSourcesOverview(
+              database,
+              config.sources.map((s) => s.name),
+            ),
+          );
+    return [connected, ...databaseChecks(config, facts, migrations), ...sources];
   } catch (error) {
     return [{ area: 'database', name: 'queries', status: 'fail', detail: messageOf(error) }];
   } finally {
@@ -292,14 +345,54 @@ export async function runDoctor(load: () => CommandContext, options: { json?: bo
     return 2;
   }
   const { config, log, secrets } = context;
+  const apiChecks =
+    config.sourcesFile === undefined
+      ? await checkApi(config, {
+          apiUrl: config.sutro.apiUrl,
+          apiKey: config.sutro.apiKey,
+          pageLimit: config.sutro.pageLimit,
+          urlName: 'SUTRO_API_URL',
+          keyName: 'SUTRO_API_KEY',
+        })
+      : (
+          await Promise.all(
+            config.sources.map((source) =>
+              checkApi(config, {
+                apiUrl: source.apiUrl,
+                apiKey: source.apiKey,
+                pageLimit: source.pageLimit,
+                source: source.name,
+                urlName: 'api_url',
+                keyName: `key (${source.keyFrom})`,
+              }),
+            ),
+          )
+        ).flat();
+  const failing = [...new Set(apiChecks.flatMap((c) => (c.status === 'fail' && c.source ? [c.source] : [])))];
   const checks: Check[] = [
     {
       area: 'configuration',
       name: 'environment',
       status: 'ok',
-      detail: `every variable is valid; source "${config.source}"`,
+      detail:
+        config.sourcesFile === undefined
+          ? `every variable is valid; source "${config.source}"`
+          : `every variable and the sources file are valid: ${config.sources.length} sources (${config.sources.map((s) => s.name).join(', ')})`,
     },
-    ...(await checkApi(config)),
+    ...apiChecks,
+    ...(config.sourcesFile !== undefined && config.sources.length > 1
+      ? [
+          {
+            area: 'api',
+            name: 'sources',
+            status: failing.length === 0 ? 'ok' : 'fail',
+            detail:
+              failing.length === 0
+                ? `all ${config.sources.length} sources answer`
+                : `${failing.length} of ${config.sources.length} sources fail: ${failing.join(', ')}`,
+          } satisfies Check,
+        ]
+      : []),
     ...(await checkDatabase(config, log, context)),
   ];
   print(checks, (text) => secrets.redact(text));

@@ -252,6 +252,7 @@ ${rows}</tbody>
 
 function freshness(report: UsageReport): Markup {
   const f = report.freshness;
+  if (report.source === null) return sourcesTable(report);
   if (f === null)
     return markup`<p class="warning">No sync of source “${report.source}” has run yet: this database holds nothing from Sutro.</p>`;
   const error = f.last_error === null ? null : markup`: ${f.last_error}`;
@@ -261,6 +262,23 @@ function freshness(report: UsageReport): Markup {
 <dt>Last run</dt><dd>${f.last_run_status ?? 'none'}${error}</dd>
 <dt>Stored</dt><dd>${count(f.jobs)} jobs (${count(f.listed_jobs)} still listed by the API, ${count(f.missing_jobs)} kept beyond its window), ${count(f.rejected_rows)} rejected rows</dd>
 </dl>`;
+}
+
+/** Every source's share of the period and its freshness, for the report of every source. */
+function sourcesTable(report: UsageReport): Markup {
+  if (report.sources.length === 0)
+    return markup`<p class="warning">No sync has run yet: this database holds nothing from Sutro.</p>`;
+  const rows = report.sources.map(
+    (
+      s,
+    ) => markup`<tr><td>${s.source}</td><td class="number">${count(s.jobs)}</td><td class="number">${count(s.total_tokens)}</td><td class="number">${usd(s.cost_usd)}</td><td>${when(s.last_success_at, s.seconds_since_last_success)}</td><td>${s.last_run_status ?? 'none'}${s.last_error === null ? '' : markup`: ${s.last_error}`}</td></tr>
+`,
+  );
+  return markup`<table class="sources">
+<thead><tr><th>Source</th><th class="number">Jobs</th><th class="number">Tokens</th><th class="number">USD billed</th><th>Last successful sync</th><th>Last run</th></tr></thead>
+<tbody>
+${rows}</tbody>
+</table>`;
 }
 
 function total(name: string, exact: string | number, shown: string, label: string, note: string): Markup {
@@ -328,13 +346,13 @@ export function renderHtmlReport(report: UsageReport, now: Date): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <meta name="generator" content="sutro-sync report">
-<title>Sutro spend ${report.since} to ${report.until} (${report.source})</title>
+<title>Sutro spend ${report.since} to ${report.until} (${report.source ?? 'every source'})</title>
 <style>${new Markup(STYLE)}</style>
 </head>
 <body>
 <header>
 <h1>Sutro spend, ${report.since} to ${report.until}</h1>
-<p class="subtitle">Account “${report.source}”, jobs created on these UTC days. Generated ${generated} by sutro-sync from its copy of the account: see <a href="#freshness">data freshness</a>.</p>
+<p class="subtitle">${report.source === null ? `Every account (${report.sources.length})` : `Account “${report.source}”`}, jobs created on these UTC days. Generated ${generated} by sutro-sync from its copy of the account: see <a href="#freshness">data freshness</a>.</p>
 </header>
 <section class="totals" aria-label="Totals">
 ${total('cost_usd', t.cost_usd, usd(t.cost_usd), 'USD billed', uncosted > 0 ? `${count(uncosted)} of the jobs have no cost yet` : 'every job has its cost')}${total('cost_estimate_usd', t.cost_estimate_usd, usd(t.cost_estimate_usd), "Sutro's estimate (USD)", `for all ${count(t.jobs)} jobs`)}${total('jobs', t.jobs, count(t.jobs), 'Jobs', `${count(t.jobs_with_cost)} with a cost`)}${total('jobs_without_cost', uncosted, count(uncosted), 'Jobs with no cost yet', 'counted as 0 USD billed')}${total('total_tokens', t.total_tokens, count(t.total_tokens), 'Tokens', `${count(t.input_tokens)} in, ${count(t.output_tokens)} out`)}</section>

@@ -1,5 +1,5 @@
 import type { ReportFormat } from './options.js';
-import { readUsageReport, type Freshness, type UsageReport } from '../db/read/analytics.js';
+import { readUsageReport, type UsageReport } from '../db/read/analytics.js';
 import { count, formatTable, usd, when } from '../format.js';
 import type { Secrets } from '../redact.js';
 import { openDatabase, type CommandContext } from '../runtime.js';
@@ -25,8 +25,21 @@ function isoDay(date: Date): string {
 /** Errors stored before redaction existed may still hold a credential an API echoed back. */
 function redacted<T extends UsageReport>(report: T, secrets: Secrets): T {
   const f = report.freshness;
-  if (f === null || f.last_error === null) return report;
-  return { ...report, freshness: { ...f, last_error: secrets.redact(f.last_error) } };
+  const scrub = (error: string | null) => (error === null ? null : secrets.redact(error));
+  return {
+    ...report,
+    freshness: f === null ? null : { ...f, last_error: scrub(f.last_error) },
+    sources: report.sources.map((source) => ({ ...source, last_error: scrub(source.last_error) })),
+  };
+}
+
+/** What a report covers, for its title: one source, or every source and how many. */
+export function scope(report: UsageReport): string {
+  if (report.source !== null) return `source "${report.source}"`;
+  const names = report.sources.map((s) => s.source);
+  return names.length === 0
+    ? 'every source (none has data yet)'
+    : `every source (${names.length}: ${names.length > 6 ? `${names.slice(0, 6).join(', ')}, …` : names.join(', ')})`;
 }
 
 /**
@@ -50,7 +63,13 @@ export async function runReport(
     applicationName: 'sutro-sync report',
     secrets,
   });
-  const query = { source: options.source ?? config.source, since, until, top: options.top };
+  // --source, SUTRO_SOURCE, or the one source of the configuration; else every source the database holds.
+  const [only] = config.sources;
+  const source =
+    options.source ??
+    config.sourceSetting ??
+    (config.sources.length === 1 && only !== undefined ? only.name : null);
+  const query = { source, since, until, top: options.top };
   let rendered: string;
   try {
     const report = redacted(await readUsageReport(database, query), secrets);
@@ -76,8 +95,17 @@ function bar(value: number, max: number): string {
   return '█'.repeat(Math.floor(eighths / 8)) + (['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'][eighths % 8] ?? '');
 }
 
-function freshnessLines(source: string, f: Freshness | null): string[] {
-  if (f === null) return [`  no sync of source "${source}" has run yet`];
+function freshnessLines(report: UsageReport): string[] {
+  const f = report.freshness;
+  if (report.source === null) {
+    if (report.sources.length === 0) return ['  no sync of any source has run yet'];
+    return report.sources.map(
+      (s) =>
+        `  ${s.source}: last successful sync ${when(s.last_success_at, s.seconds_since_last_success)}; ` +
+        `last run ${s.last_run_status ?? 'none'}${s.last_error ? `: ${s.last_error}` : ''}`,
+    );
+  }
+  if (f === null) return [`  no sync of source "${report.source}" has run yet`];
   return [
     `  last successful sync: ${when(f.last_success_at, f.seconds_since_last_success)}`,
     `  last full pass:       ${when(f.last_full_pass_at, f.seconds_since_last_full_pass)}`,
@@ -93,7 +121,7 @@ export function renderTable(report: UsageReport, now: Date): string {
   const maxDay = Math.max(0, ...report.daily.map((d) => Number(d.cost_usd)));
   const dayWidth = Math.max(...report.daily.map((d) => usd(d.cost_usd).length));
   return [
-    `Usage of source "${report.source}", ${report.since} to ${report.until} (UTC days the jobs were created), ` +
+    `Usage of ${scope(report)}, ${report.since} to ${report.until} (UTC days the jobs were created), ` +
       `as of ${now.toISOString().replace(/\.\d+Z$/, 'Z')}`,
     '',
     `Total: ${count(t.jobs)} jobs, ${count(t.total_tokens)} tokens (${count(t.input_tokens)} in, ` +
@@ -114,10 +142,25 @@ export function renderTable(report: UsageReport, now: Date): string {
         estimate_usd: usd(m.cost_estimate_usd),
       })),
     ),
+    ...(report.source === null
+      ? [
+          '',
+          'Spend per source:',
+          formatTable(
+            report.sources.map((s) => ({
+              source: s.source,
+              jobs: count(s.jobs),
+              total_tokens: count(s.total_tokens),
+              cost_usd: usd(s.cost_usd),
+            })),
+          ),
+        ]
+      : []),
     '',
     `Top ${report.top_jobs.length} jobs by cost:`,
     formatTable(
       report.top_jobs.map((j) => ({
+        ...(report.source === null ? { source: j.source } : {}),
         job_id: j.job_id,
         name: j.name ?? '',
         model: j.model ?? '(none)',
@@ -138,7 +181,7 @@ export function renderTable(report: UsageReport, now: Date): string {
     ),
     '',
     'Data freshness:',
-    ...freshnessLines(report.source, report.freshness),
+    ...freshnessLines(report),
   ].join('\n');
 }
 
@@ -157,6 +200,7 @@ const CSV_COLUMNS = [
   'cost_estimate_usd',
   'last_success_at',
   'seconds_since_last_success',
+  'source',
 ] as const;
 
 type CsvRow = Partial<Record<(typeof CSV_COLUMNS)[number], string | number | null>>;
@@ -168,7 +212,8 @@ function csvField(value: string | number | null | undefined): string {
 
 /**
  * One table in long form, so that a spreadsheet or `csvkit` reads it at once: `section` says what a
- * row is (total, model, day, top_job, freshness) and the columns a section has no use for are empty.
+ * row is (total, model, day, top_job, source, freshness) and the columns a section has no use for are
+ * empty.
  * Figures are exact, unrounded.
  */
 export function renderCsv(report: UsageReport): string {
@@ -177,6 +222,11 @@ export function renderCsv(report: UsageReport): string {
     ...report.models.map((m) => ({ section: 'model', ...m, status: null })),
     ...report.daily.map((d) => ({ section: 'day', ...d })),
     ...report.top_jobs.map((j) => ({ section: 'top_job', ...j, jobs: 1 })),
+    ...report.sources.map((s) => ({
+      section: 'source',
+      ...s,
+      last_success_at: s.last_success_at?.toISOString() ?? null,
+    })),
   ];
   if (report.freshness !== null) {
     rows.push({

@@ -17,6 +17,8 @@ export interface SimulateOptions {
   readonly retentionDays: number;
   readonly latencyMs: number;
   readonly apiKey: string;
+  /** Accounts the deployment serves: the first read with apiKey, the others with `${apiKey}-2`, … */
+  readonly accounts: number;
   readonly prefix: string;
   readonly retired?: boolean;
   readonly quirks: boolean;
@@ -36,24 +38,36 @@ export interface SimulateOptions {
  * taken port is a usage error (exit 2) that says how to choose another.
  */
 export async function runSimulatorCommand(options: SimulateOptions): Promise<number> {
-  const account = new SimulatedAccount({
-    jobs: options.jobs,
-    seed: options.seed,
-    days: options.days,
-    retentionDays: options.retentionDays,
-    quirks: options.quirks,
-    timestampPrecision: options.timestamps ?? 'ms',
-    jobShape: options.jobShape ?? 'current',
-    extraFields: options.extraFields === true,
-    unbilledDryRuns: options.unbilledDryRuns === true,
-    // Reports and views count days back from the real date, so the account lives in the present.
-    now: options.now ?? new Date(),
-  });
+  if (options.accounts < 1) {
+    process.stderr.write('sutro-sync: --accounts must be 1 or more\n');
+    return EXIT.usage;
+  }
+  const accountOf = (index: number) =>
+    new SimulatedAccount({
+      jobs: options.jobs,
+      seed: options.seed + index,
+      days: options.days,
+      retentionDays: options.retentionDays,
+      quirks: options.quirks,
+      timestampPrecision: options.timestamps ?? 'ms',
+      jobShape: options.jobShape ?? 'current',
+      extraFields: options.extraFields === true,
+      unbilledDryRuns: options.unbilledDryRuns === true,
+      // Reports and views count days back from the real date, so the account lives in the present.
+      now: options.now ?? new Date(),
+    });
+  const keyOf = (index: number) => (index === 0 ? options.apiKey : `${options.apiKey}-${index + 1}`);
+  const account = accountOf(0);
+  const more = Array.from({ length: Math.max(0, options.accounts - 1) }, (_, i) => ({
+    apiKey: keyOf(i + 1),
+    account: accountOf(i + 1),
+  }));
   let simulator: RunningSimulator;
   try {
     simulator = await startSimulator({
       account,
       apiKey: options.apiKey,
+      moreAccounts: more,
       port: options.port,
       latencyMs: options.latencyMs,
       pathPrefix: options.prefix,
@@ -76,10 +90,19 @@ export async function runSimulatorCommand(options: SimulateOptions): Promise<num
       port: simulator.port,
       jobs: account.count(),
       seed: options.seed,
+      accounts: simulator.accounts.map((a, i) => ({
+        key: a.apiKey,
+        jobs: a.account.count(),
+        seed: options.seed + i,
+      })),
     })}\n`,
   );
   process.stderr.write(
-    `Simulated Sutro API at ${simulator.url} (key "${options.apiKey}", ${account.count()} jobs).\n` +
+    `Simulated Sutro API at ${simulator.url} (key "${options.apiKey}", ${account.count()} jobs` +
+      (more.length > 0
+        ? `; ${more.length} more accounts, keys "${keyOf(1)}" to "${keyOf(more.length)}"`
+        : '') +
+      ').\n' +
       `  SUTRO_API_URL=${simulator.url} SUTRO_API_KEY=${options.apiKey} npx sutro-sync sync\n` +
       `  control: POST ${simulator.origin}/_sim/advance {"seconds":3600}\n`,
   );

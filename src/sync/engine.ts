@@ -105,6 +105,7 @@ export async function runSync(deps: SyncDependencies, options: SyncOptions): Pro
       trigger: options.trigger,
       resumedFromRunId: resuming ? state.resumePassRunId : null,
       floor,
+      dueAt: options.dueAt ?? null,
     });
     const log = baseLog.child({ runId, source: options.source });
     log.info(

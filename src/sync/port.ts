@@ -169,6 +169,8 @@ export interface RunStart {
   readonly trigger: RunTrigger;
   readonly resumedFromRunId: number | null;
   readonly floor: Date | null;
+  /** The due time a scheduled run serves; null for a run asked for (sync, the demo). */
+  readonly dueAt: Date | null;
 }
 
 export interface SyncStore {

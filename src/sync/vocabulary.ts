@@ -31,6 +31,8 @@ export interface SyncOptions {
    * together); the run holds it from then on and frees it when it ends. Absent: the run takes it.
    */
   readonly lease?: Lease;
+  /** The due time a scheduled run serves, recorded with it. */
+  readonly dueAt?: Date;
   /** How long to wait for a run of the same source held elsewhere; 0 or absent: return `skipped`. */
   readonly waitSeconds?: number;
   /** Abort to stop after the page being written; the run is recorded as interrupted. */

@@ -49,6 +49,8 @@ export interface DispatcherDependencies {
 export interface CronReading {
   /** The next time `expression` fires, after now. */
   next(expression: string): Date;
+  /** The next two. */
+  nextTwo(expression: string): readonly [Date, Date];
   /** The seconds between two of its times (the next two): the unit of a failing source's backoff. */
   intervalSeconds(expression: string): number;
 }
@@ -88,6 +90,7 @@ function cronTimes(expression: string, count: number): Date[] {
 
 export const nodeCron: CronReading = {
   next: (expression) => cronTimes(expression, 1)[0] as Date,
+  nextTwo: (expression) => cronTimes(expression, 2) as [Date, Date],
   intervalSeconds: (expression) => {
     const [first, second] = cronTimes(expression, 2) as [Date, Date];
     return (second.getTime() - first.getTime()) / 1000;
@@ -111,13 +114,19 @@ export function startDispatcher(deps: DispatcherDependencies, options: Dispatche
   let again = false;
   let failing = false;
 
-  const scheduled = (source: SourceConfig): ScheduledSource => ({
-    source: source.name,
-    schedule: source.schedule,
-    fullSchedule: source.fullSchedule,
-    followingRunAt: next(source.schedule),
-    followingFullAt: next(source.fullSchedule),
-  });
+  const scheduled = (source: SourceConfig): ScheduledSource => {
+    const [followingRunAt, thenRunAt] = cronReading.nextTwo(source.schedule);
+    const [followingFullAt, thenFullAt] = cronReading.nextTwo(source.fullSchedule);
+    return {
+      source: source.name,
+      schedule: source.schedule,
+      fullSchedule: source.fullSchedule,
+      followingRunAt,
+      thenRunAt,
+      followingFullAt,
+      thenFullAt,
+    };
+  };
 
   const register = async (): Promise<void> => {
     const enabled = sources.filter((source) => source.enabled).map(scheduled);

@@ -169,6 +169,7 @@ export async function runService(context: CommandContext, options: ServiceOption
           pageLimit: source.pageLimit,
           leaseSeconds: config.sync.leaseSeconds,
           lease: claim.lease,
+          dueAt: claim.dueAt,
           signal: shutdown.signal,
         },
       );

@@ -74,6 +74,7 @@ export async function newRun(mode: 'incremental' | 'full' = 'incremental'): Prom
     trigger: 'cli',
     resumedFromRunId: null,
     floor: null,
+    dueAt: null,
   });
 }
 

@@ -351,6 +351,7 @@ export function incrementalTests(route: Route): void {
         trigger: 'cli',
         resumedFromRunId: null,
         floor: null,
+        dueAt: null,
       });
       await db.pool.query(`UPDATE sutro.sync_leases SET expires_at = now() WHERE source = 'busy'`);
       const next = await sync(sim, 'busy');

@@ -88,6 +88,7 @@ async function runRound(source: string, spec: Round) {
     trigger: 'cli',
     resumedFromRunId: null,
     floor: null,
+    dueAt: null,
   });
   const jobs = spec.listed.map(job);
   const pages = [jobs.slice(0, spec.split), jobs.slice(spec.split)].filter((p) => p.length > 0);

@@ -21,7 +21,9 @@ const scheduled = (source: string, patch: Partial<ScheduledSource> = {}): Schedu
   schedule: '*/15 * * * *',
   fullSchedule: '17 3 * * *',
   followingRunAt: later(),
+  thenRunAt: later(2 * HOUR),
   followingFullAt: later(24 * HOUR),
+  thenFullAt: later(48 * HOUR),
   ...patch,
 });
 
@@ -94,6 +96,19 @@ describe.each(routes())('through %s', (route) => {
     expect((await rowOf('due-c'))?.next_full_at.getTime()).toBeGreaterThan(Date.now() + HOUR);
     // Every due time is consumed and every lease held: nothing is left to claim.
     expect(await claim(sources)).toEqual([]);
+  });
+
+  it('moves the due time past now even when the next one came while claiming, so none is served twice', async () => {
+    const soonest = new Date(Date.now() - 500);
+    const then = later(2_000);
+    const edge = scheduled('edge', { followingRunAt: soonest, thenRunAt: then });
+    await registerSources(db, [edge], () => new Date(0));
+    expect((await claim([edge])).length).toBe(1);
+    expect((await rowOf('edge'))?.next_run_at).toEqual(then);
+    await db.pool.query(
+      `UPDATE sutro.sync_leases SET holder = NULL, expires_at = now() WHERE source = 'edge'`,
+    );
+    expect(await claim([edge])).toEqual([]);
   });
 
   it('lets two replicas claiming at once share the due sources without overlap', async () => {

@@ -159,6 +159,7 @@ describe('runs and leases', () => {
             trigger: 'cli',
             resumedFromRunId: null,
             floor: null,
+            dueAt: null,
           }),
       ],
     ];
@@ -195,6 +196,7 @@ describe('runs and leases', () => {
       trigger: 'cli',
       resumedFromRunId: null,
       floor: null,
+      dueAt: null,
     });
     // Each job inserted takes 3 s: the page's transaction outlasts the 2 s lease.
     await db.pool.query(`

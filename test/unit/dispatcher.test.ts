@@ -47,7 +47,7 @@ function harness(due: string[], options: { concurrency?: number } = {}) {
   const deps: DispatcherDependencies = {
     log,
     ticks: () => ({ stop: () => undefined }),
-    cron: { next: () => LATER, intervalSeconds: () => 900 },
+    cron: { next: () => LATER, nextTwo: () => [LATER, LATER], intervalSeconds: () => 900 },
     register: (sources: readonly ScheduledSource[], firstRunAt) => {
       registered.push({
         sources: sources.map((s) => s.source),

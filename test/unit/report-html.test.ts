@@ -72,6 +72,7 @@ function report(overrides: Partial<UsageReport> = {}): UsageReport {
     ],
     top_jobs: [
       {
+        source: 'main',
         job_id: 'job-1',
         name: HOSTILE_NAME,
         model: 'llama-3.1-8b',
@@ -85,6 +86,7 @@ function report(overrides: Partial<UsageReport> = {}): UsageReport {
         run_seconds: '3601.5',
       },
       {
+        source: 'main',
         job_id: 'job-"2"',
         name: null,
         model: HOSTILE_MODEL,
@@ -111,6 +113,7 @@ function report(overrides: Partial<UsageReport> = {}): UsageReport {
       missing_jobs: 34,
       rejected_rows: 2,
     },
+    sources: [],
     ...overrides,
   };
 }

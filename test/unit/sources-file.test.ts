@@ -130,7 +130,7 @@ describe('a sources file', () => {
     api_key: sk_live_written_in_the_file
 `);
     expect(problems).toEqual([
-      'SUTRO_SOURCES_FILE (/etc/sutro/sources.yaml): sources[0] "literal": api_key: a key is never written in the sources file; put it in a file (api_key_file) or an environment variable (api_key_env) and name that instead',
+      'SUTRO_SOURCES_FILE (/etc/sutro/sources.yaml): sources[0] "literal": a key is never written in the sources file (setting "api_key"); put it in a file (api_key_file) or an environment variable (api_key_env) and name that instead',
     ]);
     expect(problems.join('\n')).not.toContain('sk_live_written_in_the_file');
   });

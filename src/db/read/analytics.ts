@@ -7,7 +7,8 @@ import type { Database } from '../infra/connect.js';
  */
 
 export interface ReportQuery {
-  readonly source: string;
+  /** The source to report on; null for every source of the database, summed. */
+  readonly source: string | null;
   /** First UTC day of the period, YYYY-MM-DD, included. */
   readonly since: string;
   /** Last UTC day of the period, YYYY-MM-DD, included. */
@@ -49,6 +50,7 @@ export interface ModelDaySpend {
 }
 
 export interface TopJob {
+  source: string;
   job_id: string;
   name: string | null;
   model: string | null;
@@ -76,8 +78,21 @@ export interface Freshness {
   rejected_rows: number;
 }
 
-export interface UsageReport {
+/** One source's share of the period, and how fresh its data is: the report of every source lists them. */
+export interface SourceSpend {
   source: string;
+  jobs: number;
+  total_tokens: string;
+  cost_usd: string;
+  last_success_at: Date | null;
+  seconds_since_last_success: number | null;
+  last_run_status: string | null;
+  last_error: string | null;
+}
+
+export interface UsageReport {
+  /** null: every source of the database, summed. */
+  source: string | null;
   since: string;
   until: string;
   totals: UsageTotals;
@@ -87,11 +102,13 @@ export interface UsageReport {
   /** The days that had jobs, per model. */
   daily_models: ModelDaySpend[];
   top_jobs: TopJob[];
-  /** null when no sync of the source has run yet. */
+  /** Of the one source reported on; null for every source (see `sources`), or when none has run yet. */
   freshness: Freshness | null;
+  /** Every source that had jobs in the period or a sync, most spent first. */
+  sources: SourceSpend[];
 }
 
-const PERIOD = `source = $1 AND day BETWEEN $2::date AND $3::date`;
+const PERIOD = `($1::text IS NULL OR source = $1) AND day BETWEEN $2::date AND $3::date`;
 
 const TOTAL_COLUMNS = `
   coalesce(sum(jobs), 0)::int AS jobs,
@@ -138,11 +155,12 @@ SELECT day::text AS day, model, sum(jobs)::int AS jobs, sum(cost_usd)::text AS c
  ORDER BY day, model NULLS LAST`;
 
 /**
- * The costliest jobs of the period: each day's costliest first, through jobs_day_cost_idx (one probe
- * per day), then the best of those, rather than sorting every job of the period by cost.
+ * The costliest jobs of a source in the period: each day's costliest first, through
+ * jobs_day_cost_idx (one probe per day), then the best of those, rather than sorting every job of
+ * the period by cost.
  */
 const TOP_JOBS = `
-SELECT f.job_id, f.name, f.model, f.status, f.day::text AS day,
+SELECT f.source, f.job_id, f.name, f.model, f.status, f.day::text AS day,
        f.input_tokens::text AS input_tokens, f.output_tokens::text AS output_tokens,
        f.total_tokens::text AS total_tokens, f.job_cost::text AS cost_usd,
        f.cost_estimate::text AS cost_estimate_usd, f.run_seconds::text AS run_seconds
@@ -155,6 +173,28 @@ SELECT f.job_id, f.name, f.model, f.status, f.day::text AS day,
  ) f
  ORDER BY f.job_cost DESC, f.job_id
  LIMIT $4`;
+
+/** The costliest jobs of every source: read in cost order through jobs_cost_idx until $4 are in the period. */
+const TOP_JOBS_OF_EVERY_SOURCE = `
+SELECT f.source, f.job_id, f.name, f.model, f.status, f.day::text AS day,
+       f.input_tokens::text AS input_tokens, f.output_tokens::text AS output_tokens,
+       f.total_tokens::text AS total_tokens, f.job_cost::text AS cost_usd,
+       f.cost_estimate::text AS cost_estimate_usd, f.run_seconds::text AS run_seconds
+  FROM sutro.job_facts f
+ WHERE f.day BETWEEN $2::date AND $3::date AND f.job_cost IS NOT NULL AND $1::text IS NULL
+ ORDER BY f.job_cost DESC NULLS LAST, f.job_id
+ LIMIT $4`;
+
+/** Each source's share of the period, with its freshness; those with neither jobs nor a sync are left out. */
+const BY_SOURCE = `
+SELECT coalesce(h.source, u.source) AS source, coalesce(u.jobs, 0)::int AS jobs,
+       coalesce(u.total_tokens, 0)::text AS total_tokens, coalesce(u.cost_usd, 0)::text AS cost_usd,
+       h.last_success_at, h.seconds_since_last_success::float8 AS seconds_since_last_success,
+       h.last_run_status, h.last_error
+  FROM (SELECT * FROM sutro.sync_health WHERE $1::text IS NULL OR source = $1) h
+  FULL JOIN (SELECT source, sum(jobs) AS jobs, sum(total_tokens) AS total_tokens, sum(cost_usd) AS cost_usd
+               FROM sutro.daily_usage WHERE ${PERIOD} GROUP BY source) u ON u.source = h.source
+ ORDER BY coalesce(u.cost_usd, 0) DESC, 1`;
 
 const FRESHNESS = `
 SELECT last_success_at, seconds_since_last_success::float8 AS seconds_since_last_success,
@@ -177,8 +217,13 @@ export async function readUsageReport(db: Database, query: ReportQuery): Promise
     const models = await client.query<ModelSpend>(BY_MODEL, period);
     const daily = await client.query<DailySpend>(BY_DAY, period);
     const dailyModels = await client.query<ModelDaySpend>(BY_DAY_AND_MODEL, period);
-    const top = await client.query<TopJob>(TOP_JOBS, [...period, query.top]);
-    const freshness = await client.query<Freshness>(FRESHNESS, [query.source]);
+    const top = await client.query<TopJob>(query.source === null ? TOP_JOBS_OF_EVERY_SOURCE : TOP_JOBS, [
+      ...period,
+      query.top,
+    ]);
+    const freshness =
+      query.source === null ? { rows: [] } : await client.query<Freshness>(FRESHNESS, [query.source]);
+    const sources = await client.query<SourceSpend>(BY_SOURCE, period);
     const total = totals.rows[0];
     if (total === undefined) throw new Error('the totals query of the report returned no row');
     return {
@@ -191,6 +236,7 @@ export async function readUsageReport(db: Database, query: ReportQuery): Promise
       daily_models: dailyModels.rows,
       top_jobs: top.rows,
       freshness: freshness.rows[0] ?? null,
+      sources: sources.rows,
     };
   });
 }

@@ -122,3 +122,51 @@ export function readStatus(db: Database, source: string, runs = 10): Promise<Sta
     };
   });
 }
+
+/** One line of `status` per source: what a person running many sources looks at first. */
+export interface SourceOverview {
+  source: string;
+  /** In this process's configuration; false for a source with data that the configuration dropped. */
+  configured: boolean;
+  last_success_at: Date | null;
+  seconds_since_last_success: number | null;
+  last_error: string | null;
+  last_error_at: Date | null;
+  /** Who runs it now, and the run. */
+  holder: string | null;
+  run_id: number | null;
+  /** When a `start` replica runs it next (the due time, or the retry time of a failing source). */
+  next_due_at: Date | null;
+  /** Failed runs in a row, as the schedule counts them. */
+  failures: number | null;
+  jobs: number;
+}
+
+/**
+ * Every source of `configured` and every source the database holds data of, in one snapshot: the
+ * sources a dropped configuration left behind are shown too, with their data.
+ */
+const SOURCES_OVERVIEW = `
+WITH names AS (
+  SELECT unnest($1::text[]) AS source
+  UNION SELECT source FROM sutro.sync_state
+  UNION SELECT source FROM sutro.source_schedules
+)
+SELECT n.source, n.source = ANY($1::text[]) AS configured,
+       s.last_success_at, extract(epoch FROM now() - s.last_success_at)::float8 AS seconds_since_last_success,
+       s.last_error, s.last_error_at,
+       l.holder, l.run_id,
+       greatest(least(sc.next_run_at, sc.next_full_at), sc.retry_at) AS next_due_at, sc.failures,
+       coalesce((SELECT sum(u.jobs) FROM sutro.usage_rollup u WHERE u.source = n.source), 0)::bigint AS jobs
+  FROM names n
+  LEFT JOIN sutro.sync_state s ON s.source = n.source
+  LEFT JOIN sutro.sync_leases l ON l.source = n.source AND l.holder IS NOT NULL AND l.expires_at > now()
+  LEFT JOIN sutro.source_schedules sc ON sc.source = n.source
+ ORDER BY n.source`;
+
+export function readSourcesOverview(db: Database, configured: readonly string[]): Promise<SourceOverview[]> {
+  return db.transaction({ what: 'reading the overview of the sources', readOnly: true }, async (client) => {
+    const result = await client.query<SourceOverview>(SOURCES_OVERVIEW, [configured]);
+    return result.rows;
+  });
+}

@@ -161,6 +161,8 @@ export const syncRuns = sutro.table(
     /** The run whose unfinished full pass this one continued. */
     resumedFromRunId: bigint('resumed_from_run_id', { mode: 'number' }),
     floor: tz('floor'),
+    /** The due time a scheduled run served (start's replicas); started_at minus it is the scheduling lag. */
+    dueAt: tz('due_at'),
     error: text('error'),
     host: text('host'),
     pid: integer('pid'),

@@ -97,8 +97,8 @@ export async function readState(db: Database, source: string): Promise<SyncState
 export function startRun(db: Database, lease: Lease, start: RunStart): Promise<number> {
   return fencedTransaction(db, lease, 'recording the start of a run', async (client) => {
     const inserted = await client.query<Pick<RowOf<typeof syncRuns>, 'id'>>(
-      `INSERT INTO sutro.sync_runs (source, mode, requested_mode, trigger, resumed_from_run_id, floor, host, pid)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+      `INSERT INTO sutro.sync_runs (source, mode, requested_mode, trigger, resumed_from_run_id, floor, due_at, host, pid)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        RETURNING id`,
       [
         lease.source,
@@ -107,6 +107,7 @@ export function startRun(db: Database, lease: Lease, start: RunStart): Promise<n
         start.trigger,
         start.resumedFromRunId,
         start.floor,
+        start.dueAt,
         hostname(),
         process.pid,
       ],

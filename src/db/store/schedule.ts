@@ -12,10 +12,16 @@ export interface ScheduledSource {
   readonly source: string;
   readonly schedule: string;
   readonly fullSchedule: string;
-  /** When its next incremental run would be due if it were claimed now. */
+  /**
+   * When its next incremental run would be due if it were claimed now, and the time after that: a
+   * claim that lands just past the first (the clock moved on between reading the schedule and the
+   * claim) takes the second, so that one due time is never served twice.
+   */
   readonly followingRunAt: Date;
-  /** When its next full pass would be due if it were claimed now. */
+  readonly thenRunAt: Date;
+  /** Likewise for its full passes. */
   readonly followingFullAt: Date;
+  readonly thenFullAt: Date;
 }
 
 /**
@@ -79,16 +85,19 @@ export interface ClaimedSource {
  * claimed now), oldest due first, skipping any another replica is claiming: their schedule rows and
  * leases are locked SKIP LOCKED, and taken together. A source is due when its time has come, or when
  * its lease expired while held: that run's process died, and this one continues its work (in the
- * mode it had, so that a full pass stays a full pass). Claiming moves the due times on, so the same
- * due time is not served twice; a source that keeps failing is not claimed before its retry time.
- * $5 holder, $6 lease seconds.
+ * mode it had, so that a full pass stays a full pass). Claiming moves the due times on, to the
+ * first of $2 or $7 (and $3 or $8) still to come, so the same due time is not served twice; a source
+ * that keeps failing is not claimed before its retry time. $5 holder, $6 lease seconds.
  */
 export const CLAIM_DUE_SOURCES = `
 WITH configured AS (
-  SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS c(source, following_run_at, following_full_at)
+  SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $7::timestamptz[], $8::timestamptz[])
+    AS c(source, following_run_at, following_full_at, then_run_at, then_full_at)
 ),
 due AS (
-  SELECT s.source, c.following_run_at, c.following_full_at,
+  SELECT s.source,
+         CASE WHEN c.following_run_at > now() THEN c.following_run_at ELSE c.then_run_at END AS following_run_at,
+         CASE WHEN c.following_full_at > now() THEN c.following_full_at ELSE c.then_full_at END AS following_full_at,
          l.holder IS NOT NULL AS orphaned,
          CASE WHEN l.holder IS NOT NULL THEN coalesce(r.mode = 'full', false) ELSE s.next_full_at <= now() END AS full,
          CASE WHEN l.holder IS NOT NULL THEN l.expires_at ELSE least(s.next_run_at, s.next_full_at) END AS due_at
@@ -147,6 +156,8 @@ export async function claimDueSources(
       request.limit,
       request.holder,
       request.leaseSeconds,
+      sources.map((s) => s.thenRunAt),
+      sources.map((s) => s.thenFullAt),
     ]),
   );
   return claimed.rows.map((row) => ({
