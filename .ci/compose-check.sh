@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Validates docker-compose.yml (with .env.example as its .env, every profile) and the YAML of deploy/,
+# Validates docker-compose.yml (with .env.example as its .env, every profile: the services postgres,
+# worker-1, worker-2 and grafana, the workers on host ports of their own) and the YAML of deploy/,
 # without a Docker engine. Uses Debian's docker-compose (compose v1), installing it where apt-get can,
 # and also `docker compose` (v2) when that plugin is present: the file must satisfy both.
 set -euo pipefail
@@ -31,13 +32,34 @@ check() {
     cat "$work/$name.err" "$work/$name.out"
     exit 1
   fi
-  for service in postgres worker grafana; do
+  for service in postgres worker-1 worker-2 grafana; do
     if ! grep -qE "^  ${service}:" "$work/$name.out"; then
       echo "compose-check: FAILED: $name config has no service $service"
       cat "$work/$name.out"
       exit 1
     fi
   done
+  # Each worker publishes /metrics on a host port of its own: `config` does not see a clash, `up` would.
+  if command -v python3 >/dev/null 2>&1 && python3 -c 'import yaml' 2>/dev/null; then
+    if ! python3 - "$work/$name.out" <<'PY'
+import sys, yaml
+services = yaml.safe_load(open(sys.argv[1]))['services']
+published = {}
+for service, spec in services.items():
+    for port in spec.get('ports') or []:
+        # v1 writes "127.0.0.1:9464:9464/tcp"; v2 a mapping with host_ip and published.
+        key = f"{port.get('host_ip', '')}:{port.get('published')}" if isinstance(port, dict) else port.rsplit(':', 1)[0]
+        if key in published:
+            sys.exit(f'compose-check: FAILED: {service} and {published[key]} both publish {key}')
+        published[key] = service
+workers = [s for s, spec in services.items() if 'start' in ' '.join(spec.get('command') or [])]
+if len(workers) < 2:
+    sys.exit(f'compose-check: FAILED: {len(workers)} worker service(s), not two: {workers}')
+PY
+    then
+      exit 1
+    fi
+  fi
   echo "compose-check: $name config OK ($("$@" version --short 2>/dev/null || echo '?'))"
 }
 

@@ -14,12 +14,20 @@ export interface TimeRange {
   readonly to: Date;
 }
 
+/** What Grafana stores as the value of a variable whose "All" option is chosen. */
+export const ALL_VALUE = '$__all';
+
 /** A template variable with the values chosen for a test. */
 export interface VariableValue {
   readonly name: string;
+  /** The values chosen; [ALL_VALUE] for the "All" option. */
   readonly values: readonly string[];
   /** Multi-value or with an "All" option: Grafana then quotes each value, even a lone one. */
   readonly multi: boolean;
+  /** The variable's options, which "All" stands for when it has no custom all value. */
+  readonly options?: readonly string[];
+  /** The dashboard's custom all value ("allValue"), which "All" becomes as it is. */
+  readonly allValue?: string | null;
 }
 
 export interface GrafanaQueryContext {
@@ -36,8 +44,32 @@ const MACRO = /\$([_a-zA-Z0-9]+)\(([^)]*)\)/g;
 
 const quoteLiteral = (value: string) => `'${value.replace(/'/g, "''")}'`;
 
+/**
+ * "All": templateSrv.replace puts a custom all value in unformatted (but as text or percentencode,
+ * which this expander does not know), and otherwise every option but All itself, formatted as the
+ * values of a multi-value variable. No option at all formats as nothing: `IN ()`, as in Grafana.
+ */
+function formatAll(variable: VariableValue, format: string | undefined): string {
+  if (variable.allValue !== undefined && variable.allValue !== null && variable.allValue !== '') {
+    if (format === 'text' || format === 'percentencode')
+      throw new Error(`variable ${variable.name}: format "${format}" is not known to this expander`);
+    if (/\$|\[\[/.test(variable.allValue))
+      throw new Error(
+        `variable ${variable.name}: a custom all value holding variables is not known to this expander`,
+      );
+    return variable.allValue;
+  }
+  if (variable.options === undefined)
+    throw new Error(`variable ${variable.name}: "All" needs the variable's options`);
+  return formatValue({ name: variable.name, values: variable.options, multi: true }, format);
+}
+
 function formatValue(variable: VariableValue, format: string | undefined): string {
   const { values } = variable;
+  if (values.length === 1 && values[0] === ALL_VALUE) {
+    if (!variable.multi) throw new Error(`variable ${variable.name} has no "All" option`);
+    return formatAll(variable, format);
+  }
   if (!variable.multi && values.length !== 1)
     throw new Error(`variable ${variable.name} takes one value, not ${values.length}`);
   switch (format) {
