@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { RunMode } from './sync/port.js';
+import { FINAL_RUN_STATUSES, RUN_MODES, type RunMode } from './sync/port.js';
 import type { Logger } from './log.js';
 import type { RequestObservation } from './sutro/client.js';
 import type { PageProgress, RunSummary } from './sync/vocabulary.js';
@@ -28,8 +28,11 @@ export interface SyncMetrics {
   readonly observeClaim: (source: string, lagSeconds: number) => void;
   /** How many runs this process has in progress, and how many it may have. */
   readonly observeSlots: (busy: number, total: number) => void;
-  /** A reload of the sources file: applied, or refused for its problems (the old sources stay). */
-  readonly observeReload: (outcome: 'applied' | 'refused') => void;
+  /**
+   * A reload of the sources file: applied, or refused for its problems (the old sources stay), or
+   * the file read well again after a refusal without changing the sources.
+   */
+  readonly observeReload: (outcome: 'applied' | 'refused' | 'accepted again') => void;
   /**
    * From now on, each scrape reads the last success, the rejected rows and the recent spend of every
    * configured source from the database, so that runs by other replicas count and a restart
@@ -135,6 +138,20 @@ export function createMetrics(options: MetricsOptions): SyncMetrics {
     labelNames: ['outcome'] as const,
     registers,
   });
+  const refused = new Gauge({
+    name: 'sutro_sync_config_refused',
+    help: '1 while the sources file as it is now is refused for its problems (the sources before it run on), else 0',
+    registers,
+  });
+  refused.set(0);
+  const databaseUp = new Gauge({
+    name: 'sutro_sync_database_up',
+    help: '1 when the last scrape read its figures from the database, 0 when it could not',
+    registers,
+    async collect() {
+      await refreshFromDatabase();
+    },
+  });
   new Gauge({
     name: 'sutro_sync_sources',
     help: 'Sources in the configuration of this process',
@@ -159,6 +176,7 @@ export function createMetrics(options: MetricsOptions): SyncMetrics {
     scrape ??= (async () => {
       try {
         figures = await read(sources);
+        databaseUp.set(1);
         for (const [source, figure] of figures) {
           if (figure.lastSuccessAt !== null) {
             lastSuccessMs.set(
@@ -169,6 +187,7 @@ export function createMetrics(options: MetricsOptions): SyncMetrics {
         }
       } catch (error) {
         // /readyz reports the database; the gauges keep the last figures they had.
+        databaseUp.set(0);
         options.log?.debug({ err: error }, 'metrics: could not read the sync state from the database');
       } finally {
         scrape = null;
@@ -290,6 +309,15 @@ export function createMetrics(options: MetricsOptions): SyncMetrics {
     track(histogram, labels);
   };
 
+  // Counters a rule reads start at 0 for every source: a first failure is then an increase, not
+  // the appearance of a series that increase() cannot see.
+  const zero = (source: string) => {
+    for (const status of FINAL_RUN_STATUSES)
+      for (const mode of RUN_MODES) inc(runs, { source, status, mode }, 0);
+  };
+  for (const source of sources) zero(source);
+  for (const outcome of ['applied', 'refused'] as const) reloads.inc({ outcome }, 0);
+
   return {
     registry,
     setSources(next) {
@@ -300,6 +328,7 @@ export function createMetrics(options: MetricsOptions): SyncMetrics {
         seriesOf.delete(source);
         lastSuccessMs.delete(source);
       }
+      for (const source of next) if (!sources.includes(source)) zero(source);
       sources = next;
     },
     observeRequest(source, observation) {
@@ -350,7 +379,8 @@ export function createMetrics(options: MetricsOptions): SyncMetrics {
       slots.set({ state: 'total' }, total);
     },
     observeReload(outcome) {
-      reloads.inc({ outcome });
+      if (outcome !== 'accepted again') reloads.inc({ outcome });
+      refused.set(outcome === 'refused' ? 1 : 0);
     },
     attachDatabase(read) {
       readDatabase = read;

@@ -79,8 +79,10 @@ export async function openDatabase(
   options.secrets?.add(embedded?.password);
   const connection = config.database.connection ?? { connectionString: embedded?.url ?? '', ssl: false };
   const { limits } = config.database;
+  // Each run in progress holds two connections at most (its page write and its lease's renewal).
   const database = connect(connection, log, {
     limits,
+    max: 2 * config.sync.concurrency + 2,
     ...(options.applicationName ? { applicationName: options.applicationName } : {}),
   });
   const probes = connect(connection, log, { limits, max: 1, applicationName: 'sutro-sync probes' });

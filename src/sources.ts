@@ -207,8 +207,9 @@ export function readSourcesFile(
         problems.push(
           `${label}: needs its key: api_key_file (a file holding it) or api_key_env (a variable holding it)`,
         );
-    } else if (typeof value?.api_key_file === 'string') {
-      const resolved = path.resolve(folder, value.api_key_file);
+    } else if (typeof raw.api_key_file === 'string' && raw.api_key_file.trim() !== '') {
+      // Read whatever else of the entry is wrong: every problem of the file is named in one pass.
+      const resolved = path.resolve(folder, raw.api_key_file);
       keyFrom = `api_key_file ${resolved}`;
       try {
         apiKey = context.readKeyFile(resolved).trim();
@@ -217,11 +218,11 @@ export function readSourcesFile(
         const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
         problems.push(`${label}: api_key_file: cannot read ${resolved} (${code})`);
       }
-    } else if (typeof value?.api_key_env === 'string') {
-      keyFrom = `api_key_env ${value.api_key_env}`;
-      apiKey = context.env[value.api_key_env]?.trim();
+    } else if (typeof raw.api_key_env === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(raw.api_key_env)) {
+      keyFrom = `api_key_env ${raw.api_key_env}`;
+      apiKey = context.env[raw.api_key_env]?.trim();
       if (apiKey === undefined || apiKey === '')
-        problems.push(`${label}: api_key_env: the environment variable ${value.api_key_env} is not set`);
+        problems.push(`${label}: api_key_env: the environment variable ${raw.api_key_env} is not set`);
     }
     if (apiKey !== undefined && /\s/.test(apiKey))
       problems.push(`${label}: the key (${keyFrom}) must not contain whitespace`);

@@ -20,8 +20,12 @@ import { handleShutdownSignals } from './shutdown.js';
 /** A scrape must not outlast Prometheus's own 10 s scrape timeout, even with the database gone. */
 const DATABASE_READ_TIMEOUT_MS = 3_000;
 
-/** Claims that try to record a run's end the database did not take before it is given up. */
-const LATE_END_ATTEMPTS = 3;
+/**
+ * How long the end of a run the database did not take is retried, at every claim: the fence takes
+ * it as long as no other run took the lease over (an expired lease is still this run's until then),
+ * so past an outage of this length the end is dropped, and the next run marks the run abandoned.
+ */
+const LATE_END_GIVE_UP_MS = 15 * 60_000;
 
 /**
  * How often the sources file (and the key files it names) is read for a change: a Kubernetes
@@ -69,7 +73,8 @@ export async function runService(context: CommandContext, options: ServiceOption
   const { config, log } = context;
   let configured = requireSources(config);
   const enabledNames = () => configured.filter((s) => s.enabled).map((s) => s.name);
-  const metrics = createMetrics({ sources: configured.map((s) => s.name), log });
+  // A disabled source is not synced, so it reports no freshness that could alert.
+  const metrics = createMetrics({ sources: enabledNames(), log });
   const watch = new ProgressWatch(config.http.stallSeconds);
   const live = new Map<string, LiveSource>();
   const connect = (source: SourceConfig): LiveSource => ({
@@ -110,19 +115,17 @@ export async function runService(context: CommandContext, options: ServiceOption
 
   // The ends of runs the database could not take (it stopped answering), recorded before the next
   // claim: that frees their leases, which the claim would otherwise find held by a dead run.
-  const lateEnds = new Map<string, { readonly end: UnrecordedEnd; attempts: number }>();
+  const lateEnds = new Map<string, { readonly end: UnrecordedEnd; readonly since: number }>();
   const recordPendingEnd = async (
     source: string,
-    pending: { readonly end: UnrecordedEnd; attempts: number },
+    pending: { readonly end: UnrecordedEnd; readonly since: number },
   ) => {
-    pending.attempts += 1;
     try {
       await recordLateEnd(database.store, pending.end, log);
       lateEnds.delete(source);
     } catch (error) {
-      // Still no database: the claim fails the same way, and the next tick tries again. Past a few
-      // ticks the end is dropped rather than retried for ever (a later run marks it abandoned).
-      if (pending.attempts >= LATE_END_ATTEMPTS) {
+      // Still no database: the claim fails the same way, and the next tick tries again.
+      if (performance.now() - pending.since > LATE_END_GIVE_UP_MS) {
         log.error(
           { err: error, runId: pending.end.runId, source },
           'giving up recording the end of an earlier run',
@@ -174,7 +177,8 @@ export async function runService(context: CommandContext, options: ServiceOption
         },
       );
       if (result.skipped) return null;
-      if (result.unrecorded !== null) lateEnds.set(name, { end: result.unrecorded, attempts: 0 });
+      if (result.unrecorded !== null)
+        lateEnds.set(name, { end: result.unrecorded, since: performance.now() });
       metrics.observeRun(result);
       return { status: result.status };
     } catch (error) {
@@ -234,13 +238,14 @@ export async function runService(context: CommandContext, options: ServiceOption
       }
       return;
     }
+    if (lastRefusal !== null) metrics.observeReload('accepted again');
     lastRefusal = null;
     const change = describeChange(configured, next);
     if (change === '') return;
     configured = next;
     live.clear();
     for (const source of configured) live.set(source.name, connect(source));
-    metrics.setSources(configured.map((s) => s.name));
+    metrics.setSources(enabledNames());
     await dispatcher.setSources(configured);
     metrics.observeReload('applied');
     log.info(

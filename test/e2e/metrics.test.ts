@@ -88,9 +88,8 @@ describe('sutro-sync start serves metrics that follow the syncs', () => {
       expect(await (await fetch(`${base}/healthz`)).json()).toMatchObject({ status: 'ok' });
       const before = await scrape();
       expect(before.get('sutro_sync_seconds_since_last_success{source="metrics"}')).toBe(Infinity);
-      expect(before.has('sutro_sync_runs_total{source="metrics",status="succeeded",mode="full"}')).toBe(
-        false,
-      );
+      // Counted from 0 from the start, so that a rule sees the first run as an increase.
+      expect(before.get('sutro_sync_runs_total{source="metrics",status="succeeded",mode="full"}')).toBe(0);
       const notReady = await fetch(`${base}/readyz`);
       expect(notReady.status).toBe(503);
       expect(await notReady.json()).toMatchObject({ reason: 'no successful sync yet of source "metrics"' });

@@ -236,7 +236,9 @@ beforeAll(async () => {
     schedule: '*/15 * * * *',
     fullSchedule: '17 3 * * *',
     followingRunAt: NOW,
+    thenRunAt: NOW,
     followingFullAt: NOW,
+    thenFullAt: NOW,
   };
   await registerSources(db, [{ source: 'waiting', ...schedule }], () => NOW);
   for (const [source, sim] of [

@@ -123,6 +123,20 @@ describe('a sources file', () => {
     ]);
   });
 
+  it('checks the key of an entry whatever else of it is wrong', () => {
+    expect(
+      problemsOf(`sources:
+  - name: both-wrong
+    api_url: https://acme.sutro.sh
+    api_key_env: NOT_SET_ANYWHERE
+    page_limit: 0
+`),
+    ).toEqual([
+      'SUTRO_SOURCES_FILE (/etc/sutro/sources.yaml): sources[0] "both-wrong": page_limit: must be a whole number from 1 to 100 (got 0)',
+      'SUTRO_SOURCES_FILE (/etc/sutro/sources.yaml): sources[0] "both-wrong": api_key_env: the environment variable NOT_SET_ANYWHERE is not set',
+    ]);
+  });
+
   it('refuses a key written in the file, and never repeats it', () => {
     const problems = problemsOf(`sources:
   - name: literal

@@ -100,7 +100,8 @@ due AS (
          CASE WHEN c.following_full_at > now() THEN c.following_full_at ELSE c.then_full_at END AS following_full_at,
          l.holder IS NOT NULL AS orphaned,
          CASE WHEN l.holder IS NOT NULL THEN coalesce(r.mode = 'full', false) ELSE s.next_full_at <= now() END AS full,
-         CASE WHEN l.holder IS NOT NULL THEN l.expires_at ELSE least(s.next_run_at, s.next_full_at) END AS due_at
+         CASE WHEN l.holder IS NOT NULL THEN l.expires_at
+              ELSE greatest(least(s.next_run_at, s.next_full_at), s.retry_at) END AS due_at
     FROM configured c
     JOIN sutro.source_schedules s ON s.source = c.source
     JOIN sutro.sync_leases l ON l.source = c.source
