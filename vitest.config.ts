@@ -6,17 +6,20 @@ import { defineConfig } from 'vitest/config';
  * PgBouncer that test/helpers/global-setup.ts starts once for both.
  *
  * All three keep the same maxWorkers (vitest runs projects with different ones one after the other,
- * never side by side). Three workers on two cores: an end-to-end file spends much of its time waiting
+ * never side by side). Four workers on two cores: an end-to-end file spends much of its time waiting
  * for the CLI processes it spawns (whose CPU is theirs, not the worker's) or for a timeout it set,
- * and a third file keeps the cores busy meanwhile.
+ * and the other files keep the cores busy meanwhile.
  */
-const WORKERS = 3;
+const WORKERS = 4;
 
 export default defineConfig({
   test: {
     testTimeout: 60_000,
     hookTimeout: 120_000,
     maxWorkers: WORKERS,
+    // Each file still runs by itself, and makes its own databases and servers; what the files share
+    // is the modules they import, which a fresh graph per file would load again sixty times.
+    isolate: false,
     projects: [
       {
         extends: true,

@@ -1,5 +1,5 @@
+import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
-import { prettyFactory } from 'pino-pretty';
 import type { Secrets } from './redact.js';
 
 export type { Logger } from 'pino';
@@ -64,6 +64,8 @@ const CLEAR_LINE = '\r\x1b[2K';
  * the progress line drew first (see progress.ts).
  */
 function terminalStream(stream: Pick<NodeJS.WriteStream, 'write' | 'isTTY'>): pino.DestinationStream {
+  // Loaded for a terminal only: a process whose stderr is a pipe (a service, a CronJob) never needs it.
+  const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
   const prettify = prettyFactory({
     colorize: stream.isTTY === true && process.env.NO_COLOR === undefined,
     translateTime: 'SYS:HH:MM:ss',

@@ -1,6 +1,6 @@
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import cron from 'node-cron';
-import { isMap, isSeq, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { readDeployment } from './sutro/deployment.js';
 
@@ -46,6 +46,12 @@ export interface SourcesFileContext {
   /** Reads a key file, a path relative to the sources file's folder; throws as fs does. */
   readonly readKeyFile: (resolvedPath: string) => string;
 }
+
+/**
+ * The YAML reader, loaded when a sources file is read: most commands run without one, and every
+ * command is a process that pays for each module it loads (a sync from cron, a status).
+ */
+const loadYaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
 
 /** A source name: what SUTRO_SOURCE accepts. */
 export const SOURCE_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -120,6 +126,7 @@ export function readSourcesFile(
   context: SourcesFileContext,
 ): { readonly sources: readonly SourceConfig[] } | { readonly problems: readonly string[] } {
   const where = `SUTRO_SOURCES_FILE (${context.file})`;
+  const { isMap, isSeq, parseDocument } = loadYaml();
   const document = parseDocument(context.text, { uniqueKeys: true });
   if (document.errors.length > 0) {
     return {

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import { BEHAVIOURS, parseQueuedFault, type QueuedFault } from '../simulator/faults/fault-json.js';
-import { parseIsoDatetime } from '../sutro/job.js';
+import { parseIsoDatetime } from '../sutro/api-time.js';
 
 /**
  * How the CLI reads its options' values, and their defaults: what `--help` and the parsing need

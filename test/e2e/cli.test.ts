@@ -11,7 +11,7 @@ let sim: RunningSimulator;
 beforeAll(async () => {
   db = await createTestDatabase();
   sim = await startSimulator({
-    account: new SimulatedAccount({ jobs: 2_000, seed: 2026 }),
+    account: new SimulatedAccount({ jobs: 1_000, seed: 2026 }),
     apiKey: KEY,
     port: 0,
   });
@@ -43,22 +43,22 @@ async function lastRun(source = 'e2e') {
 }
 
 describe('sutro-sync sync against the simulator', () => {
-  it('stores 2,000 jobs equal to the API, then a second run changes nothing', async () => {
+  it('stores 1,000 jobs equal to the API, then a second run changes nothing', async () => {
     const first = await runCli(['sync'], env());
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     expect(await lastRun()).toMatchObject({
       mode: 'full',
       status: 'succeeded',
-      pages: 20,
-      jobs_inserted: 2_000,
+      pages: 10,
+      jobs_inserted: 1_000,
     });
     expect(await diffAgainstTruth(db.pool, 'e2e', sim.account.snapshot())).toEqual([]);
     const summary = first.logs.find((l) => l.msg === 'sync run succeeded');
     expect(summary).toMatchObject({
       mode: 'full',
-      pages: 20,
-      inserted: 2_000,
+      pages: 10,
+      inserted: 1_000,
       updated: 0,
       rejected: 0,
       stopReason: 'end_of_list',
@@ -73,7 +73,7 @@ describe('sutro-sync sync against the simulator', () => {
       status: 'succeeded',
       jobs_inserted: 0,
       jobs_updated: 0,
-      jobs_unchanged: 2_000,
+      jobs_unchanged: 1_000,
       history_rows: 0,
     });
     expect(
@@ -134,7 +134,7 @@ describe('sutro-sync sync against the simulator', () => {
     sim.faults.add({ kind: 'status', status: 524, matchPage: 3 });
     const result = await runCli(['sync', '--full'], env({ SUTRO_SOURCE: 'e2e-retry' }));
     expect(result.code).toBe(0);
-    expect(await lastRun('e2e-retry')).toMatchObject({ status: 'succeeded', jobs_inserted: 2_000 });
+    expect(await lastRun('e2e-retry')).toMatchObject({ status: 'succeeded', jobs_inserted: 1_000 });
   });
 
   it('fails on a page that stays malformed, keeping the pages before it', async () => {
@@ -225,7 +225,7 @@ describe('configuration and other commands', () => {
     expect(status.stdout).toMatch(/SUCCEEDED\s+\d+/);
     const json = await runCli(['status', '--json'], { DATABASE_URL: db.url, SUTRO_SOURCE: 'e2e' });
     const parsed = JSON.parse(json.stdout) as { jobsByStatus: { jobs: number }[] };
-    expect(parsed.jobsByStatus.reduce((sum, s) => sum + s.jobs, 0)).toBe(2_000);
+    expect(parsed.jobsByStatus.reduce((sum, s) => sum + s.jobs, 0)).toBe(1_000);
   });
 });
 
