@@ -75,7 +75,7 @@ export interface SourcesRow {
 /** kill -9 of one of two replicas mid-pass: how long until its sources run again on the other. */
 export interface TakeoverResult {
   readonly concurrency: number;
-  /** Sources whose runs the killed replica held. */
+  /** Sources the killed replica held: running, or claimed and about to start. */
   readonly orphans: number;
   /** Sources that had succeeded when the kill came. */
   readonly succeededAtKill: number;
@@ -445,12 +445,13 @@ async function measureTakeover(context: Context, concurrency: number): Promise<T
     await victim.exited;
     const killed = await pass.client.query<{ now: Date }>('SELECT clock_timestamp() AS now');
     const killedAt = killed.rows[0]?.now ?? new Date();
-    // The leases the dead process held for runs in progress: nobody can take them before they lapse.
+    // The leases the dead process held: nobody can take them before they lapse. A source it had
+    // claimed but not yet started (no run_id yet) is orphaned all the same.
     const held = await pass.client.query<{ source: string; expires_at: Date }>(
-      `SELECT source, expires_at FROM sutro.sync_leases WHERE holder LIKE $1 AND run_id IS NOT NULL`,
+      `SELECT source, expires_at FROM sutro.sync_leases WHERE holder LIKE $1`,
       [`%:${victimPid}:%`],
     );
-    if (held.rows.length === 0) throw new Error('the killed replica held no run');
+    if (held.rows.length === 0) throw new Error('the killed replica held no source');
     await waitForPass(pass.client, settings.sources, pass.processes.slice(1));
     const orphans = held.rows.map((r) => r.source);
     const resumed = await pass.client.query<{ source: string; started_at: Date }>(
