@@ -10,6 +10,10 @@ import { fileURLToPath } from 'node:url';
 
 export const BENCH_API_KEY = 'sk_bench_0123456789';
 
+/** The key of the simulator's account at `index` (0 the first), as `sutro-sync simulate --accounts` names them. */
+export const accountKey = (index: number): string =>
+  index === 0 ? BENCH_API_KEY : `${BENCH_API_KEY}-${index + 1}`;
+
 /** A child's answer to one request. */
 export type Reply<T = unknown> =
   { id: number; ok: true; value: T } | { id: number; ok: false; error: string };

@@ -1,7 +1,9 @@
 /**
  * `npm run bench -- [--jobs N[,N…]] [--delay-ms a,b] [--json] [--database-url URL] [--naive-max N]
  *                   [--only fetch,copy,naive,sync,dashboard,incremental] [--margin-seconds S] [--seed S]
- *                   [--rss-reference-jobs N] [--keep]`
+ *                   [--rss-reference-jobs N] [--keep]
+ *                   [--only sources --sources N --jobs-per-source N --concurrency 1,4,16 --replicas N
+ *                    --replica-concurrency 4,16 --skip-takeover]`
  *
  * Measures sutro-sync beside its floors and a naive baseline on the same simulated account. Every
  * measured scenario runs in a child process of its own (worker.ts), the simulator in another
@@ -23,9 +25,18 @@ import { jobsAtOrAbove, Scratch, vacuumAnalyze, writesSoFar, type Writes } from 
 import { benchFile, Channel, forkTs } from './ipc.js';
 import { formatCount, formatMb, formatRatio, formatSeconds, table, type Cell } from './report.js';
 import type { AdvanceResult, RequestCounts, SimulatorCommand } from './simulator.js';
+import {
+  measureSources,
+  SOURCES_OPTIONS,
+  sourcesSettings,
+  sourcesTable,
+  type SourcesResult,
+} from './sources.js';
 import type { Task, TaskResult } from './worker.js';
 
-const SCENARIOS = ['fetch', 'copy', 'naive', 'sync', 'dashboard', 'incremental'] as const;
+const SCENARIOS = ['fetch', 'copy', 'naive', 'sync', 'dashboard', 'incremental', 'sources'] as const;
+/** Scenarios run only when asked for by name. */
+const ON_REQUEST: readonly string[] = ['dashboard', 'sources'];
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values: args } = parseArgs({
@@ -35,14 +46,15 @@ const { values: args } = parseArgs({
     json: { type: 'boolean', default: false },
     'database-url': { type: 'string', default: 'postgresql://postgres@127.0.0.1:5432/postgres' },
     'naive-max': { type: 'string', default: '20000' },
-    // dashboard adds a simulated day to the sync scenario: asked for by name.
-    only: { type: 'string', default: SCENARIOS.filter((s) => s !== 'dashboard').join(',') },
+    // dashboard adds a simulated day to the sync scenario, sources runs the service for minutes.
+    only: { type: 'string', default: SCENARIOS.filter((s) => !ON_REQUEST.includes(s)).join(',') },
     // The default of SUTRO_SAFETY_MARGIN_SECONDS.
     'margin-seconds': { type: 'string', default: String(loadConfig({}).sync.safetyMarginSeconds) },
     seed: { type: 'string', default: '1' },
     'rss-reference-jobs': { type: 'string', default: '10000' },
     keep: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
+    ...SOURCES_OPTIONS,
   },
 });
 
@@ -50,7 +62,9 @@ if (args.help) {
   process.stdout.write(
     'npm run bench -- [--jobs 100000[,1000000]] [--delay-ms 0,20] [--json] [--database-url URL]\n' +
       '                 [--naive-max 20000] [--only fetch,copy,naive,sync,dashboard,incremental]\n' +
-      '                 [--margin-seconds S] [--seed 1] [--rss-reference-jobs 10000] [--keep]\n',
+      '                 [--margin-seconds S] [--seed 1] [--rss-reference-jobs 10000] [--keep]\n' +
+      '                 [--only sources --sources 200 --jobs-per-source 1000 --concurrency 1,4,16\n' +
+      '                  --replicas 2 --replica-concurrency 4,16 --skip-takeover]\n',
   );
   process.exit(0);
 }
@@ -558,9 +572,12 @@ if (busyCoresBefore !== null && busyCoresBefore > 0.3) {
 
 const suites: SuiteResult[] = [];
 const incrementals: IncrementalResult[] = [];
+const sources: SourcesResult[] = [];
 let rssReference: Row[] | null = null;
+// The sources scenario has its own account sizes; --jobs is the size of the others'.
+const perAccount = SCENARIOS.some((s) => s !== 'sources' && wants(s));
 try {
-  for (const jobs of jobCounts) {
+  for (const jobs of perAccount ? jobCounts : []) {
     say(`${formatCount(jobs)} jobs`);
     const floors = wants('copy') ? await measureFloors(scratch, jobs) : null;
     if (wants('sync') && rssReferenceJobs > 0 && jobs > rssReferenceJobs && rssReference === null) {
@@ -580,11 +597,16 @@ try {
       }
     }
   }
+  for (const delayMs of wants('sources') ? delays : []) {
+    const result = await measureSources(scratch, sourcesSettings(args, { delayMs, seed }), say);
+    sources.push(result);
+    if (!args.json) process.stdout.write(`\n${sourcesTable(result)}\n\n`);
+  }
 } finally {
   if (!interrupted) await scratch.dropAll();
 }
 
-const results = { environment, suites, incrementals };
+const results = { environment, suites, incrementals, sources };
 const dir = benchFile('results');
 await mkdir(dir, { recursive: true });
 const file = join(dir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);

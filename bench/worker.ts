@@ -25,8 +25,11 @@ import { BENCH_API_KEY, serve } from './ipc.js';
 export type Task =
   /** Nothing: the RSS of a worker with every module loaded, for reference. */
   | { readonly kind: 'idle' }
-  /** The network floor: page through list-jobs with the project's client, discard the pages. */
-  | { readonly kind: 'fetch'; readonly apiUrl: string }
+  /**
+   * The network floor: page through list-jobs with the project's client, discard the pages. With
+   * `apiKeys`, every account in turn, one after another (the sources scenario's floor).
+   */
+  | { readonly kind: 'fetch'; readonly apiUrl: string; readonly apiKeys?: readonly string[] }
   /** Not measured: fetch and normalize every job once, into files for the database floors. */
   | {
       readonly kind: 'prefetch';
@@ -76,10 +79,10 @@ const UNLOGGED = 'bench_floor';
 /** SUTRO_PAGE_LIMIT's default, and the API's maximum. */
 const PAGE_LIMIT = 100;
 
-function api(apiUrl: string): JobsApi {
+function api(apiUrl: string, apiKey = BENCH_API_KEY): JobsApi {
   return createSutroClient({
     apiUrl,
-    apiKey: BENCH_API_KEY,
+    apiKey,
     pageLimit: PAGE_LIMIT,
     timeoutMs: 60_000,
     maxResponseBytes: loadConfig({}).sutro.maxResponseBytes,
@@ -147,15 +150,21 @@ async function run(task: Task): Promise<Omit<TaskResult, 'peakRssMb' | 'cpuSecon
       return { wallMs: 0, jobs: 0, pages: 0, detail: {} };
 
     case 'fetch': {
-      const client = api(task.apiUrl);
+      const clients = (task.apiKeys ?? [BENCH_API_KEY]).map((key) => api(task.apiUrl, key));
       const started = performance.now();
       let count = 0;
       let pageCount = 0;
-      for await (const page of pages(client)) {
-        count += page.length;
-        pageCount += 1;
+      const perAccountMs: number[] = [];
+      for (const client of clients) {
+        const accountStarted = performance.now();
+        for await (const page of pages(client)) {
+          count += page.length;
+          pageCount += 1;
+        }
+        perAccountMs.push(performance.now() - accountStarted);
       }
-      return { wallMs: performance.now() - started, jobs: count, pages: pageCount, detail: {} };
+      const detail = task.apiKeys === undefined ? {} : { perAccountMs };
+      return { wallMs: performance.now() - started, jobs: count, pages: pageCount, detail };
     }
 
     case 'prefetch': {

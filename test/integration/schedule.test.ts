@@ -148,6 +148,23 @@ describe.each(routes())('through %s', (route) => {
     expect((await rowOf('orphan'))?.failures).toBe(1);
   });
 
+  it("queues a dead holder's source from the due time its claim served, not from its lease's end", async () => {
+    const sources = ['dead-held', 'due-since-1', 'due-since-2'].map((s) => scheduled(s));
+    await registerSources(db, sources, (s) => s.followingRunAt);
+    await makeDue('dead-held', 300);
+    expect((await claim(sources, 1)).map((c) => c.lease.source)).toEqual(['dead-held']);
+    // Its holder dies; meanwhile two sources fall due, before its lease ends.
+    await makeDue('due-since-1', 200);
+    await makeDue('due-since-2', 100);
+    await db.pool.query(
+      `UPDATE sutro.sync_leases SET expires_at = now() - interval '1 second' WHERE source = 'dead-held'`,
+    );
+    const [taken] = await claim(sources, 1, 'replica-b:2:bb');
+    expect(taken).toMatchObject({ lease: { source: 'dead-held' }, orphaned: true });
+    // The due time it records is its lease's end: the one its dead run served stays that run's.
+    expect(taken?.lagSeconds).toBeLessThan(100);
+  });
+
   it('runs a source that failed once at its next due time, and puts back one that keeps failing, doubling', async () => {
     const failing = scheduled('failing');
     await registerSources(db, [failing], () => new Date(0));

@@ -1,9 +1,10 @@
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ClaimedSource, ScheduledSource } from '../../src/db/store/schedule.js';
 import type { SourceConfig } from '../../src/sources.js';
 import type { FinalRunStatus } from '../../src/sync/port.js';
 import {
+  nodeCron,
   startDispatcher,
   type ClaimedRunEnd,
   type DispatcherDependencies,
@@ -169,5 +170,27 @@ describe('the dispatcher', () => {
     const claimsAtStop = h.claims.length;
     await h.dispatcher.tick();
     expect(h.claims).toHaveLength(claimsAtStop);
+  });
+});
+
+describe('nodeCron, read once per expression until its next time comes', () => {
+  afterEach(() => vi.useRealTimers());
+  const at = (iso: string) => new Date(`2026-12-07T${iso}Z`);
+
+  it('gives the times from now, as a fresh reading would, before and after the first one comes', () => {
+    vi.useFakeTimers({ now: at('12:00:30') });
+    expect(nodeCron.nextTwo('*/5 * * * * *')).toEqual([at('12:00:35'), at('12:00:40')]);
+    vi.setSystemTime(at('12:00:34.999'));
+    expect(nodeCron.next('*/5 * * * * *')).toEqual(at('12:00:35'));
+    vi.setSystemTime(at('12:00:35'));
+    expect(nodeCron.nextTwo('*/5 * * * * *')).toEqual([at('12:00:40'), at('12:00:45')]);
+    expect(nodeCron.intervalSeconds('*/5 * * * * *')).toBe(5);
+  });
+
+  it('reads again when the clock moves back', () => {
+    vi.useFakeTimers({ now: at('12:00:30') });
+    expect(nodeCron.next('*/7 * * * * *')).toEqual(at('12:00:35'));
+    vi.setSystemTime(at('12:00:20'));
+    expect(nodeCron.next('*/7 * * * * *')).toEqual(at('12:00:21'));
   });
 });
