@@ -143,9 +143,8 @@ const envSchema = z.object({
   SUTRO_SOURCE: z.string().regex(SOURCE_NAME, SOURCE_NAME_RULE).default('default'),
   SUTRO_SOURCES_FILE: optionalText,
   // A run mostly waits on the API, so a few in flight hide its latency; each holds two database
-  // connections and two pages at most. On 2 cores shared with PostgreSQL, four sync 200 sources of
-  // 1,000 jobs (20 ms a page) in 22 s against 59 s one at a time, with 1.7 cores busy; sixteen take
-  // 21 s, the machine saturated (bench/README.md, many sources). Beyond that, add replicas.
+  // connections and two pages at most. Four already keep a 2-core machine that also runs PostgreSQL
+  // nearly busy, and more only slow each run (bench/README.md, many sources): add replicas instead.
   SUTRO_CONCURRENCY: integer(1, 64).default(4),
   // A due source waits at most this long for a replica with a free slot to notice it; a finished
   // run claims the next due source at once without waiting for it.

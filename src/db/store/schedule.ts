@@ -90,9 +90,8 @@ export interface ClaimedSource {
  * that keeps failing is not claimed before its retry time. $5 holder, $6 lease seconds.
  *
  * A dead holder's source takes its place in the queue from the due time its claim served
- * (`last_due_at`), not from its lease's end: behind the sources due since, it waited for the whole
- * queue under load (one replica of two killed, the other at one run at a time with 44 sources to go:
- * run again 47.6 s after the kill; in its place, 30.3 s). The run still records the lease's end as
+ * (`last_due_at`), not from its lease's end: behind the sources due since, it would wait for the
+ * whole queue under load (bench/README.md, many sources). The run still records the lease's end as
  * the due time it serves, so that no due time is served twice.
  */
 export const CLAIM_DUE_SOURCES = `
