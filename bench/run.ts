@@ -19,11 +19,19 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
 import type { AdvanceOptions } from '../src/simulator/index.js';
 import { measureDashboard, type DashboardTiming } from './dashboard.js';
-import { jobsAtOrAbove, Scratch, vacuumAnalyze, writesSoFar, type Writes } from './database.js';
+import {
+  jobsAtOrAbove,
+  Scratch,
+  storedBytes,
+  vacuumAnalyze,
+  writesSoFar,
+  type Stored,
+  type Writes,
+} from './database.js';
 import { benchFile, Channel, forkTs } from './ipc.js';
 import { formatCount, formatMb, formatRatio, formatSeconds, table, type Cell } from './report.js';
 import type { AdvanceResult, RequestCounts, SimulatorCommand } from './simulator.js';
-import type { Task, TaskResult } from './worker.js';
+import type { RssSample, Task, TaskResult } from './worker.js';
 
 const SCENARIOS = ['fetch', 'copy', 'naive', 'sync', 'dashboard', 'incremental'] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -41,6 +49,7 @@ const { values: args } = parseArgs({
     'margin-seconds': { type: 'string', default: String(loadConfig({}).sync.safetyMarginSeconds) },
     seed: { type: 'string', default: '1' },
     'rss-reference-jobs': { type: 'string', default: '10000' },
+    'concurrent-runs': { type: 'string', default: '4' },
     keep: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -50,7 +59,8 @@ if (args.help) {
   process.stdout.write(
     'npm run bench -- [--jobs 100000[,1000000]] [--delay-ms 0,20] [--json] [--database-url URL]\n' +
       '                 [--naive-max 20000] [--only fetch,copy,naive,sync,dashboard,incremental]\n' +
-      '                 [--margin-seconds S] [--seed 1] [--rss-reference-jobs 10000] [--keep]\n',
+      '                 [--margin-seconds S] [--seed 1] [--rss-reference-jobs 10000] [--concurrent-runs 4]\n' +
+      '                 [--keep]\n',
   );
   process.exit(0);
 }
@@ -68,6 +78,7 @@ const naiveMax = numbers(args['naive-max'], 'naive-max')[0] ?? 20_000;
 const marginSeconds = numbers(args['margin-seconds'], 'margin-seconds')[0] ?? 0;
 const seed = numbers(args.seed, 'seed')[0] ?? 1;
 const rssReferenceJobs = numbers(args['rss-reference-jobs'], 'rss-reference-jobs')[0] ?? 10_000;
+const concurrentRuns = numbers(args['concurrent-runs'], 'concurrent-runs')[0] ?? 4;
 const only = new Set(args.only.split(',').map((s) => s.trim()));
 for (const name of only) {
   if (!(SCENARIOS as readonly string[]).includes(name))
@@ -160,6 +171,8 @@ interface SuiteResult {
   readonly ratios: Record<string, number | null>;
   /** The dashboard's questions, timed on the sync scenario's database after a day of hourly runs. */
   readonly dashboard?: DashboardTiming[];
+  /** What the full sync's database takes on disk, after VACUUM. */
+  readonly stored?: Stored;
 }
 
 interface IncrementalResult {
@@ -192,10 +205,11 @@ async function syncRun(
   apiUrl: string,
   databaseUrl: string,
   mode: 'full' | 'incremental',
+  extra: Pick<Extract<Task, { kind: 'sync' }>, 'sources' | 'rssAtJobs'> = {},
 ): Promise<Row> {
   const writesBefore = await writesSoFar(databaseUrl);
   const requestsBefore = await sim.requests();
-  const result = await measure({ kind: 'sync', apiUrl, databaseUrl, mode, marginSeconds }, sim);
+  const result = await measure({ kind: 'sync', apiUrl, databaseUrl, mode, marginSeconds, ...extra }, sim);
   const requestsAfter = await sim.requests();
   const written = minus(await writesSoFar(databaseUrl), writesBefore);
   return row(scenario, result, {
@@ -237,6 +251,9 @@ async function measureFloors(scratch: Scratch, jobs: number): Promise<Floors> {
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/** Where in the full pass the RSS-over-the-pass row samples the worker's RSS: shares of the account. */
+const RSS_POINTS = [0.1, 0.25, 0.5, 0.75, 1];
 
 async function measureSuite(
   scratch: Scratch,
@@ -285,11 +302,14 @@ async function measureSuite(
 
     const ratios: Record<string, number | null> = {};
     let dashboard: DashboardTiming[] | undefined;
+    let stored: Stored | undefined;
     if (wants('sync') || wants('dashboard')) {
       const databaseUrl = await scratch.create('sync');
       try {
         say('  sutro-sync full…');
-        const full = await syncRun('sutro-sync full', sim, url, databaseUrl, 'full');
+        const full = await syncRun('sutro-sync full', sim, url, databaseUrl, 'full', {
+          rssAtJobs: RSS_POINTS.map((share) => Math.round(share * jobs)),
+        });
         const floor = Math.max(fetchRow?.wallMs ?? 0, floors?.copy.wallMs ?? 0);
         ratios['wall / max(fetch-only, copy-only)'] =
           floor > 0 && full.wallMs !== null ? full.wallMs / floor : null;
@@ -298,6 +318,19 @@ async function measureSuite(
         ratios['wall / fetch-only'] =
           fetchRow?.wallMs != null && full.wallMs !== null ? full.wallMs / fetchRow.wallMs : null;
         rows.push(full);
+        const samples = (full.detail?.rssSamples as RssSample[] | undefined) ?? [];
+        if (samples.length > 0) {
+          rows.push({
+            scenario: 'sutro-sync full: RSS during the pass',
+            wallMs: null,
+            jobs,
+            jobsPerSecond: null,
+            peakRssMb: Math.max(...samples.map((sample) => sample.rssMb)),
+            note: `MB at ${RSS_POINTS.map((p) => `${p * 100}%`).join('/')}: ${samples
+              .map((sample) => Math.round(sample.rssMb))
+              .join('/')} (heap used ${samples.map((sample) => Math.round(sample.heapUsedMb)).join('/')})`,
+          });
+        }
         const reference = rssReference?.[0];
         if (rssReference !== null && reference !== undefined) {
           rows.push(...rssReference);
@@ -308,6 +341,7 @@ async function measureSuite(
         }
 
         await vacuumAnalyze(databaseUrl);
+        stored = await storedBytes(databaseUrl);
         say('  sutro-sync incremental, no change…');
         rows.push(await syncRun('sutro-sync incremental, no change', sim, url, databaseUrl, 'incremental'));
 
@@ -344,7 +378,14 @@ async function measureSuite(
         await scratch.drop(databaseUrl);
       }
     }
-    return { jobs, delayMs, rows, ratios, ...(dashboard === undefined ? {} : { dashboard }) };
+    return {
+      jobs,
+      delayMs,
+      rows,
+      ratios,
+      ...(dashboard === undefined ? {} : { dashboard }),
+      ...(stored === undefined ? {} : { stored }),
+    };
   } finally {
     await sim.close();
   }
@@ -401,8 +442,29 @@ async function measureRssReference(scratch: Scratch, jobs: number): Promise<Row[
       databaseUrl,
       'full',
     );
+    const together: Row[] = [];
+    if (concurrentRuns > 1) {
+      say(`  ${concurrentRuns} sources at once, ${formatCount(jobs)} jobs each…`);
+      const all = await syncRun(
+        `sutro-sync full, ${concurrentRuns} sources at once`,
+        sim,
+        url,
+        databaseUrl,
+        'full',
+        { sources: concurrentRuns },
+      );
+      const extra =
+        all.peakRssMb !== null && r.peakRssMb !== null
+          ? (all.peakRssMb - r.peakRssMb) / (concurrentRuns - 1)
+          : null;
+      together.push({
+        ...all,
+        note: `one process, ${formatCount(jobs)} jobs each; ${extra === null ? '?' : extra.toFixed(0)} MB per extra run`,
+      });
+    }
     return [
       { ...r, note: 'delay 0 ms' },
+      ...together,
       {
         scenario: 'worker process, modules loaded, idle',
         wallMs: null,
@@ -450,6 +512,15 @@ function cpuCell(cpu: CpuSplit | undefined): Cell {
   return `${s(cpu.worker)} / ${s(cpu.simulator)} / ${s(cpu.rest)}`;
 }
 
+function storedLine(stored: Stored, jobs: number): string {
+  const perJob = (bytes: number) => formatCount(bytes / jobs);
+  return (
+    `stored after the full sync (VACUUM, tables + indexes + TOAST): ${perJob(stored.all)} bytes/job ` +
+    `(sutro.jobs ${perJob(stored.jobs)}, job_history ${perJob(stored.history)}, ` +
+    `the rest ${perJob(stored.all - stored.jobs - stored.history)}); ${formatMb(stored.all / 2 ** 20)} MB`
+  );
+}
+
 function suiteTable(suite: SuiteResult): string {
   const rows = suite.rows.map((r): Cell[] => [
     r.scenario,
@@ -480,6 +551,7 @@ function suiteTable(suite: SuiteResult): string {
       rows,
     ),
     ...(ratios.length > 0 ? ['ratios (sutro-sync full):', ...ratios] : []),
+    ...(suite.stored === undefined ? [] : [storedLine(suite.stored, suite.jobs)]),
     ...(suite.dashboard === undefined
       ? []
       : [
