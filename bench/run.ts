@@ -123,6 +123,9 @@ class Simulator {
 interface CpuSplit {
   readonly worker: number;
   readonly simulator: number | null;
+  /** The PostgreSQL backends of the worker's sessions (sync rows, server on this machine). */
+  readonly postgres: number | null;
+  /** Everything else the machine did: PostgreSQL's own processes, the driver, other work. */
   readonly rest: number | null;
 }
 
@@ -134,11 +137,12 @@ async function measure(task: Task, sim: Simulator | null = null): Promise<TaskRe
     const result = await channel.request<TaskResult>(task);
     const simulator =
       sim === null || simBefore === null ? null : (await sim.send<number>({ kind: 'cpu' })) - simBefore;
+    const postgres = (result.detail.postgresCpuSeconds as number | null | undefined) ?? null;
     const rest =
       result.machineCpuSeconds === null
         ? null
-        : result.machineCpuSeconds - result.cpuSeconds - (simulator ?? 0);
-    return { ...result, cpu: { worker: result.cpuSeconds, simulator, rest } };
+        : result.machineCpuSeconds - result.cpuSeconds - (simulator ?? 0) - (postgres ?? 0);
+    return { ...result, cpu: { worker: result.cpuSeconds, simulator, postgres, rest } };
   } finally {
     channel.child.disconnect();
     await channel.exit();
@@ -173,6 +177,8 @@ interface SuiteResult {
   readonly dashboard?: DashboardTiming[];
   /** What the full sync's database takes on disk, after VACUUM. */
   readonly stored?: Stored;
+  /** The full sync's CPU per job, in words. */
+  readonly cpuPerJob?: string;
 }
 
 interface IncrementalResult {
@@ -303,6 +309,7 @@ async function measureSuite(
     const ratios: Record<string, number | null> = {};
     let dashboard: DashboardTiming[] | undefined;
     let stored: Stored | undefined;
+    let cpuPerJob: string | undefined;
     if (wants('sync') || wants('dashboard')) {
       const databaseUrl = await scratch.create('sync');
       try {
@@ -317,6 +324,7 @@ async function measureSuite(
           naiveRow?.wallMs != null && full.wallMs !== null ? naiveRow.wallMs / full.wallMs : null;
         ratios['wall / fetch-only'] =
           fetchRow?.wallMs != null && full.wallMs !== null ? full.wallMs / fetchRow.wallMs : null;
+        if (full.cpu !== undefined) cpuPerJob = perJobCpu(full.cpu, full.jobs);
         rows.push(full);
         const samples = (full.detail?.rssSamples as RssSample[] | undefined) ?? [];
         if (samples.length > 0) {
@@ -385,6 +393,7 @@ async function measureSuite(
       ratios,
       ...(dashboard === undefined ? {} : { dashboard }),
       ...(stored === undefined ? {} : { stored }),
+      ...(cpuPerJob === undefined ? {} : { cpuPerJob }),
     };
   } finally {
     await sim.close();
@@ -509,7 +518,17 @@ function writesCell(w: Writes | undefined): Cell {
 function cpuCell(cpu: CpuSplit | undefined): Cell {
   if (cpu === undefined) return null;
   const s = (n: number | null) => (n === null ? '?' : n.toFixed(1));
-  return `${s(cpu.worker)} / ${s(cpu.simulator)} / ${s(cpu.rest)}`;
+  return `${s(cpu.worker)} / ${s(cpu.simulator)} / ${s(cpu.postgres)} / ${s(cpu.rest)}`;
+}
+
+/** Worker plus PostgreSQL backends, the figure issue 20 sets a bound on; `other` beside it. */
+function perJobCpu(cpu: CpuSplit, jobs: number): string {
+  const us = (seconds: number | null) => (seconds === null ? '?' : ((seconds * 1e6) / jobs).toFixed(0));
+  const total = cpu.postgres === null ? null : cpu.worker + cpu.postgres;
+  return (
+    `CPU per job of the full sync: ${us(total)} µs = worker ${us(cpu.worker)} + PostgreSQL backends ` +
+    `${us(cpu.postgres)} (other processes of the machine: ${us(cpu.rest)})`
+  );
 }
 
 function storedLine(stored: Stored, jobs: number): string {
@@ -545,12 +564,13 @@ function suiteTable(suite: SuiteResult): string {
         'peak RSS MB',
         'pages',
         'rows written (jobs + history)',
-        'CPU s: worker/sim/db+other',
+        'CPU s: worker/sim/pg/other',
         'note',
       ],
       rows,
     ),
     ...(ratios.length > 0 ? ['ratios (sutro-sync full):', ...ratios] : []),
+    ...(suite.cpuPerJob === undefined ? [] : [suite.cpuPerJob]),
     ...(suite.stored === undefined ? [] : [storedLine(suite.stored, suite.jobs)]),
     ...(suite.dashboard === undefined
       ? []

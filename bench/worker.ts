@@ -327,6 +327,7 @@ async function run(task: Task): Promise<Omit<TaskResult, 'peakRssMb' | 'cpuSecon
           ),
         );
         const wallMs = performance.now() - started;
+        const postgresCpu = await backendCpuSeconds(database.pool);
         for (const result of results) {
           if (result.skipped) throw new Error(result.reason);
           if (result.error !== null) throw result.error;
@@ -351,6 +352,7 @@ async function run(task: Task): Promise<Omit<TaskResult, 'peakRssMb' | 'cpuSecon
             floor: result.floor?.toISOString() ?? null,
             sources,
             rssSamples: samples,
+            postgresCpuSeconds: postgresCpu,
           },
         };
       } finally {
@@ -358,6 +360,29 @@ async function run(task: Task): Promise<Omit<TaskResult, 'peakRssMb' | 'cpuSecon
       }
     }
   }
+}
+
+/**
+ * CPU seconds the PostgreSQL backends of `pool` have used since they started, from /proc: the
+ * database's share of a run whatever else the machine is doing. Null when the server is not on
+ * this machine. Sessions the pool closed during the run (idle for 10 s) are not counted.
+ */
+async function backendCpuSeconds(pool: pg.Pool): Promise<number | null> {
+  const backends = await pool.query<{ pid: number }>(
+    `SELECT pid FROM pg_stat_activity
+      WHERE datname = current_database() AND application_name = 'sutro-sync-bench'`,
+  );
+  let seconds = 0;
+  try {
+    for (const { pid } of backends.rows) {
+      // Fields 14 and 15 (utime, stime), in clock ticks, after the command name in parentheses.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      seconds += (Number(fields[11]) + Number(fields[12])) / 100;
+    }
+  } catch {
+    return null;
+  }
+  return Number.isFinite(seconds) ? seconds : null;
 }
 
 // The parent owns this process: when it goes, so does this one.
