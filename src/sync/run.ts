@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import { SutroApiError, type ListJobsPage } from '../sutro/client.js';
-import type { Job, JobShape } from '../sutro/job.js';
+import type { JobShape } from '../sutro/job.js';
 import { DriftTally } from './drift.js';
 import type { HeldLease } from './lease-keeper.js';
 import {
@@ -66,8 +66,11 @@ export class Run {
   private page = 0;
   private resumedFromRunId: number | null = null;
   private previousOldest: number | null = null;
-  /** Jobs of the page before, whose repeats on this page are no inversion (see newestUnrepeated). */
-  private previousPage: readonly Job[] = [];
+  /**
+   * Ids of the page before, whose repeats on this page are no inversion (see newestUnrepeated); the
+   * ids only, so that a page's jobs are garbage as soon as they are written.
+   */
+  private previousPageIds: ReadonlySet<string> = new Set();
   private totals: { -readonly [K in keyof RunTotals]: RunTotals[K] } = {
     pages: 0,
     seen: 0,
@@ -418,7 +421,7 @@ export class Run {
       const margin = this.options.safetyMarginSeconds;
       if (
         isOutOfOrder(parsed, this.previousOldest, margin) &&
-        isOutOfOrder({ newest: newestUnrepeated(parsed, this.previousPage) }, this.previousOldest, margin)
+        isOutOfOrder({ newest: newestUnrepeated(parsed, this.previousPageIds) }, this.previousOldest, margin)
       ) {
         this.log.warn(
           {
@@ -435,7 +438,7 @@ export class Run {
           await store.setRunMode(this.lease, this.runId, 'full');
         }
       }
-      this.previousPage = parsed.jobs;
+      this.previousPageIds = new Set(parsed.jobs.map((job) => job.jobId));
       if (parsed.oldest !== null) {
         this.previousOldest =
           this.previousOldest === null ? parsed.oldest : Math.min(this.previousOldest, parsed.oldest);
