@@ -33,9 +33,10 @@ const RECENT_CURSORS = 64;
  * does not grow with the account: a Set of the ids, or even of their hashes, took 16 MB and more a
  * million jobs. A filter never forgets a job it saw; it may take a new job for a seen one (about 1
  * in 200 at a million jobs, 1 in 2 at ten million), and a page counts as stale only when every one
- * of its jobs looks seen, three pages in a row. With pages of a hundred that stays out of reach
- * whatever the account; with tiny pages (a SUTRO_PAGE_LIMIT of 10) and tens of millions of jobs, a
- * false stop becomes possible. The hash is salted per run, so such a stop does not repeat.
+ * of its jobs looks seen, three pages in a row. With pages of a hundred that stays out of reach up
+ * to some twenty million jobs a pass, where the filter is nearly full; with tiny pages (a
+ * SUTRO_PAGE_LIMIT of 10) it comes near at about ten million. The hash is salted per run, so such a
+ * false stop does not repeat.
  */
 const FILTER_BITS = 1 << 24;
 const FILTER_PROBES = 3;
