@@ -156,3 +156,32 @@ export async function jobsAtOrAbove(databaseUrl: string, floor: string | null): 
     await client.end();
   }
 }
+
+/** Bytes on disk of the sutro schema's tables, their indexes and TOAST included. */
+export interface Stored {
+  readonly jobs: number;
+  readonly history: number;
+  /** Every table of the schema, the two above included. */
+  readonly all: number;
+}
+
+/** What the schema's tables take on disk, after VACUUM (see vacuumAnalyze). */
+export async function storedBytes(databaseUrl: string): Promise<Stored> {
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'sutro-sync-bench' });
+  await client.connect();
+  try {
+    const result = await client.query<{ relname: string; bytes: string }>(
+      `SELECT c.relname, pg_total_relation_size(c.oid)::text AS bytes
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'sutro' AND c.relkind IN ('r', 'm')`,
+    );
+    const of = (name: string) => Number(result.rows.find((r) => r.relname === name)?.bytes ?? 0);
+    return {
+      jobs: of('jobs'),
+      history: of('job_history'),
+      all: result.rows.reduce((total, r) => total + Number(r.bytes), 0),
+    };
+  } finally {
+    await client.end();
+  }
+}

@@ -21,7 +21,15 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
 import type { AdvanceOptions } from '../src/simulator/index.js';
 import { measureDashboard, type DashboardTiming } from './dashboard.js';
-import { jobsAtOrAbove, Scratch, vacuumAnalyze, writesSoFar, type Writes } from './database.js';
+import {
+  jobsAtOrAbove,
+  Scratch,
+  storedBytes,
+  vacuumAnalyze,
+  writesSoFar,
+  type Stored,
+  type Writes,
+} from './database.js';
 import { benchFile, Channel, forkTs } from './ipc.js';
 import { formatCount, formatMb, formatRatio, formatSeconds, table, type Cell } from './report.js';
 import type { AdvanceResult, RequestCounts, SimulatorCommand } from './simulator.js';
@@ -32,7 +40,7 @@ import {
   sourcesTable,
   type SourcesResult,
 } from './sources.js';
-import type { Task, TaskResult } from './worker.js';
+import type { RssSample, Task, TaskResult } from './worker.js';
 
 const SCENARIOS = ['fetch', 'copy', 'naive', 'sync', 'dashboard', 'incremental', 'sources'] as const;
 /** Scenarios run only when asked for by name. */
@@ -52,6 +60,7 @@ const { values: args } = parseArgs({
     'margin-seconds': { type: 'string', default: String(loadConfig({}).sync.safetyMarginSeconds) },
     seed: { type: 'string', default: '1' },
     'rss-reference-jobs': { type: 'string', default: '10000' },
+    'concurrent-runs': { type: 'string', default: '4' },
     keep: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
     ...SOURCES_OPTIONS,
@@ -62,7 +71,8 @@ if (args.help) {
   process.stdout.write(
     'npm run bench -- [--jobs 100000[,1000000]] [--delay-ms 0,20] [--json] [--database-url URL]\n' +
       '                 [--naive-max 20000] [--only fetch,copy,naive,sync,dashboard,incremental]\n' +
-      '                 [--margin-seconds S] [--seed 1] [--rss-reference-jobs 10000] [--keep]\n' +
+      '                 [--margin-seconds S] [--seed 1] [--rss-reference-jobs 10000] [--concurrent-runs 4]\n' +
+      '                 [--keep]\n' +
       '                 [--only sources --sources 200 --jobs-per-source 1000 --concurrency 1,4,16\n' +
       '                  --replicas 2 --replica-concurrency 4,16 --skip-takeover]\n',
   );
@@ -82,6 +92,7 @@ const naiveMax = numbers(args['naive-max'], 'naive-max')[0] ?? 20_000;
 const marginSeconds = numbers(args['margin-seconds'], 'margin-seconds')[0] ?? 0;
 const seed = numbers(args.seed, 'seed')[0] ?? 1;
 const rssReferenceJobs = numbers(args['rss-reference-jobs'], 'rss-reference-jobs')[0] ?? 10_000;
+const concurrentRuns = numbers(args['concurrent-runs'], 'concurrent-runs')[0] ?? 4;
 const only = new Set(args.only.split(',').map((s) => s.trim()));
 for (const name of only) {
   if (!(SCENARIOS as readonly string[]).includes(name))
@@ -126,6 +137,9 @@ class Simulator {
 interface CpuSplit {
   readonly worker: number;
   readonly simulator: number | null;
+  /** The PostgreSQL backends of the worker's sessions (sync rows, server on this machine). */
+  readonly postgres: number | null;
+  /** Everything else the machine did: PostgreSQL's own processes, the driver, other work. */
   readonly rest: number | null;
 }
 
@@ -137,11 +151,12 @@ async function measure(task: Task, sim: Simulator | null = null): Promise<TaskRe
     const result = await channel.request<TaskResult>(task);
     const simulator =
       sim === null || simBefore === null ? null : (await sim.send<number>({ kind: 'cpu' })) - simBefore;
+    const postgres = (result.detail.postgresCpuSeconds as number | null | undefined) ?? null;
     const rest =
       result.machineCpuSeconds === null
         ? null
-        : result.machineCpuSeconds - result.cpuSeconds - (simulator ?? 0);
-    return { ...result, cpu: { worker: result.cpuSeconds, simulator, rest } };
+        : result.machineCpuSeconds - result.cpuSeconds - (simulator ?? 0) - (postgres ?? 0);
+    return { ...result, cpu: { worker: result.cpuSeconds, simulator, postgres, rest } };
   } finally {
     channel.child.disconnect();
     await channel.exit();
@@ -174,6 +189,10 @@ interface SuiteResult {
   readonly ratios: Record<string, number | null>;
   /** The dashboard's questions, timed on the sync scenario's database after a day of hourly runs. */
   readonly dashboard?: DashboardTiming[];
+  /** What the full sync's database takes on disk, after VACUUM. */
+  readonly stored?: Stored;
+  /** The full sync's CPU per job, in words. */
+  readonly cpuPerJob?: string;
 }
 
 interface IncrementalResult {
@@ -206,10 +225,11 @@ async function syncRun(
   apiUrl: string,
   databaseUrl: string,
   mode: 'full' | 'incremental',
+  extra: Pick<Extract<Task, { kind: 'sync' }>, 'sources' | 'rssAtJobs'> = {},
 ): Promise<Row> {
   const writesBefore = await writesSoFar(databaseUrl);
   const requestsBefore = await sim.requests();
-  const result = await measure({ kind: 'sync', apiUrl, databaseUrl, mode, marginSeconds }, sim);
+  const result = await measure({ kind: 'sync', apiUrl, databaseUrl, mode, marginSeconds, ...extra }, sim);
   const requestsAfter = await sim.requests();
   const written = minus(await writesSoFar(databaseUrl), writesBefore);
   return row(scenario, result, {
@@ -251,6 +271,9 @@ async function measureFloors(scratch: Scratch, jobs: number): Promise<Floors> {
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/** Where in the full pass the RSS-over-the-pass row samples the worker's RSS: shares of the account. */
+const RSS_POINTS = [0.1, 0.25, 0.5, 0.75, 1];
 
 async function measureSuite(
   scratch: Scratch,
@@ -299,11 +322,15 @@ async function measureSuite(
 
     const ratios: Record<string, number | null> = {};
     let dashboard: DashboardTiming[] | undefined;
+    let stored: Stored | undefined;
+    let cpuPerJob: string | undefined;
     if (wants('sync') || wants('dashboard')) {
       const databaseUrl = await scratch.create('sync');
       try {
         say('  sutro-sync full…');
-        const full = await syncRun('sutro-sync full', sim, url, databaseUrl, 'full');
+        const full = await syncRun('sutro-sync full', sim, url, databaseUrl, 'full', {
+          rssAtJobs: RSS_POINTS.map((share) => Math.round(share * jobs)),
+        });
         const floor = Math.max(fetchRow?.wallMs ?? 0, floors?.copy.wallMs ?? 0);
         ratios['wall / max(fetch-only, copy-only)'] =
           floor > 0 && full.wallMs !== null ? full.wallMs / floor : null;
@@ -311,7 +338,21 @@ async function measureSuite(
           naiveRow?.wallMs != null && full.wallMs !== null ? naiveRow.wallMs / full.wallMs : null;
         ratios['wall / fetch-only'] =
           fetchRow?.wallMs != null && full.wallMs !== null ? full.wallMs / fetchRow.wallMs : null;
+        if (full.cpu !== undefined) cpuPerJob = perJobCpu(full.cpu, full.jobs);
         rows.push(full);
+        const samples = (full.detail?.rssSamples as RssSample[] | undefined) ?? [];
+        if (samples.length > 0) {
+          rows.push({
+            scenario: 'sutro-sync full: RSS during the pass',
+            wallMs: null,
+            jobs,
+            jobsPerSecond: null,
+            peakRssMb: Math.max(...samples.map((sample) => sample.rssMb)),
+            note: `MB at ${RSS_POINTS.map((p) => `${p * 100}%`).join('/')}: ${samples
+              .map((sample) => Math.round(sample.rssMb))
+              .join('/')} (heap used ${samples.map((sample) => Math.round(sample.heapUsedMb)).join('/')})`,
+          });
+        }
         const reference = rssReference?.[0];
         if (rssReference !== null && reference !== undefined) {
           rows.push(...rssReference);
@@ -322,6 +363,7 @@ async function measureSuite(
         }
 
         await vacuumAnalyze(databaseUrl);
+        stored = await storedBytes(databaseUrl);
         say('  sutro-sync incremental, no change…');
         rows.push(await syncRun('sutro-sync incremental, no change', sim, url, databaseUrl, 'incremental'));
 
@@ -358,7 +400,15 @@ async function measureSuite(
         await scratch.drop(databaseUrl);
       }
     }
-    return { jobs, delayMs, rows, ratios, ...(dashboard === undefined ? {} : { dashboard }) };
+    return {
+      jobs,
+      delayMs,
+      rows,
+      ratios,
+      ...(dashboard === undefined ? {} : { dashboard }),
+      ...(stored === undefined ? {} : { stored }),
+      ...(cpuPerJob === undefined ? {} : { cpuPerJob }),
+    };
   } finally {
     await sim.close();
   }
@@ -415,8 +465,29 @@ async function measureRssReference(scratch: Scratch, jobs: number): Promise<Row[
       databaseUrl,
       'full',
     );
+    const together: Row[] = [];
+    if (concurrentRuns > 1) {
+      say(`  ${concurrentRuns} sources at once, ${formatCount(jobs)} jobs each…`);
+      const all = await syncRun(
+        `sutro-sync full, ${concurrentRuns} sources at once`,
+        sim,
+        url,
+        databaseUrl,
+        'full',
+        { sources: concurrentRuns },
+      );
+      const extra =
+        all.peakRssMb !== null && r.peakRssMb !== null
+          ? (all.peakRssMb - r.peakRssMb) / (concurrentRuns - 1)
+          : null;
+      together.push({
+        ...all,
+        note: `one process, ${formatCount(jobs)} jobs each; ${extra === null ? '?' : extra.toFixed(0)} MB per extra run`,
+      });
+    }
     return [
       { ...r, note: 'delay 0 ms' },
+      ...together,
       {
         scenario: 'worker process, modules loaded, idle',
         wallMs: null,
@@ -461,7 +532,26 @@ function writesCell(w: Writes | undefined): Cell {
 function cpuCell(cpu: CpuSplit | undefined): Cell {
   if (cpu === undefined) return null;
   const s = (n: number | null) => (n === null ? '?' : n.toFixed(1));
-  return `${s(cpu.worker)} / ${s(cpu.simulator)} / ${s(cpu.rest)}`;
+  return `${s(cpu.worker)} / ${s(cpu.simulator)} / ${s(cpu.postgres)} / ${s(cpu.rest)}`;
+}
+
+/** Worker plus PostgreSQL backends, the figure issue 20 sets a bound on; `other` beside it. */
+function perJobCpu(cpu: CpuSplit, jobs: number): string {
+  const us = (seconds: number | null) => (seconds === null ? '?' : ((seconds * 1e6) / jobs).toFixed(0));
+  const total = cpu.postgres === null ? null : cpu.worker + cpu.postgres;
+  return (
+    `CPU per job of the full sync: ${us(total)} µs = worker ${us(cpu.worker)} + PostgreSQL backends ` +
+    `${us(cpu.postgres)} (other processes of the machine: ${us(cpu.rest)})`
+  );
+}
+
+function storedLine(stored: Stored, jobs: number): string {
+  const perJob = (bytes: number) => formatCount(bytes / jobs);
+  return (
+    `stored after the full sync (VACUUM, tables + indexes + TOAST): ${perJob(stored.all)} bytes/job ` +
+    `(sutro.jobs ${perJob(stored.jobs)}, job_history ${perJob(stored.history)}, ` +
+    `the rest ${perJob(stored.all - stored.jobs - stored.history)}); ${formatMb(stored.all / 2 ** 20)} MB`
+  );
 }
 
 function suiteTable(suite: SuiteResult): string {
@@ -488,12 +578,14 @@ function suiteTable(suite: SuiteResult): string {
         'peak RSS MB',
         'pages',
         'rows written (jobs + history)',
-        'CPU s: worker/sim/db+other',
+        'CPU s: worker/sim/pg/other',
         'note',
       ],
       rows,
     ),
     ...(ratios.length > 0 ? ['ratios (sutro-sync full):', ...ratios] : []),
+    ...(suite.cpuPerJob === undefined ? [] : [suite.cpuPerJob]),
+    ...(suite.stored === undefined ? [] : [storedLine(suite.stored, suite.jobs)]),
     ...(suite.dashboard === undefined
       ? []
       : [

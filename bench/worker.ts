@@ -14,6 +14,7 @@ import { jobs as jobsTable } from '../src/db/schema/tables.js';
 import { loadConfig } from '../src/config.js';
 import { createSyncStore } from '../src/db/store/store.js';
 import type { RunMode } from '../src/sync/port.js';
+import type { PageProgress } from '../src/sync/vocabulary.js';
 import { createSutroClient, type JobsApi } from '../src/sutro/client.js';
 import type { ApiTime } from '../src/sutro/job.js';
 import { runSync } from '../src/sync/engine.js';
@@ -55,7 +56,18 @@ export type Task =
       readonly databaseUrl: string;
       readonly mode: RunMode;
       readonly marginSeconds: number;
+      /** Runs this many sources at once, each the whole account (source bench-1, bench-2…); 1: source bench. */
+      readonly sources?: number;
+      /** Jobs listed at which to record the process's RSS, for the RSS-over-the-pass row. */
+      readonly rssAtJobs?: readonly number[];
     };
+
+/** The process's memory when a run had listed `jobs` jobs. */
+export interface RssSample {
+  readonly jobs: number;
+  readonly rssMb: number;
+  readonly heapUsedMb: number;
+}
 
 export interface TaskResult {
   readonly wallMs: number;
@@ -282,43 +294,74 @@ async function run(task: Task): Promise<Omit<TaskResult, 'peakRssMb' | 'cpuSecon
     }
 
     case 'sync': {
-      // What a user gets without configuring anything: the default limits and lease.
+      // What a user gets without configuring anything: the default limits and lease, and the pool
+      // the service opens for this many concurrent runs (runtime.ts).
       const defaults = loadConfig({});
+      const sources = task.sources ?? 1;
       const database = connect({ connectionString: task.databaseUrl, ssl: false }, log, {
         limits: defaults.database.limits,
         applicationName: 'sutro-sync-bench',
+        ...(sources > 1 ? { max: 2 * sources + 2 } : {}),
       });
       try {
         const store = createSyncStore(database);
+        const samples: RssSample[] = [];
+        const points = [...(task.rssAtJobs ?? [])];
+        const onPage = (progress: PageProgress) => {
+          while (points.length > 0 && progress.totals.seen >= (points[0] ?? Infinity)) {
+            points.shift();
+            const memory = process.memoryUsage();
+            samples.push({
+              jobs: progress.totals.seen,
+              rssMb: memory.rss / 2 ** 20,
+              heapUsedMb: memory.heapUsed / 2 ** 20,
+            });
+          }
+        };
         const started = performance.now();
-        const result = await runSync(
-          { store, api: api(task.apiUrl), log },
-          {
-            source: 'bench',
-            mode: task.mode,
-            trigger: 'cli',
-            safetyMarginSeconds: task.marginSeconds,
-            pageLimit: PAGE_LIMIT,
-            leaseSeconds: defaults.sync.leaseSeconds,
-          },
+        const names = sources === 1 ? ['bench'] : Array.from({ length: sources }, (_, i) => `bench-${i + 1}`);
+        const results = await Promise.all(
+          names.map((source) =>
+            runSync(
+              { store, api: api(task.apiUrl), log, ...(sources === 1 ? { onPage } : {}) },
+              {
+                source,
+                mode: task.mode,
+                trigger: 'cli',
+                safetyMarginSeconds: task.marginSeconds,
+                pageLimit: PAGE_LIMIT,
+                leaseSeconds: defaults.sync.leaseSeconds,
+              },
+            ),
+          ),
         );
         const wallMs = performance.now() - started;
-        if (result.skipped) throw new Error(result.reason);
-        if (result.error !== null) throw result.error;
+        const postgresCpu = await backendCpuSeconds(database.pool);
+        for (const result of results) {
+          if (result.skipped) throw new Error(result.reason);
+          if (result.error !== null) throw result.error;
+        }
+        const [result] = results;
+        if (result === undefined || result.skipped) throw new Error('no run');
+        const sum = (of: (r: (typeof results)[number] & { skipped: false }) => number) =>
+          results.reduce((total, r) => total + (r.skipped ? 0 : of(r)), 0);
         return {
           wallMs,
-          jobs: result.seen,
-          pages: result.pages,
+          jobs: sum((r) => r.seen),
+          pages: sum((r) => r.pages),
           detail: {
             mode: result.mode,
             stopReason: result.stopReason,
-            inserted: result.inserted,
-            updated: result.updated,
-            unchanged: result.unchanged,
-            rejected: result.rejected,
-            historyRows: result.historyRows,
-            refreshedById: result.refreshedById,
+            inserted: sum((r) => r.inserted),
+            updated: sum((r) => r.updated),
+            unchanged: sum((r) => r.unchanged),
+            rejected: sum((r) => r.rejected),
+            historyRows: sum((r) => r.historyRows),
+            refreshedById: sum((r) => r.refreshedById),
             floor: result.floor?.toISOString() ?? null,
+            sources,
+            rssSamples: samples,
+            postgresCpuSeconds: postgresCpu,
           },
         };
       } finally {
@@ -326,6 +369,29 @@ async function run(task: Task): Promise<Omit<TaskResult, 'peakRssMb' | 'cpuSecon
       }
     }
   }
+}
+
+/**
+ * CPU seconds the PostgreSQL backends of `pool` have used since they started, from /proc: the
+ * database's share of a run whatever else the machine is doing. Null when the server is not on
+ * this machine. Sessions the pool closed during the run (idle for 10 s) are not counted.
+ */
+async function backendCpuSeconds(pool: pg.Pool): Promise<number | null> {
+  const backends = await pool.query<{ pid: number }>(
+    `SELECT pid FROM pg_stat_activity
+      WHERE datname = current_database() AND application_name = 'sutro-sync-bench'`,
+  );
+  let seconds = 0;
+  try {
+    for (const { pid } of backends.rows) {
+      // Fields 14 and 15 (utime, stime), in clock ticks, after the command name in parentheses.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      seconds += (Number(fields[11]) + Number(fields[12])) / 100;
+    }
+  } catch {
+    return null;
+  }
+  return Number.isFinite(seconds) ? seconds : null;
 }
 
 // The parent owns this process: when it goes, so does this one.

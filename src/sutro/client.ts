@@ -157,13 +157,22 @@ export function createSutroClient(options: ClientOptions): SutroClient {
     onNotFound: (() => T) | undefined,
   ): Promise<{ value: T; outcome: string }> {
     const described = `GET ${describeUrl(url)}`;
-    const timer = new AbortController();
-    const timeout = setTimeout(() => timer.abort(new Error('timeout')), options.timeoutMs);
-    const attemptSignal = signal ? AbortSignal.any([signal, timer.signal]) : timer.signal;
+    // One controller for the attempt, ended by its timer or by the caller's signal through a
+    // listener removed when the attempt ends: on Node 20 each AbortSignal.any stays listed on its
+    // parents for good, and a run's signal lives for thousands of requests.
+    const controller = new AbortController();
+    let timedOut = false;
+    const timeout = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new Error('timeout'));
+    }, options.timeoutMs);
+    const stop = () => controller.abort(signal?.reason);
+    if (signal?.aborted) stop();
+    else signal?.addEventListener('abort', stop, { once: true });
     let phase: 'answer' | 'body' = 'answer';
     const seconds = `${options.timeoutMs / 1000} s`;
     try {
-      const response = await fetch(url, { headers, signal: attemptSignal });
+      const response = await fetch(url, { headers, signal: controller.signal });
       phase = 'body';
       const outcome = String(response.status);
       if (response.status === 404 && onNotFound !== undefined) {
@@ -213,7 +222,7 @@ export function createSutroClient(options: ClientOptions): SutroClient {
       if (error instanceof AbortError || (error as AttemptFailure).outcome !== undefined) throw error;
       if (error instanceof ResponseTooLargeError) throw failure(new AbortError(error), 'too-large');
       if (error instanceof MalformedResponseError) throw failure(error, 'malformed');
-      if (timer.signal.aborted) {
+      if (timedOut) {
         const waitingFor =
           phase === 'answer'
             ? `no answer within ${seconds}`
@@ -234,6 +243,7 @@ export function createSutroClient(options: ClientOptions): SutroClient {
       );
     } finally {
       clearTimeout(timeout);
+      signal?.removeEventListener('abort', stop);
     }
   }
 

@@ -76,13 +76,12 @@ export function isBelowFloor(page: Pick<ParsedPage, 'newest'>, floor: Date | nul
  */
 export function newestUnrepeated(
   page: Pick<ParsedPage, 'jobs'>,
-  previousPage: readonly Job[],
+  previousPageIds: ReadonlySet<string>,
 ): number | null {
-  const previousIds = new Set(previousPage.map((job) => job.jobId));
   let newest: number | null = null;
   for (const job of page.jobs) {
     const created = job.datetimeCreated?.ms;
-    if (created === undefined || previousIds.has(job.jobId)) continue;
+    if (created === undefined || previousPageIds.has(job.jobId)) continue;
     newest = newest === null ? created : Math.max(newest, created);
   }
   return newest;

@@ -22,23 +22,91 @@ export class ProgressGuardError extends Error {
 }
 
 /**
- * 31-bit FNV-1a of a job id: a run remembers every job it has seen as a small integer, about 16
- * bytes a job in a Set (a million jobs: 16 MB) where the ids themselves would take a hundred. A
- * collision can only make a new job look seen, and a page is judged stale only when every one of
- * its jobs is: for a page of a hundred new jobs that takes a hundred collisions.
+ * Cursors remembered exactly: a loop this short or shorter is stopped at its first repeat, with
+ * the cursor named. A longer one is caught by the tortoise below, or sooner by its pages of jobs
+ * already seen.
  */
-function hash(id: string): number {
-  let h = 0x811c9dc5;
+const RECENT_CURSORS = 64;
+
+/**
+ * The jobs a run has seen, in a Bloom filter of fixed size (2 MB, 3 probes), so that a run's memory
+ * does not grow with the account: a Set of the ids, or even of their hashes, took 16 MB and more a
+ * million jobs. A filter never forgets a job it saw; it may take a new job for a seen one (about 1
+ * in 200 at a million jobs, 1 in 2 at ten million), and a page counts as stale only when every one
+ * of its jobs looks seen, three pages in a row. With pages of a hundred that stays out of reach up
+ * to some twenty million jobs a pass, where the filter is nearly full; with tiny pages (a
+ * SUTRO_PAGE_LIMIT of 10) it comes near at about ten million. The hash is salted per run, so such a
+ * false stop does not repeat.
+ */
+const FILTER_BITS = 1 << 24;
+const FILTER_PROBES = 3;
+
+/** Two 32-bit FNV-1a hashes of `id` (differently seeded), for double hashing. */
+function hashes(id: string, salt: number): [number, number] {
+  let a = 0x811c9dc5 ^ salt;
+  let b = 0x01000193 ^ salt;
   for (let i = 0; i < id.length; i += 1) {
-    h ^= id.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
+    const c = id.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
   }
-  return h >>> 1;
+  return [a >>> 0, (b | 1) >>> 0];
+}
+
+class SeenJobs {
+  private readonly bits = new Uint32Array(FILTER_BITS / 32);
+  private readonly salt = (Math.random() * 0x100000000) >>> 0;
+
+  /** Adds `id`; true when it was not (as far as the filter can tell) seen before. */
+  add(id: string): boolean {
+    const [a, b] = hashes(id, this.salt);
+    let fresh = false;
+    for (let i = 0; i < FILTER_PROBES; i += 1) {
+      const bit = (a + i * b) % FILTER_BITS;
+      const word = bit >>> 5;
+      const mask = 1 << (bit & 31);
+      const bits = this.bits[word] ?? 0;
+      if ((bits & mask) === 0) {
+        this.bits[word] = bits | mask;
+        fresh = true;
+      }
+    }
+    return fresh;
+  }
+}
+
+/**
+ * Cursors the run followed, in bounded memory: the last RECENT_CURSORS exactly, and one saved cursor
+ * moved to the current one after 2, 4, 8, 16… pages (Brent's cycle detection). A paging that loops
+ * through a cycle of any length comes back to the saved cursor within three times the pages it took
+ * to enter the loop and go round it once; the Set of every cursor followed grew with the account.
+ */
+class FollowedCursors {
+  private readonly recent: string[] = [];
+  private saved: string | null = null;
+  private sinceSaved = 0;
+  private power = 1;
+
+  /** Records `cursor` as followed. */
+  follow(cursor: string): void {
+    this.recent.push(cursor);
+    if (this.recent.length > RECENT_CURSORS) this.recent.shift();
+    this.sinceSaved += 1;
+    if (this.saved === null || this.sinceSaved >= this.power) {
+      this.saved = cursor;
+      this.sinceSaved = 0;
+      this.power *= 2;
+    }
+  }
+
+  has(cursor: string): boolean {
+    return cursor === this.saved || this.recent.includes(cursor);
+  }
 }
 
 export class ProgressGuard {
-  private readonly cursors = new Set<string>();
-  private readonly seen = new Set<number>();
+  private readonly cursors = new FollowedCursors();
+  private readonly seen = new SeenJobs();
   private emptyInARow = 0;
   private staleInARow = 0;
 
@@ -54,7 +122,7 @@ export class ProgressGuard {
     jobIds: readonly string[],
     next: string | null,
   ): void {
-    if (asked !== null) this.cursors.add(asked);
+    if (asked !== null) this.cursors.follow(asked);
     if (next !== null && this.cursors.has(next)) {
       throw new ProgressGuardError(
         next === asked
@@ -71,11 +139,8 @@ export class ProgressGuard {
     }
     let fresh = false;
     for (const id of jobIds) {
-      const h = hash(id);
-      if (!this.seen.has(h)) {
-        this.seen.add(h);
-        fresh = true;
-      }
+      // Every id goes in, even once the page is known to bring something new.
+      if (this.seen.add(id)) fresh = true;
     }
     this.staleInARow = listed > 0 && !fresh ? this.staleInARow + 1 : 0;
     if (this.staleInARow >= PAGES_WITHOUT_PROGRESS) {

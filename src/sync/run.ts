@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import { SutroApiError, type ListJobsPage } from '../sutro/client.js';
-import type { Job, JobShape } from '../sutro/job.js';
+import type { JobShape } from '../sutro/job.js';
 import { DriftTally } from './drift.js';
 import type { HeldLease } from './lease-keeper.js';
 import {
@@ -66,8 +66,11 @@ export class Run {
   private page = 0;
   private resumedFromRunId: number | null = null;
   private previousOldest: number | null = null;
-  /** Jobs of the page before, whose repeats on this page are no inversion (see newestUnrepeated). */
-  private previousPage: readonly Job[] = [];
+  /**
+   * Ids of the page before, whose repeats on this page are no inversion (see newestUnrepeated); the
+   * ids only, so that a page's jobs are garbage as soon as they are written.
+   */
+  private previousPageIds: ReadonlySet<string> = new Set();
   private totals: { -readonly [K in keyof RunTotals]: RunTotals[K] } = {
     pages: 0,
     seen: 0,
@@ -80,8 +83,14 @@ export class Run {
   };
   /** Jobs to fetch by id after paging, less those the pages listed anyway. */
   private readonly refreshById: Set<string>;
-  /** Aborts a look-ahead fetch that is no longer wanted (the run failed or stopped). */
+  /**
+   * Aborts a look-ahead fetch that is no longer wanted: the run failed or stopped, lost its lease, or
+   * was asked to stop. One signal for all the run's requests, followed by listeners removed when the
+   * run ends (`unfollow`) rather than AbortSignal.any per request: on Node 20 each of those stays
+   * listed on its parents for good, and the caller's signal may live as long as the process.
+   */
   private readonly fetches = new AbortController();
+  private readonly unfollow: () => void;
   private readonly guard = new ProgressGuard();
   private readonly drift = new DriftTally();
   /** What this run has recorded as met (kind and subject), so that it records each once. */
@@ -101,6 +110,13 @@ export class Run {
     this.mode = mode;
     this.refreshById = new Set(refreshById);
     this.passRunId = mode === 'full' ? runId : null;
+    const parents = [held.lost, ...(options.signal ? [options.signal] : [])];
+    const stop = (event: Event) => this.fetches.abort((event.target as AbortSignal).reason);
+    for (const parent of parents) {
+      if (parent.aborted) this.fetches.abort(parent.reason);
+      else parent.addEventListener('abort', stop, { once: true });
+    }
+    this.unfollow = () => parents.forEach((parent) => parent.removeEventListener('abort', stop));
   }
 
   resumeFrom(passRunId: number, cursor: string, pages: number): void {
@@ -131,6 +147,7 @@ export class Run {
       if (error instanceof ProgressGuardError) await this.forgetLoopingPass();
     } finally {
       this.fetches.abort(new Error('the run has ended'));
+      this.unfollow();
     }
 
     const fullPassCompleted =
@@ -235,13 +252,8 @@ export class Run {
    * time the page before it is committed.
    */
   private fetch(cursor: string | null): Promise<FetchedPage> {
-    const signals = [
-      this.fetches.signal,
-      this.held.lost,
-      ...(this.options.signal ? [this.options.signal] : []),
-    ];
     const pending = this.deps.api
-      .listJobs(cursor, AbortSignal.any(signals))
+      .listJobs(cursor, this.fetches.signal)
       .then((response) => ({ response, parsed: parsePage(response.jobs) }));
     // A look-ahead that fails after the run has stopped must not become an unhandled rejection.
     pending.catch(() => undefined);
@@ -276,7 +288,7 @@ export class Run {
   private async refreshStragglers(): Promise<boolean> {
     if (this.refreshById.size === 0) return true;
     const stop = this.options.signal;
-    const signal = AbortSignal.any([this.fetches.signal, this.held.lost, ...(stop ? [stop] : [])]);
+    const signal = this.fetches.signal;
     const found: unknown[] = [];
     for (const jobId of this.refreshById) {
       if (stop?.aborted) return false;
@@ -409,7 +421,7 @@ export class Run {
       const margin = this.options.safetyMarginSeconds;
       if (
         isOutOfOrder(parsed, this.previousOldest, margin) &&
-        isOutOfOrder({ newest: newestUnrepeated(parsed, this.previousPage) }, this.previousOldest, margin)
+        isOutOfOrder({ newest: newestUnrepeated(parsed, this.previousPageIds) }, this.previousOldest, margin)
       ) {
         this.log.warn(
           {
@@ -426,7 +438,7 @@ export class Run {
           await store.setRunMode(this.lease, this.runId, 'full');
         }
       }
-      this.previousPage = parsed.jobs;
+      this.previousPageIds = new Set(parsed.jobs.map((job) => job.jobId));
       if (parsed.oldest !== null) {
         this.previousOldest =
           this.previousOldest === null ? parsed.oldest : Math.min(this.previousOldest, parsed.oldest);

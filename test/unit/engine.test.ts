@@ -266,8 +266,7 @@ describe('newestUnrepeated', () => {
     const page = {
       jobs: [job('a', '2026-11-01T12:10:00Z'), job('b', '2026-11-01T12:05:00Z'), job('c', null)],
     } as unknown as Parameters<typeof newestUnrepeated>[0];
-    const previous = (...ids: string[]) =>
-      ids.map((id) => job(id, '2026-11-01T12:20:00Z')) as unknown as Parameters<typeof newestUnrepeated>[1];
+    const previous = (...ids: string[]) => new Set(ids);
     expect(newestUnrepeated(page, previous())).toBe(Date.parse('2026-11-01T12:10:00Z'));
     expect(newestUnrepeated(page, previous('a'))).toBe(Date.parse('2026-11-01T12:05:00Z'));
     expect(newestUnrepeated(page, previous('a', 'b'))).toBeNull();

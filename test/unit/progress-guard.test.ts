@@ -66,4 +66,38 @@ describe('ProgressGuard', () => {
     expect(stopped).toBeInstanceOf(ProgressGuardError);
     expect((stopped as Error).message).toMatch(reason);
   });
+
+  it('stops a cursor loop longer than the cursors it remembers, within three times its length', () => {
+    const guard = new ProgressGuard();
+    // 1,000 pages into the listing, the paging goes round a cycle of 500 cursors; every page brings
+    // jobs never seen before, so only the cursors can tell.
+    const tail = 1_000;
+    const cycle = 500;
+    const cursorAfter = (page: number) => `c${page < tail ? page : tail + ((page - tail) % cycle)}`;
+    let stoppedAt: number | null = null;
+    let asked: string | null = null;
+    for (let page = 0; page < 10 * (tail + cycle) && stoppedAt === null; page += 1) {
+      const next = cursorAfter(page);
+      try {
+        guard.observe(page, asked, 3, ids(page * 3), next);
+      } catch (error) {
+        expect((error as Error).message).toMatch(/gave a next cursor the run had already followed/);
+        stoppedAt = page;
+      }
+      asked = next;
+    }
+    expect(stoppedAt).not.toBeNull();
+    expect(stoppedAt).toBeGreaterThanOrEqual(tail + cycle - 1);
+    expect(stoppedAt).toBeLessThanOrEqual(3 * (tail + cycle));
+  });
+
+  it('lets a listing of two million jobs through, in pages of a hundred', () => {
+    const guard = new ProgressGuard();
+    let asked: string | null = null;
+    for (let page = 0; page < 20_000; page += 1) {
+      const next = `cursor-${page}`;
+      guard.observe(page, asked, 100, ids(page * 100, 100), next);
+      asked = next;
+    }
+  });
 });
