@@ -66,7 +66,6 @@ TABLE sutro.jobs
   CREATE INDEX jobs_cost_idx ON sutro.jobs USING btree (job_cost DESC NULLS LAST)
   CREATE INDEX jobs_created_idx ON sutro.jobs USING btree (source, datetime_created)
   CREATE INDEX jobs_day_cost_idx ON sutro.jobs USING btree (source, (((datetime_created AT TIME ZONE 'UTC'::text))::date), job_cost DESC NULLS LAST)
-  CREATE INDEX jobs_model_created_idx ON sutro.jobs USING btree (model, datetime_created)
   CREATE UNIQUE INDEX jobs_source_job_id_pk ON sutro.jobs USING btree (source, job_id)
   CREATE INDEX jobs_unsettled_idx ON sutro.jobs USING btree (source, datetime_created) WHERE (NOT settled)
 
@@ -468,7 +467,9 @@ VIEW sutro.model_usage
               sum(u.jobs_with_output_tokens) AS jobs_with_output_tokens,
               sum(u.costed_tokens) AS costed_tokens,
               sum(u.queue_seconds) / NULLIF(sum(u.queued_jobs), 0::numeric) AS avg_queue_seconds,
-              sum(u.run_seconds) FILTER (WHERE u.status = 'SUCCEEDED'::text) / NULLIF(sum(u.timed_jobs) FILTER (WHERE u.status = 'SUCCEEDED'::text), 0::numeric) AS avg_run_seconds
+              sum(u.run_seconds) FILTER (WHERE u.status = 'SUCCEEDED'::text) / NULLIF(sum(u.timed_jobs) FILTER (WHERE u.status = 'SUCCEEDED'::text), 0::numeric) AS avg_run_seconds,
+              min(u.day) FILTER (WHERE u.day <> '-infinity'::date) AS first_day,
+              max(u.day) FILTER (WHERE u.day <> '-infinity'::date) AS last_day
              FROM sutro.usage_rollup u
             WHERE u.jobs <> 0
             GROUP BY u.source, u.model
@@ -519,18 +520,18 @@ VIEW sutro.model_usage
                   CASE
                       WHEN t.model IS NULL THEN ( SELECT min(j.datetime_created) AS min
                          FROM sutro.jobs j
-                        WHERE j.model IS NULL AND j.source = t.source)
+                        WHERE j.source = t.source AND j.model IS NULL AND j.datetime_created >= (t.first_day::timestamp without time zone AT TIME ZONE 'UTC'::text) AND j.datetime_created < ((t.first_day + 1)::timestamp without time zone AT TIME ZONE 'UTC'::text))
                       ELSE ( SELECT min(j.datetime_created) AS min
                          FROM sutro.jobs j
-                        WHERE j.model = t.model AND j.source = t.source)
+                        WHERE j.source = t.source AND j.model = t.model AND j.datetime_created >= (t.first_day::timestamp without time zone AT TIME ZONE 'UTC'::text) AND j.datetime_created < ((t.first_day + 1)::timestamp without time zone AT TIME ZONE 'UTC'::text))
                   END AS first_job_created_at,
                   CASE
                       WHEN t.model IS NULL THEN ( SELECT max(j.datetime_created) AS max
                          FROM sutro.jobs j
-                        WHERE j.model IS NULL AND j.source = t.source)
+                        WHERE j.source = t.source AND j.model IS NULL AND j.datetime_created >= (t.last_day::timestamp without time zone AT TIME ZONE 'UTC'::text) AND j.datetime_created < ((t.last_day + 1)::timestamp without time zone AT TIME ZONE 'UTC'::text))
                       ELSE ( SELECT max(j.datetime_created) AS max
                          FROM sutro.jobs j
-                        WHERE j.model = t.model AND j.source = t.source)
+                        WHERE j.source = t.source AND j.model = t.model AND j.datetime_created >= (t.last_day::timestamp without time zone AT TIME ZONE 'UTC'::text) AND j.datetime_created < ((t.last_day + 1)::timestamp without time zone AT TIME ZONE 'UTC'::text))
                   END AS last_job_created_at) c;
 
 VIEW sutro.sync_health

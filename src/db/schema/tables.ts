@@ -64,7 +64,6 @@ export const jobs = sutro.table(
   (t) => [
     primaryKey({ columns: [t.source, t.jobId] }),
     index('jobs_created_idx').on(t.source, t.datetimeCreated),
-    index('jobs_model_created_idx').on(t.model, t.datetimeCreated),
     index('jobs_unsettled_idx')
       .on(t.source, t.datetimeCreated)
       .where(sql`NOT settled`),

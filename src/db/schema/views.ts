@@ -199,7 +199,10 @@ WITH totals AS (
     sum(u.costed_tokens) AS costed_tokens,
     sum(u.queue_seconds) / nullif(sum(u.queued_jobs), 0) AS avg_queue_seconds,
     sum(u.run_seconds) FILTER (WHERE u.status = 'SUCCEEDED')
-      / nullif(sum(u.timed_jobs) FILTER (WHERE u.status = 'SUCCEEDED'), 0) AS avg_run_seconds
+      / nullif(sum(u.timed_jobs) FILTER (WHERE u.status = 'SUCCEEDED'), 0) AS avg_run_seconds,
+    -- The days of the first and last job created (jobs without a creation time count under -infinity).
+    min(u.day) FILTER (WHERE u.day <> '-infinity') AS first_day,
+    max(u.day) FILTER (WHERE u.day <> '-infinity') AS last_day
   FROM sutro.usage_rollup u
   WHERE u.jobs <> 0
   GROUP BY u.source, u.model
@@ -256,16 +259,30 @@ SELECT
   c.last_job_created_at
 FROM totals t
 LEFT JOIN run_percentiles p ON p.source = t.source AND p.model IS NOT DISTINCT FROM t.model
--- Two probes of jobs_model_created_idx per model: the rollups keep no time finer than a day.
+-- The first and last job's time: the rollups give the model's first and last day, and a probe of
+-- jobs_created_idx (source, datetime_created) within that day finds the time, reading at most one
+-- day of the source's jobs. No index on the model: it cost every written job more than it saved.
 CROSS JOIN LATERAL (
   SELECT
     CASE WHEN t.model IS NULL
-      THEN (SELECT min(j.datetime_created) FROM sutro.jobs j WHERE j.model IS NULL AND j.source = t.source)
-      ELSE (SELECT min(j.datetime_created) FROM sutro.jobs j WHERE j.model = t.model AND j.source = t.source)
+      THEN (SELECT min(j.datetime_created) FROM sutro.jobs j
+             WHERE j.source = t.source AND j.model IS NULL
+               AND j.datetime_created >= t.first_day::timestamp AT TIME ZONE 'UTC'
+               AND j.datetime_created < (t.first_day + 1)::timestamp AT TIME ZONE 'UTC')
+      ELSE (SELECT min(j.datetime_created) FROM sutro.jobs j
+             WHERE j.source = t.source AND j.model = t.model
+               AND j.datetime_created >= t.first_day::timestamp AT TIME ZONE 'UTC'
+               AND j.datetime_created < (t.first_day + 1)::timestamp AT TIME ZONE 'UTC')
     END AS first_job_created_at,
     CASE WHEN t.model IS NULL
-      THEN (SELECT max(j.datetime_created) FROM sutro.jobs j WHERE j.model IS NULL AND j.source = t.source)
-      ELSE (SELECT max(j.datetime_created) FROM sutro.jobs j WHERE j.model = t.model AND j.source = t.source)
+      THEN (SELECT max(j.datetime_created) FROM sutro.jobs j
+             WHERE j.source = t.source AND j.model IS NULL
+               AND j.datetime_created >= t.last_day::timestamp AT TIME ZONE 'UTC'
+               AND j.datetime_created < (t.last_day + 1)::timestamp AT TIME ZONE 'UTC')
+      ELSE (SELECT max(j.datetime_created) FROM sutro.jobs j
+             WHERE j.source = t.source AND j.model = t.model
+               AND j.datetime_created >= t.last_day::timestamp AT TIME ZONE 'UTC'
+               AND j.datetime_created < (t.last_day + 1)::timestamp AT TIME ZONE 'UTC')
     END AS last_job_created_at
 ) c
 `),
