@@ -2,9 +2,8 @@
 -- user, model_usage's first and last job of each model, did not need it. The view now takes the
 -- model's first and last day from the rollups and probes jobs_created_idx (source, datetime_created)
 -- within that day, so each probe reads at most a day of the source's jobs, however many sources
--- share the table. At 1,000,000 jobs model_usage answers in the same time as before (about 3 ms);
--- the figures are in bench/README.md (measurements behind the design). CREATE OR REPLACE keeps the
--- view's comments: its columns are the same.
+-- share the table; the figures are in bench/README.md (measurements behind the design).
+-- CREATE OR REPLACE keeps the view's comments: its columns are the same.
 DROP INDEX "sutro"."jobs_model_created_idx";--> statement-breakpoint
 CREATE OR REPLACE VIEW "sutro"."model_usage" AS (
 WITH totals AS (
@@ -92,25 +91,13 @@ LEFT JOIN run_percentiles p ON p.source = t.source AND p.model IS NOT DISTINCT F
 -- day of the source's jobs. No index on the model: it cost every written job more than it saved.
 CROSS JOIN LATERAL (
   SELECT
-    CASE WHEN t.model IS NULL
-      THEN (SELECT min(j.datetime_created) FROM sutro.jobs j
-             WHERE j.source = t.source AND j.model IS NULL
-               AND j.datetime_created >= t.first_day::timestamp AT TIME ZONE 'UTC'
-               AND j.datetime_created < (t.first_day + 1)::timestamp AT TIME ZONE 'UTC')
-      ELSE (SELECT min(j.datetime_created) FROM sutro.jobs j
-             WHERE j.source = t.source AND j.model = t.model
-               AND j.datetime_created >= t.first_day::timestamp AT TIME ZONE 'UTC'
-               AND j.datetime_created < (t.first_day + 1)::timestamp AT TIME ZONE 'UTC')
-    END AS first_job_created_at,
-    CASE WHEN t.model IS NULL
-      THEN (SELECT max(j.datetime_created) FROM sutro.jobs j
-             WHERE j.source = t.source AND j.model IS NULL
-               AND j.datetime_created >= t.last_day::timestamp AT TIME ZONE 'UTC'
-               AND j.datetime_created < (t.last_day + 1)::timestamp AT TIME ZONE 'UTC')
-      ELSE (SELECT max(j.datetime_created) FROM sutro.jobs j
-             WHERE j.source = t.source AND j.model = t.model
-               AND j.datetime_created >= t.last_day::timestamp AT TIME ZONE 'UTC'
-               AND j.datetime_created < (t.last_day + 1)::timestamp AT TIME ZONE 'UTC')
-    END AS last_job_created_at
+    (SELECT min(j.datetime_created) FROM sutro.jobs j
+      WHERE j.source = t.source AND j.model IS NOT DISTINCT FROM t.model
+        AND j.datetime_created >= t.first_day::timestamp AT TIME ZONE 'UTC'
+        AND j.datetime_created < (t.first_day + 1)::timestamp AT TIME ZONE 'UTC') AS first_job_created_at,
+    (SELECT max(j.datetime_created) FROM sutro.jobs j
+      WHERE j.source = t.source AND j.model IS NOT DISTINCT FROM t.model
+        AND j.datetime_created >= t.last_day::timestamp AT TIME ZONE 'UTC'
+        AND j.datetime_created < (t.last_day + 1)::timestamp AT TIME ZONE 'UTC') AS last_job_created_at
 ) c
 );

@@ -516,23 +516,12 @@ VIEW sutro.model_usage
       c.last_job_created_at
      FROM totals t
        LEFT JOIN run_percentiles p ON p.source = t.source AND NOT p.model IS DISTINCT FROM t.model
-       CROSS JOIN LATERAL ( SELECT
-                  CASE
-                      WHEN t.model IS NULL THEN ( SELECT min(j.datetime_created) AS min
-                         FROM sutro.jobs j
-                        WHERE j.source = t.source AND j.model IS NULL AND j.datetime_created >= (t.first_day::timestamp without time zone AT TIME ZONE 'UTC'::text) AND j.datetime_created < ((t.first_day + 1)::timestamp without time zone AT TIME ZONE 'UTC'::text))
-                      ELSE ( SELECT min(j.datetime_created) AS min
-                         FROM sutro.jobs j
-                        WHERE j.source = t.source AND j.model = t.model AND j.datetime_created >= (t.first_day::timestamp without time zone AT TIME ZONE 'UTC'::text) AND j.datetime_created < ((t.first_day + 1)::timestamp without time zone AT TIME ZONE 'UTC'::text))
-                  END AS first_job_created_at,
-                  CASE
-                      WHEN t.model IS NULL THEN ( SELECT max(j.datetime_created) AS max
-                         FROM sutro.jobs j
-                        WHERE j.source = t.source AND j.model IS NULL AND j.datetime_created >= (t.last_day::timestamp without time zone AT TIME ZONE 'UTC'::text) AND j.datetime_created < ((t.last_day + 1)::timestamp without time zone AT TIME ZONE 'UTC'::text))
-                      ELSE ( SELECT max(j.datetime_created) AS max
-                         FROM sutro.jobs j
-                        WHERE j.source = t.source AND j.model = t.model AND j.datetime_created >= (t.last_day::timestamp without time zone AT TIME ZONE 'UTC'::text) AND j.datetime_created < ((t.last_day + 1)::timestamp without time zone AT TIME ZONE 'UTC'::text))
-                  END AS last_job_created_at) c;
+       CROSS JOIN LATERAL ( SELECT ( SELECT min(j.datetime_created) AS min
+                     FROM sutro.jobs j
+                    WHERE j.source = t.source AND NOT j.model IS DISTINCT FROM t.model AND j.datetime_created >= (t.first_day::timestamp without time zone AT TIME ZONE 'UTC'::text) AND j.datetime_created < ((t.first_day + 1)::timestamp without time zone AT TIME ZONE 'UTC'::text)) AS first_job_created_at,
+              ( SELECT max(j.datetime_created) AS max
+                     FROM sutro.jobs j
+                    WHERE j.source = t.source AND NOT j.model IS DISTINCT FROM t.model AND j.datetime_created >= (t.last_day::timestamp without time zone AT TIME ZONE 'UTC'::text) AND j.datetime_created < ((t.last_day + 1)::timestamp without time zone AT TIME ZONE 'UTC'::text)) AS last_job_created_at) c;
 
 VIEW sutro.sync_health
   -- Freshness of the data, one row per source: the last successful sync and its age in seconds, the last run, the last error, and how many job and rejected rows are stored.

@@ -277,12 +277,14 @@ describe('the views equal figures computed from the simulator', () => {
     expect([...known.values()].some((j) => (j.inputTokens ?? 0n) > 2n ** 31n)).toBe(true);
   });
 
-  it('model_usage: counts, failure rate, totals, averages and run-time percentiles per model', async () => {
+  it('model_usage: counts, failure rate, totals, averages, run-time percentiles and first and last job per model', async () => {
     const actual = await rows<Record<string, string | null>>(
       `SELECT model, jobs::text, succeeded_jobs::text, failed_jobs::text, cancelled_jobs::text, unfinished_jobs::text,
               failure_rate::text, input_tokens::text, output_tokens::text, total_tokens::text, cost_usd::text,
               cost_estimate_usd::text, avg_cost_usd::text, cost_per_million_tokens::text, avg_queue_seconds::text,
-              avg_run_seconds::text, median_run_seconds::text, p95_run_seconds::text
+              avg_run_seconds::text, median_run_seconds::text, p95_run_seconds::text,
+              (extract(epoch FROM first_job_created_at) * 1000)::bigint::text AS first_created_ms,
+              (extract(epoch FROM last_job_created_at) * 1000)::bigint::text AS last_created_ms
          FROM sutro.model_usage WHERE source = $1 ORDER BY model`,
       [SOURCE],
     );
@@ -301,7 +303,10 @@ describe('the views equal figures computed from the simulator', () => {
         j.created !== null && j.started !== null ? [(j.started - j.created) / 1000] : [],
       );
       const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      const createdTimes = jobs.flatMap((j) => (j.created === null ? [] : [j.created]));
       expect(row).toMatchObject({
+        first_created_ms: String(Math.min(...createdTimes)),
+        last_created_ms: String(Math.max(...createdTimes)),
         jobs: String(jobs.length),
         succeeded_jobs: String(withStatus('SUCCEEDED')),
         failed_jobs: String(withStatus('FAILED')),

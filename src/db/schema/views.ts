@@ -264,26 +264,14 @@ LEFT JOIN run_percentiles p ON p.source = t.source AND p.model IS NOT DISTINCT F
 -- day of the source's jobs. No index on the model: it cost every written job more than it saved.
 CROSS JOIN LATERAL (
   SELECT
-    CASE WHEN t.model IS NULL
-      THEN (SELECT min(j.datetime_created) FROM sutro.jobs j
-             WHERE j.source = t.source AND j.model IS NULL
-               AND j.datetime_created >= t.first_day::timestamp AT TIME ZONE 'UTC'
-               AND j.datetime_created < (t.first_day + 1)::timestamp AT TIME ZONE 'UTC')
-      ELSE (SELECT min(j.datetime_created) FROM sutro.jobs j
-             WHERE j.source = t.source AND j.model = t.model
-               AND j.datetime_created >= t.first_day::timestamp AT TIME ZONE 'UTC'
-               AND j.datetime_created < (t.first_day + 1)::timestamp AT TIME ZONE 'UTC')
-    END AS first_job_created_at,
-    CASE WHEN t.model IS NULL
-      THEN (SELECT max(j.datetime_created) FROM sutro.jobs j
-             WHERE j.source = t.source AND j.model IS NULL
-               AND j.datetime_created >= t.last_day::timestamp AT TIME ZONE 'UTC'
-               AND j.datetime_created < (t.last_day + 1)::timestamp AT TIME ZONE 'UTC')
-      ELSE (SELECT max(j.datetime_created) FROM sutro.jobs j
-             WHERE j.source = t.source AND j.model = t.model
-               AND j.datetime_created >= t.last_day::timestamp AT TIME ZONE 'UTC'
-               AND j.datetime_created < (t.last_day + 1)::timestamp AT TIME ZONE 'UTC')
-    END AS last_job_created_at
+    (SELECT min(j.datetime_created) FROM sutro.jobs j
+      WHERE j.source = t.source AND j.model IS NOT DISTINCT FROM t.model
+        AND j.datetime_created >= t.first_day::timestamp AT TIME ZONE 'UTC'
+        AND j.datetime_created < (t.first_day + 1)::timestamp AT TIME ZONE 'UTC') AS first_job_created_at,
+    (SELECT max(j.datetime_created) FROM sutro.jobs j
+      WHERE j.source = t.source AND j.model IS NOT DISTINCT FROM t.model
+        AND j.datetime_created >= t.last_day::timestamp AT TIME ZONE 'UTC'
+        AND j.datetime_created < (t.last_day + 1)::timestamp AT TIME ZONE 'UTC') AS last_job_created_at
 ) c
 `),
   );
