@@ -3,7 +3,7 @@ import { Random } from '../../src/simulator/account/random.js';
 import { SimulatedAccount, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
 import { createTestDatabase, routes, type TestDatabase } from '../helpers/database.js';
 import { startCli } from '../helpers/cli.js';
-import { diffAgainstTruth } from '../helpers/truth.js';
+import { expectExactCopy as expectExactCopyOf, expireLease } from '../helpers/crash.js';
 
 /**
  * kill -9 in the middle of a full pass, at a random page, directly and through PgBouncer in
@@ -60,26 +60,7 @@ describe.each(routes())('through %s', (route) => {
     return result.rows;
   }
 
-  /** Every job once, each with one first_seen history row, none marked missing, all equal to the API. */
-  async function expectExactCopy(source: string): Promise<void> {
-    const facts = await db.pool.query<{ jobs: number; first_seen: number; missing: number }>(
-      `SELECT count(*)::int AS jobs, count(*) FILTER (WHERE missing_since IS NOT NULL)::int AS missing,
-              (SELECT count(*)::int FROM sutro.job_history h WHERE h.source = $1 AND h.change = 'first_seen') AS first_seen
-         FROM sutro.jobs WHERE source = $1`,
-      [source],
-    );
-    expect(facts.rows[0]).toEqual({ jobs: JOBS, first_seen: JOBS, missing: 0 });
-    expect(await diffAgainstTruth(db.pool, source, sim.account.snapshot())).toEqual([]);
-  }
-
-  /** Lets the source's lease lapse now, as time would: the test's way to skip waiting for it. */
-  async function expireLease(source: string): Promise<void> {
-    const moved = await db.pool.query(
-      `UPDATE sutro.sync_leases SET expires_at = now() - interval '1 second' WHERE source = $1 AND expires_at > now()`,
-      [source],
-    );
-    expect(moved.rowCount).toBe(1);
-  }
+  const expectExactCopy = (source: string) => expectExactCopyOf(db, source, JOBS, sim.account.snapshot());
 
   describe('kill -9 in the middle of a full pass', () => {
     it('loses and duplicates nothing, and the next run resumes once the lease lapses', async () => {
@@ -103,7 +84,7 @@ describe.each(routes())('through %s', (route) => {
         await waiting.waitForLog((l) =>
           String(l.msg).startsWith(`another sync of source "${source}" is in progress`),
         );
-        await expireLease(source);
+        await expireLease(db, source);
         const next = await waiting.done;
         expect(next.code, next.stderr).toBe(0);
         const [dead, resumed] = await runs(source);

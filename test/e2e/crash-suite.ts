@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimulatedAccount, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
 import { createTestDatabase, type Route, type TestDatabase } from '../helpers/database.js';
 import { runCli, startCli } from '../helpers/cli.js';
+import { expectExactCopy as expectExactCopyOf } from '../helpers/crash.js';
 import { diffAgainstTruth } from '../helpers/truth.js';
 
 /**
@@ -67,17 +68,8 @@ export function crashTests(route: Route): void {
     return (await database.pool.query<{ n: number }>(sql, [source])).rows[0]?.n ?? -1;
   }
 
-  /** Every job once, each with one first_seen history row, none marked missing, all equal to the API. */
-  async function expectExactCopy(source: string, database = db): Promise<void> {
-    const facts = await database.pool.query<{ jobs: number; first_seen: number; missing: number }>(
-      `SELECT count(*)::int AS jobs, count(*) FILTER (WHERE missing_since IS NOT NULL)::int AS missing,
-              (SELECT count(*)::int FROM sutro.job_history h WHERE h.source = $1 AND h.change = 'first_seen') AS first_seen
-         FROM sutro.jobs WHERE source = $1`,
-      [source],
-    );
-    expect(facts.rows[0]).toEqual({ jobs: JOBS, first_seen: JOBS, missing: 0 });
-    expect(await diffAgainstTruth(database.pool, source, sim.account.snapshot())).toEqual([]);
-  }
+  const expectExactCopy = (source: string, database = db) =>
+    expectExactCopyOf(database, source, JOBS, sim.account.snapshot());
 
   describe('concurrent processes', () => {
     it.each([2, 8])(

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimulatedAccount, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
 import { runCli, startCli, type CliResult, type RunningCli } from '../helpers/cli.js';
 import { createTestDatabase, routes, type TestDatabase } from '../helpers/database.js';
+import { expireLease } from '../helpers/crash.js';
 import { startFreezingProxy } from '../helpers/freezing-proxy.js';
 import { diffAgainstTruth } from '../helpers/truth.js';
 
@@ -51,15 +52,6 @@ async function endsWithin(running: RunningCli, ms: number): Promise<CliResult> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** Lets the source's lease lapse now, as time would: the test's way to skip waiting for it. */
-async function expireLease(db: TestDatabase, source: string): Promise<void> {
-  const moved = await db.pool.query(
-    `UPDATE sutro.sync_leases SET expires_at = now() - interval '1 second' WHERE source = $1 AND expires_at > now()`,
-    [source],
-  );
-  expect(moved.rowCount).toBe(1);
 }
 
 async function runsOf(db: TestDatabase, source: string) {
