@@ -1,5 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { AdvanceOptions } from '../src/simulator/index.js';
+import type { AdvanceResult, RequestCounts, SimulatorCommand } from './simulator.js';
 
 /**
  * The benchmark runs each measured scenario in a child process of its own, so that its peak RSS is
@@ -85,4 +87,55 @@ export function serve(handle: (body: unknown) => Promise<unknown>): void {
         } satisfies Reply),
     );
   });
+}
+
+/** The simulator in a process of its own (simulator.ts), serving `accounts` accounts of `jobs` each. */
+export class SimulatorProcess {
+  private constructor(
+    private readonly channel: Channel,
+    readonly url: string,
+  ) {}
+
+  static async start(options: {
+    readonly jobs: number;
+    readonly seed: number;
+    readonly latencyMs: number;
+    readonly accounts?: number;
+  }): Promise<SimulatorProcess> {
+    const args = [
+      options.jobs,
+      options.seed,
+      options.latencyMs,
+      ...(options.accounts ? [options.accounts] : []),
+    ];
+    const channel = new Channel(forkTs('simulator.ts', args.map(String)));
+    return new SimulatorProcess(channel, await channel.request<string>({ kind: 'url' }));
+  }
+
+  send<T>(command: SimulatorCommand): Promise<T> {
+    return this.channel.request<T>(command);
+  }
+
+  requests(): Promise<RequestCounts> {
+    return this.send<RequestCounts>({ kind: 'requests' });
+  }
+
+  advance(options: AdvanceOptions): Promise<AdvanceResult> {
+    return this.send<AdvanceResult>({ kind: 'advance', options });
+  }
+
+  async close(): Promise<void> {
+    await this.send({ kind: 'close' }).catch(() => undefined);
+    await this.channel.exit();
+  }
+}
+
+/** A flag's comma-separated numbers, each at least `min` (and whole, when asked); the flag named if not. */
+export function numberList(text: string, flag: string, rule: { min: number; whole: boolean }): number[] {
+  const list = text.split(',').map((s) => Number(s.trim().replace(/_/g, '')));
+  if (list.some((n) => !Number.isFinite(n) || n < rule.min || (rule.whole && !Number.isInteger(n))))
+    throw new Error(
+      `--${flag} takes ${rule.whole ? 'whole numbers' : 'numbers'} from ${rule.min}, comma separated (got ${text})`,
+    );
+  return list;
 }

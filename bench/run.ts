@@ -19,7 +19,6 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
-import type { AdvanceOptions } from '../src/simulator/index.js';
 import { measureDashboard, type DashboardTiming } from './dashboard.js';
 import {
   jobsAtOrAbove,
@@ -30,9 +29,8 @@ import {
   type Stored,
   type Writes,
 } from './database.js';
-import { benchFile, Channel, forkTs } from './ipc.js';
+import { benchFile, Channel, forkTs, numberList, SimulatorProcess } from './ipc.js';
 import { formatCount, formatMb, formatRatio, formatSeconds, table, type Cell } from './report.js';
-import type { AdvanceResult, RequestCounts, SimulatorCommand } from './simulator.js';
 import {
   measureSources,
   SOURCES_OPTIONS,
@@ -79,12 +77,7 @@ if (args.help) {
   process.exit(0);
 }
 
-function numbers(text: string, name: string): number[] {
-  const list = text.split(',').map((s) => Number(s.trim().replace(/_/g, '')));
-  if (list.length === 0 || list.some((n) => !Number.isFinite(n) || n < 0))
-    throw new Error(`--${name} takes non-negative numbers, comma separated (got ${text})`);
-  return list;
-}
+const numbers = (text: string, flag: string) => numberList(text, flag, { min: 0, whole: false });
 
 const jobCounts = numbers(args.jobs, 'jobs');
 const delays = numbers(args['delay-ms'], 'delay-ms');
@@ -104,35 +97,6 @@ const say = (text: string) => process.stderr.write(`${text}\n`);
 // ---------------------------------------------------------------------------------------------
 // Children
 
-class Simulator {
-  private constructor(private readonly channel: Channel) {}
-
-  static async start(jobs: number, latencyMs: number): Promise<{ sim: Simulator; url: string }> {
-    const sim = new Simulator(
-      new Channel(forkTs('simulator.ts', [String(jobs), String(seed), String(latencyMs)])),
-    );
-    const url = await sim.send<string>({ kind: 'url' });
-    return { sim, url };
-  }
-
-  send<T>(command: SimulatorCommand): Promise<T> {
-    return this.channel.request<T>(command);
-  }
-
-  requests(): Promise<RequestCounts> {
-    return this.send<RequestCounts>({ kind: 'requests' });
-  }
-
-  advance(options: AdvanceOptions): Promise<AdvanceResult> {
-    return this.send<AdvanceResult>({ kind: 'advance', options });
-  }
-
-  async close(): Promise<void> {
-    await this.send({ kind: 'close' }).catch(() => undefined);
-    await this.channel.exit();
-  }
-}
-
 /** Where the CPU went during a task: the worker, the simulator, and the rest (mostly PostgreSQL). */
 interface CpuSplit {
   readonly worker: number;
@@ -144,7 +108,10 @@ interface CpuSplit {
 }
 
 /** Runs one task in a fresh worker process; `sim` is asked for its CPU time around it. */
-async function measure(task: Task, sim: Simulator | null = null): Promise<TaskResult & { cpu: CpuSplit }> {
+async function measure(
+  task: Task,
+  sim: SimulatorProcess | null = null,
+): Promise<TaskResult & { cpu: CpuSplit }> {
   const channel = new Channel(forkTs('worker.ts'));
   try {
     const simBefore = sim === null ? null : await sim.send<number>({ kind: 'cpu' });
@@ -221,7 +188,7 @@ const minus = (a: Writes, b: Writes): Writes => ({ jobs: a.jobs - b.jobs, histor
 /** One sync run in a worker, with the pages it fetched and the rows it wrote. */
 async function syncRun(
   scenario: string,
-  sim: Simulator,
+  sim: SimulatorProcess,
   apiUrl: string,
   databaseUrl: string,
   mode: 'full' | 'incremental',
@@ -254,7 +221,8 @@ interface Floors {
 async function measureFloors(scratch: Scratch, jobs: number): Promise<Floors> {
   say(`  floors: prefetching ${formatCount(jobs)} jobs into files (not timed)…`);
   const dir = await mkdtemp(join(tmpdir(), 'sutro-bench-'));
-  const { sim, url } = await Simulator.start(jobs, 0);
+  const sim = await SimulatorProcess.start({ jobs, seed, latencyMs: 0 });
+  const { url } = sim;
   const databaseUrl = await scratch.create('floors');
   try {
     const copyFile = join(dir, 'jobs.copy');
@@ -283,7 +251,8 @@ async function measureSuite(
   rssReference: Row[] | null,
 ): Promise<SuiteResult> {
   const rows: Row[] = [];
-  const { sim, url } = await Simulator.start(jobs, delayMs);
+  const sim = await SimulatorProcess.start({ jobs, seed, latencyMs: delayMs });
+  const { url } = sim;
   try {
     let fetchRow: Row | null = null;
     if (wants('fetch')) {
@@ -420,7 +389,8 @@ async function measureIncremental(
   jobs: number,
   delayMs: number,
 ): Promise<IncrementalResult> {
-  const { sim, url } = await Simulator.start(jobs, delayMs);
+  const sim = await SimulatorProcess.start({ jobs, seed, latencyMs: delayMs });
+  const { url } = sim;
   const databaseUrl = await scratch.create('incremental');
   const withDepth = async (r: Row) => {
     const floor = (r.detail?.floor as string | null | undefined) ?? null;
@@ -455,7 +425,8 @@ async function measureIncremental(
 async function measureRssReference(scratch: Scratch, jobs: number): Promise<Row[]> {
   say(`  sutro-sync full at ${formatCount(jobs)} jobs (RSS reference)…`);
   const idle = await measure({ kind: 'idle' });
-  const { sim, url } = await Simulator.start(jobs, 0);
+  const sim = await SimulatorProcess.start({ jobs, seed, latencyMs: 0 });
+  const { url } = sim;
   const databaseUrl = await scratch.create('rss_reference');
   try {
     const r = await syncRun(

@@ -16,9 +16,8 @@ import { BIN } from '../test/helpers/cli.js';
 import { ensureFreshBuild } from '../test/helpers/fresh-build.js';
 import { sourcesFolder, type SourcesFolder } from '../test/helpers/sources.js';
 import type { Scratch } from './database.js';
-import { accountKey, Channel, forkTs } from './ipc.js';
+import { accountKey, Channel, forkTs, numberList, SimulatorProcess } from './ipc.js';
 import { formatCount, formatMb, formatRatio, formatSeconds, table, type Cell } from './report.js';
-import type { SimulatorCommand } from './simulator.js';
 import type { Task, TaskResult } from './worker.js';
 
 /** The scenario's flags, spread into run.ts's parseArgs options. */
@@ -108,12 +107,7 @@ const TICKS_PER_SECOND = 100;
 
 type Say = (text: string) => void;
 
-function numbers(text: string, name: string): number[] {
-  const list = text.split(',').map((s) => Number(s.trim().replace(/_/g, '')));
-  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1))
-    throw new Error(`--${name} takes whole numbers from 1, comma separated (got ${text})`);
-  return list;
-}
+const numbers = (text: string, flag: string) => numberList(text, flag, { min: 1, whole: true });
 
 export function sourcesSettings(
   values: {
@@ -140,26 +134,6 @@ export function sourcesSettings(
 
 // ---------------------------------------------------------------------------------------------
 // Processes
-
-class Simulator {
-  private readonly channel: Channel;
-
-  constructor(settings: SourcesSettings) {
-    const { jobsPerSource, seed, delayMs, sources } = settings;
-    this.channel = new Channel(
-      forkTs('simulator.ts', [String(jobsPerSource), String(seed), String(delayMs), String(sources)]),
-    );
-  }
-
-  send<T>(command: SimulatorCommand): Promise<T> {
-    return this.channel.request<T>(command);
-  }
-
-  async close(): Promise<void> {
-    await this.send({ kind: 'close' }).catch(() => undefined);
-    await this.channel.exit();
-  }
-}
 
 /** One task in a fresh bench worker (worker.ts), as run.ts measures its rows. */
 async function inWorker(task: Task): Promise<TaskResult> {
@@ -339,7 +313,7 @@ async function passFigures(client: pg.Client, concurrency: number): Promise<Pass
 interface Context {
   readonly settings: SourcesSettings;
   readonly scratch: Scratch;
-  readonly sim: Simulator;
+  readonly sim: SimulatorProcess;
   readonly folder: SourcesFolder;
   readonly fetchOnlyMs: number;
   readonly say: Say;
@@ -490,10 +464,15 @@ export async function measureSources(
   const stale = await ensureFreshBuild();
   if (stale.length > 0) say(`  sources: rebuilt dist/ (${stale.length} files were stale)`);
   const keys = Array.from({ length: settings.sources }, (_, i) => accountKey(i));
-  const sim = new Simulator(settings);
+  const sim = await SimulatorProcess.start({
+    jobs: settings.jobsPerSource,
+    seed: settings.seed,
+    latencyMs: settings.delayMs,
+    accounts: settings.sources,
+  });
+  const { url } = sim;
   const folder = await sourcesFolder([]);
   try {
-    const url = await sim.send<string>({ kind: 'url' });
     await folder.write(
       keys.map((key, i) => ({
         name: `source-${String(i + 1).padStart(3, '0')}`,
