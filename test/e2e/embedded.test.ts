@@ -5,6 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimulatedAccount, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
 import { runCli, startCli } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
 
 const KEY = 'sk_test_embedded';
 let sim: RunningSimulator;
@@ -51,7 +52,7 @@ async function whileServing<T>(env: Record<string, string>, work: () => Promise<
 
 describe('without DATABASE_URL', () => {
   it('runs on an embedded PostgreSQL whose data survives a restart, with a password printed nowhere', async () => {
-    const port = String(56_000 + Math.floor(Math.random() * 3_000));
+    const port = String(await freePort());
     const dataDir = path.join(dir, 'pg');
     const passwordFile = path.join(dir, 'pg.pgpass');
     const env = {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimulatedAccount, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
 import { BIN, runCli, startCli } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { freePort } from '../helpers/ports.js';
 import { diffAgainstTruth } from '../helpers/truth.js';
 
 /** What a new user does in their first hour, from a fresh clone, as the README tells it. */
@@ -33,9 +34,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const embedded = () => ({
+const embedded = async () => ({
   SUTRO_EMBEDDED_PG_DIR: path.join(dir, 'pg'),
-  SUTRO_EMBEDDED_PG_PORT: String(57_000 + Math.floor(Math.random() * 2_000)),
+  SUTRO_EMBEDDED_PG_PORT: String(await freePort()),
 });
 
 /** What the terminal shows of the embedded server's start (log.ts's notice), if the server started. */
@@ -54,7 +55,7 @@ async function hasPsql(): Promise<boolean> {
 
 describe('the demo, then exploring its data', () => {
   it('prints a psql line that works while `explore` keeps the embedded database up', async () => {
-    const env = embedded();
+    const env = await embedded();
     const demo = await runCli(['demo', '--jobs', '300'], env);
     expect(demo.code, demo.stderr).toBe(0);
     // stdout is the tour alone: no log line in it.

@@ -2,6 +2,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadEmbeddedPostgres } from '../../src/db/infra/embedded.js';
+import { freePort } from './ports.js';
 
 export interface OwnPostgres {
   readonly url: string;
@@ -17,7 +18,7 @@ export interface OwnPostgres {
  */
 export async function startOwnPostgres(): Promise<OwnPostgres> {
   const dir = await mkdtemp(path.join(tmpdir(), 'sutro-sync-test-pg-'));
-  const port = 55_000 + Math.floor(Math.random() * 5_000);
+  const port = await freePort();
   const isRoot = process.getuid?.() === 0;
   // As root, the server runs as user postgres, which must be able to enter the folder.
   if (isRoot) await chmod(dir, 0o777);

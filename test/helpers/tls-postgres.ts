@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadEmbeddedPostgres } from '../../src/db/infra/embedded.js';
+import { freePort } from './ports.js';
 
 /**
  * A PostgreSQL server that accepts TLS connections only, with a certificate from a CA made here, as
@@ -87,18 +87,6 @@ async function makeCertificates(dir: string): Promise<void> {
     '-out',
     'server.crt',
   );
-}
-
-/** A port nothing listens on now, from the kernel: a random pick in a fixed range meets other runs' servers. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve, reject) => {
-    probe.once('error', reject);
-    probe.listen(0, 'localhost', resolve);
-  });
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 /** Tries of a start that lost its port to another process between freePort and the server's bind. */
