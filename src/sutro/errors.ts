@@ -114,8 +114,15 @@ export function parseRetryAfter(header: string | null, now = Date.now()): number
 }
 
 /** `text` is the whole body, already read. `secrets`: the API key, scrubbed before anything is taken from it. */
+/** What apiError reads of an HTTP answer. */
+export interface HttpAnswer {
+  readonly status: number;
+  readonly statusText: string;
+  header(name: string): string | null;
+}
+
 export function apiError(
-  response: Response,
+  response: HttpAnswer,
   described: string,
   rawText: string,
   secrets: readonly string[],
@@ -129,19 +136,26 @@ export function apiError(
   }
   const detail = detailOf(body, text);
   const code = textField(body, 'code');
-  const requestId = textField(body, 'request_id') ?? response.headers.get('x-request-id');
+  const requestId = textField(body, 'request_id') ?? response.header('x-request-id');
   const parts = [`Sutro API answered ${response.status} ${response.statusText} for ${described}`];
   if (detail !== null) parts.push(`: ${detail}`);
   if (code !== null) parts.push(` (code ${code})`);
   if (requestId !== null) parts.push(` [request_id ${requestId}]`);
   const hint = HINTS[response.status];
   if (hint !== undefined) parts.push(`. ${hint}`);
+  const location = response.header('location');
+  // A redirect is not followed: the key would go to wherever it leads.
+  if (response.status >= 300 && response.status < 400 && location !== null) {
+    parts.push(
+      `. SUTRO_API_URL redirects to ${redactSecrets(location, secrets)}: set it to the address it leads to`,
+    );
+  }
   return new SutroApiError(parts.join(''), {
     status: response.status,
     detail,
     code,
     requestId,
-    retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+    retryAfterMs: parseRetryAfter(response.header('retry-after')),
   });
 }
 
@@ -155,7 +169,7 @@ const UNTRUSTED_CERTIFICATE = new Set([
   'CERT_UNTRUSTED',
 ]);
 
-/** The innermost error with a code: fetch wraps the socket's error in "fetch failed". */
+/** The innermost error with a code: an HTTP client may wrap the socket's error in its own. */
 function rootCause(error: unknown): { code: string | undefined; message: string } {
   let current: unknown = error;
   for (let depth = 0; depth < 5; depth += 1) {
@@ -194,10 +208,6 @@ export function describeTransportFailure(error: unknown, url: URL): string {
     case 'EPROTO':
       return `${host}:${port} does not speak TLS (${code}): does SUTRO_API_URL say https:// where the server wants http://?`;
     default:
-      // undici refuses the ports of the Fetch standard's "bad port" list (6000, 6667, 10080, …).
-      if (message === 'bad port') {
-        return `Node.js' fetch refuses port ${port}, one the Fetch standard blocks: serve the API on another port and change SUTRO_API_URL`;
-      }
       if (code !== undefined && UNTRUSTED_CERTIFICATE.has(code)) {
         return `the TLS certificate of ${host} is not trusted (${code}): check SUTRO_API_URL; a private CA goes in NODE_EXTRA_CA_CERTS`;
       }

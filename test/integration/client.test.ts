@@ -1,4 +1,6 @@
+import { createServer as createHttpServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createSutroClient,
@@ -264,6 +266,62 @@ describe('errors that are not retried', () => {
       .catch((e: unknown) => e)) as SutroApiError;
     expect(error.status).toBe(400);
     expect(error.isCursorRejected).toBe(true);
+  });
+});
+
+describe('what stands in front of the API', () => {
+  /** A gateway at a port of its own: `answer` writes each response; `heard` keeps each request's headers. */
+  async function gateway(answer: (response: ServerResponse) => void) {
+    const heard: IncomingHttpHeaders[] = [];
+    const server = createHttpServer((request, response) => {
+      heard.push(request.headers);
+      answer(response);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}/v1`,
+      heard,
+      close: () => new Promise((resolve) => server.close(resolve)),
+    };
+  }
+  const page = JSON.stringify({ jobs: [{ job_id: 'job_1' }], next_cursor: null });
+
+  it.each([
+    ['gzip', gzipSync],
+    ['br', brotliCompressSync],
+    ['deflate', deflateSync],
+  ])('asks for compressed pages and reads a %s one', async (coding, compress) => {
+    const server = await gateway((response) => {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-encoding': coding });
+      response.end(compress(page));
+    });
+    try {
+      const listed = await client({ apiUrl: server.url }).listJobs(null);
+      expect(listed.jobs).toEqual([{ job_id: 'job_1' }]);
+      expect(server.heard[0]?.['accept-encoding']).toBe('gzip, deflate, br');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('says where SUTRO_API_URL redirects, and does not follow it with the key', async () => {
+    const server = await gateway((response) => {
+      response.writeHead(301, { location: 'https://api.example.com/v1/list-jobs?limit=100' });
+      response.end();
+    });
+    try {
+      const error = (await client({ apiUrl: server.url })
+        .listJobs(null)
+        .catch((e: unknown) => e)) as SutroApiError;
+      expect(error).toBeInstanceOf(SutroApiError);
+      expect(error.message).toMatch(
+        /answered 301 Moved Permanently for GET http:\/\/127\.0\.0\.1:\d+\/v1\/list-jobs\. SUTRO_API_URL redirects to https:\/\/api\.example\.com\/v1\/list-jobs\?limit=100: set it to the address it leads to$/,
+      );
+      expect(server.heard).toHaveLength(1);
+    } finally {
+      await server.close();
+    }
   });
 });
 
