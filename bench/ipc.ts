@@ -32,7 +32,13 @@ export function benchFile(name: string): string {
 /** Forks bench/<file> with tsx; stderr goes to the parent's so that failures are seen. */
 export function forkTs(file: string, args: readonly string[] = []): ChildProcess {
   return fork(benchFile(file), [...args], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: [
+      '--import',
+      'tsx',
+      ...(file === 'worker.ts' && process.env.BENCH_WORKER_ARGS
+        ? process.env.BENCH_WORKER_ARGS.split(' ')
+        : []),
+    ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
 }

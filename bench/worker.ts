@@ -10,6 +10,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import pino from 'pino';
 import { connect } from '../src/db/infra/connect.js';
+import { boundHeapGrowth } from '../src/memory.js';
 import { jobs as jobsTable } from '../src/db/schema/tables.js';
 import { loadConfig } from '../src/config.js';
 import { createSyncStore } from '../src/db/store/store.js';
@@ -86,6 +87,8 @@ export interface TaskResult {
 export const BULK_ROWS = 10_000;
 
 const log = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+// The worker runs under the memory policy bin/sutro-sync.js gives the product's process.
+boundHeapGrowth(process.env.NODE_OPTIONS, process.execArgv);
 const UNLOGGED = 'bench_floor';
 
 /** SUTRO_PAGE_LIMIT's default, and the API's maximum. */

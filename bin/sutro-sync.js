@@ -1,5 +1,9 @@
 #!/usr/bin/env node
 import { main } from '../dist/cli.js';
+import { boundHeapGrowth } from '../dist/memory.js';
+
+// The memory policy of the process (src/memory.ts), before it does any work.
+boundHeapGrowth(process.env.NODE_OPTIONS, process.execArgv);
 
 // `sutro-sync status | head` closes the pipe early; that is not an error worth a stack trace.
 process.stdout.on('error', (error) => {
