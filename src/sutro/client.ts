@@ -164,7 +164,7 @@ function send(
       agent: secure ? agents.https : agents.http,
       signal,
     });
-    request.once('error', reject);
+    request.on('error', reject);
     request.once('response', (response) => {
       const status = response.statusCode ?? 0;
       resolve({
