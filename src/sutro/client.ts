@@ -144,6 +144,21 @@ function decoded(response: IncomingMessage): Readable {
   return decoder === undefined ? response : pipeline(response, decoder(), () => undefined);
 }
 
+interface Agents {
+  readonly http: HttpAgent;
+  readonly https: HttpsAgent;
+}
+
+/**
+ * One pool of kept-alive connections for every client of the process, as fetch's global one was:
+ * the sources of a service share their deployment's connections rather than each keeping its own.
+ * Creating an agent opens nothing.
+ */
+const AGENTS: Agents = {
+  http: new HttpAgent({ keepAlive: true }),
+  https: new HttpsAgent({ keepAlive: true }),
+};
+
 /**
  * Sends the GET with Node's own HTTP client rather than fetch(). Node 20's fetch keeps each
  * response in a FinalizationRegistry, and each request's state behind a WeakRef on the signal it
@@ -151,17 +166,12 @@ function decoded(response: IncomingMessage): Readable {
  * were promoted to the old generation, and the heap grew between full collections (bench/README.md,
  * issue 20).
  */
-function send(
-  agents: Agents,
-  url: URL,
-  headers: Record<string, string>,
-  signal: AbortSignal,
-): Promise<Answer> {
+function send(url: URL, headers: Record<string, string>, signal: AbortSignal): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const secure = url.protocol === 'https:';
     const request = (secure ? httpsGet : httpGet)(url, {
       headers,
-      agent: secure ? agents.https : agents.http,
+      agent: secure ? AGENTS.https : AGENTS.http,
       signal,
     });
     request.on('error', reject);
@@ -178,11 +188,6 @@ function send(
       });
     });
   });
-}
-
-interface Agents {
-  readonly http: HttpAgent;
-  readonly https: HttpsAgent;
 }
 
 /** A failed attempt, with what the metrics call it. */
@@ -208,10 +213,6 @@ export function createSutroClient(options: ClientOptions): SutroClient {
    * being retried for half a minute.
    */
   let answered = false;
-  const agents: Agents = {
-    http: new HttpAgent({ keepAlive: true }),
-    https: new HttpsAgent({ keepAlive: true }),
-  };
 
   /**
    * One attempt. A single timer covers the whole request, so that a body that stops arriving ends
@@ -239,7 +240,7 @@ export function createSutroClient(options: ClientOptions): SutroClient {
     let phase: 'answer' | 'body' = 'answer';
     const seconds = `${options.timeoutMs / 1000} s`;
     try {
-      const response = await send(agents, url, headers, controller.signal);
+      const response = await send(url, headers, controller.signal);
       phase = 'body';
       const outcome = String(response.status);
       if (response.status === 404 && onNotFound !== undefined) {
