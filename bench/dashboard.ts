@@ -1,4 +1,4 @@
-import pg from 'pg';
+import { withClient } from './database.js';
 
 /**
  * The questions a dashboard asks (issue 14), as a BI tool writes them against the views: each is
@@ -51,9 +51,7 @@ export async function measureDashboard(
   now: string,
   runs = 3,
 ): Promise<DashboardTiming[]> {
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'sutro-sync-bench' });
-  await client.connect();
-  try {
+  return withClient(databaseUrl, async (client) => {
     const timings: DashboardTiming[] = [];
     for (const { question, sql } of DASHBOARD_QUESTIONS) {
       const values = sql.includes('$1') ? [now] : [];
@@ -72,7 +70,5 @@ export async function measureDashboard(
       if (best !== null) timings.push({ question, bestMs: best.ms, rows: best.rows, plan: best.plan });
     }
     return timings;
-  } finally {
-    await client.end();
-  }
+  });
 }

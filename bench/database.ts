@@ -5,6 +5,20 @@ import { loadConfig } from '../src/config.js';
 import { migrate } from '../src/db/infra/migrate.js';
 import { connect } from '../src/db/infra/connect.js';
 
+/** One connection for `work`, closed after it whatever happens. */
+export async function withClient<T>(
+  databaseUrl: string,
+  work: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'sutro-sync-bench' });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
 /** Scratch databases on one server, created fresh and dropped at the end of the run. */
 export class Scratch {
   private readonly created: string[] = [];
@@ -19,14 +33,8 @@ export class Scratch {
     private readonly keep = false,
   ) {}
 
-  private async admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-    const client = new pg.Client({ connectionString: this.adminUrl, application_name: 'sutro-sync-bench' });
-    await client.connect();
-    try {
-      return await work(client);
-    } finally {
-      await client.end();
-    }
+  private admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+    return withClient(this.adminUrl, work);
   }
 
   urlOf(name: string): string {
@@ -97,13 +105,11 @@ export interface Writes {
  * database (the worker's pool) to be gone, which flushes theirs, and reads a fresh snapshot.
  */
 export async function writesSoFar(databaseUrl: string): Promise<Writes> {
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'sutro-sync-bench' });
-  await client.connect();
-  try {
+  return withClient(databaseUrl, async (client) => {
     for (let attempt = 0; attempt < 200; attempt += 1) {
       const others = await client.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM pg_stat_activity
-          WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+            WHERE datname = current_database() AND pid <> pg_backend_pid()`,
       );
       if ((others.rows[0]?.n ?? 0) === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -111,13 +117,11 @@ export async function writesSoFar(databaseUrl: string): Promise<Writes> {
     await client.query('SELECT pg_stat_clear_snapshot()');
     const result = await client.query<{ relname: string; n: string }>(
       `SELECT relname, (n_tup_ins + n_tup_upd)::text AS n FROM pg_stat_user_tables
-        WHERE schemaname = 'sutro' AND relname IN ('jobs', 'job_history')`,
+          WHERE schemaname = 'sutro' AND relname IN ('jobs', 'job_history')`,
     );
     const of = (name: string) => Number(result.rows.find((r) => r.relname === name)?.n ?? 0);
     return { jobs: of('jobs'), history: of('job_history') };
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 /**
@@ -129,32 +133,24 @@ export async function writesSoFar(databaseUrl: string): Promise<Writes> {
  * compilation took 35 ms of a question that answers in 3.
  */
 export async function vacuumAnalyze(databaseUrl: string): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'sutro-sync-bench' });
-  await client.connect();
-  try {
+  return withClient(databaseUrl, async (client) => {
     const tables = await client.query<{ name: string }>(
       "SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables WHERE schemaname = 'sutro'",
     );
     await client.query(`VACUUM (ANALYZE) ${tables.rows.map((t) => t.name).join(', ')}`);
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 /** Jobs stored at or above `floor`: the part of the listing the stop rule has to read. */
 export async function jobsAtOrAbove(databaseUrl: string, floor: string | null): Promise<number> {
   if (floor === null) return 0;
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'sutro-sync-bench' });
-  await client.connect();
-  try {
+  return withClient(databaseUrl, async (client) => {
     const result = await client.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM sutro.jobs WHERE source = 'bench' AND datetime_created >= $1`,
       [floor],
     );
     return result.rows[0]?.n ?? 0;
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 /** Bytes on disk of the sutro schema's tables, their indexes and TOAST included. */
@@ -167,13 +163,11 @@ export interface Stored {
 
 /** What the schema's tables take on disk, after VACUUM (see vacuumAnalyze). */
 export async function storedBytes(databaseUrl: string): Promise<Stored> {
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'sutro-sync-bench' });
-  await client.connect();
-  try {
+  return withClient(databaseUrl, async (client) => {
     const result = await client.query<{ relname: string; bytes: string }>(
       `SELECT c.relname, pg_total_relation_size(c.oid)::text AS bytes
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = 'sutro' AND c.relkind IN ('r', 'm')`,
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'sutro' AND c.relkind IN ('r', 'm')`,
     );
     const of = (name: string) => Number(result.rows.find((r) => r.relname === name)?.bytes ?? 0);
     return {
@@ -181,7 +175,5 @@ export async function storedBytes(databaseUrl: string): Promise<Stored> {
       history: of('job_history'),
       all: result.rows.reduce((total, r) => total + Number(r.bytes), 0),
     };
-  } finally {
-    await client.end();
-  }
+  });
 }

@@ -22,6 +22,7 @@ import { runSync } from '../src/sync/engine.js';
 import { parsePage } from '../src/sync/page.js';
 import { COLUMNS, columnTexts } from './records.js';
 import { copyFrom, copyText } from './copy.js';
+import { withClient } from './database.js';
 import { BENCH_API_KEY, serve } from './ipc.js';
 
 export type Task =
@@ -137,16 +138,6 @@ async function write(stream: WriteStream, text: string): Promise<void> {
 async function endStream(stream: WriteStream): Promise<void> {
   stream.end();
   await once(stream, 'finish');
-}
-
-async function withClient<T>(databaseUrl: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'sutro-sync-bench' });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
 }
 
 /** An unlogged table with sutro.jobs' columns (and generated column, and defaults) but no index. */
