@@ -208,6 +208,10 @@ export function describeTransportFailure(error: unknown, url: URL): string {
     case 'EPROTO':
       return `${host}:${port} does not speak TLS (${code}): does SUTRO_API_URL say https:// where the server wants http://?`;
     default:
+      // zlib's codes for a compressed body that does not decode (Z_DATA_ERROR, Z_BUF_ERROR, brotli's).
+      if (code !== undefined && (code.startsWith('Z_') || code.startsWith('ERR__ERROR_FORMAT'))) {
+        return `the compressed answer does not decode (${message}, ${code}): something between here and the API mangled it`;
+      }
       if (code !== undefined && UNTRUSTED_CERTIFICATE.has(code)) {
         return `the TLS certificate of ${host} is not trusted (${code}): check SUTRO_API_URL; a private CA goes in NODE_EXTRA_CA_CERTS`;
       }

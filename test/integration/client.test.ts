@@ -282,6 +282,7 @@ describe('what stands in front of the API', () => {
     return {
       url: `http://127.0.0.1:${port}/v1`,
       heard,
+      onConnection: (listener: (socket: unknown) => void) => server.on('connection', listener),
       close: () => new Promise((resolve) => server.close(resolve)),
     };
   }
@@ -300,6 +301,44 @@ describe('what stands in front of the API', () => {
       const listed = await client({ apiUrl: server.url }).listJobs(null);
       expect(listed.jobs).toEqual([{ job_id: 'job_1' }]);
       expect(server.heard[0]?.['accept-encoding']).toBe('gzip, deflate, br');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('says that a compressed answer does not decode, and asks again', async () => {
+    const server = await gateway((response) => {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      response.end('not gzip at all');
+    });
+    try {
+      const error = (await client({ apiUrl: server.url, retries: 1 })
+        .listJobs(null)
+        .catch((e: unknown) => e)) as Error;
+      expect(error).toBeInstanceOf(SutroNetworkError);
+      expect(error.message).toMatch(
+        /list-jobs: the compressed answer does not decode \(incorrect header check, Z_DATA_ERROR\): something between here and the API mangled it while reading the answer$/,
+      );
+      expect(server.heard).toHaveLength(2);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('keeps one connection for every client of the process', async () => {
+    const connections: unknown[] = [];
+    const server = await gateway((response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(page);
+    });
+    server.onConnection((socket) => connections.push(socket));
+    try {
+      for (const api of [client({ apiUrl: server.url }), client({ apiUrl: server.url })]) {
+        await api.listJobs(null);
+        await api.listJobs(null);
+      }
+      expect(server.heard).toHaveLength(4);
+      expect(connections).toHaveLength(1);
     } finally {
       await server.close();
     }
