@@ -8,7 +8,7 @@ import { setFlagsFromString } from 'node:v8';
  * peak no longer depends on the account's size, for a few µs of collection per job
  * (bench/README.md, issue 20).
  */
-export const HEAP_GROWING_PERCENT = 100;
+const HEAP_GROWING_PERCENT = 100;
 
 const FLAG = '--heap-growing-percent';
 

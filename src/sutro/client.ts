@@ -144,17 +144,12 @@ function decoded(response: IncomingMessage): Readable {
   return decoder === undefined ? response : pipeline(response, decoder(), () => undefined);
 }
 
-interface Agents {
-  readonly http: HttpAgent;
-  readonly https: HttpsAgent;
-}
-
 /**
  * One pool of kept-alive connections for every client of the process, as fetch's global one was:
  * the sources of a service share their deployment's connections rather than each keeping its own.
  * Creating an agent opens nothing.
  */
-const AGENTS: Agents = {
+const AGENTS = {
   http: new HttpAgent({ keepAlive: true }),
   https: new HttpsAgent({ keepAlive: true }),
 };

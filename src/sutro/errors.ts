@@ -113,7 +113,6 @@ export function parseRetryAfter(header: string | null, now = Date.now()): number
   return Number.isNaN(date) ? null : Math.max(0, date - now);
 }
 
-/** `text` is the whole body, already read. `secrets`: the API key, scrubbed before anything is taken from it. */
 /** What apiError reads of an HTTP answer. */
 export interface HttpAnswer {
   readonly status: number;
@@ -121,6 +120,7 @@ export interface HttpAnswer {
   header(name: string): string | null;
 }
 
+/** `text` is the whole body, already read. `secrets`: the API key, scrubbed before anything is taken from it. */
 export function apiError(
   response: HttpAnswer,
   described: string,

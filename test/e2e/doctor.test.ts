@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimulatedAccount, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { createTestDatabase, routes, type TestDatabase } from '../helpers/database.js';
+import { freePort } from '../helpers/ports.js';
 
 /** `sutro-sync doctor` against working and broken setups: each break is one ✗ line that names its fix. */
 
@@ -123,10 +124,7 @@ describe('doctor on broken setups', () => {
   });
 
   it('fails in bounded time when nothing listens at SUTRO_API_URL', async () => {
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const { port } = closed.address() as AddressInfo;
-    await new Promise((resolve) => closed.close(resolve));
+    const port = await freePort();
     const { code, report } = await doctor({ ...good(), SUTRO_API_URL: `http://127.0.0.1:${port}` });
     expect(code).toBe(1);
     expect(failed(report)).toEqual([

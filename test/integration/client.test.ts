@@ -1,5 +1,5 @@
 import { createServer as createHttpServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -14,6 +14,7 @@ import {
 } from '../../src/sutro/client.js';
 import { retryDelayMs } from '../../src/sutro/retry.js';
 import { MAX_RESPONSE_BYTES } from '../helpers/limits.js';
+import { freePort } from '../helpers/ports.js';
 import { SimulatedAccount, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
 
 const KEY = 'sk_test_client';
@@ -38,14 +39,6 @@ function client(
     retry: { retries: overrides.retries ?? 3, minTimeoutMs: 10, maxTimeoutMs: 50 },
     observe: (o) => observations.push(o),
   });
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** A client that has had one good answer: past first contact, a 200 that is not JSON is retried. */
@@ -169,7 +162,7 @@ describe('retries', () => {
   });
 
   it('says what to check when nothing listens, or the host does not resolve', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const refused = (await client({ apiUrl: `http://127.0.0.1:${port}/v1`, retries: 1 })
       .listJobs(null)
       .catch((e: unknown) => e as Error)) as Error;

@@ -19,6 +19,7 @@ import { startHealthServer, type HealthServer } from '../../src/worker/http.js';
 import { createTestDatabase, silentLog, type TestDatabase } from '../helpers/database.js';
 import { DEFAULT_LIMITS, LEASE_SECONDS, MIGRATION_LOCK_TIMEOUT_MS } from '../helpers/limits.js';
 import { testApi } from '../helpers/sync.js';
+import { freePort } from '../helpers/ports.js';
 import { startOwnPostgres } from '../helpers/postgres.js';
 
 const KEY = 'sk_test_health';
@@ -219,10 +220,7 @@ describe('/readyz', () => {
   });
 
   it('is 503 with the reason when the database refuses connections', async () => {
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((resolve) => closed.close(resolve));
+    const port = await freePort();
     const pool = new pg.Pool({ connectionString: `postgresql://u:p@127.0.0.1:${port}/db` });
     try {
       const result = await readyz(await serve(readinessOf({ pool }, 'ready')));
